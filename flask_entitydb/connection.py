@@ -1,0 +1,217 @@
+"""Turning ``DB_CONNECTION_STRING`` into a SQLAlchemy URL and engine options.
+
+This is where the connection string format users already have keeps working, where
+``ssl=true`` becomes real, verified TLS, and where each dialect gets the engine defaults
+that keep long-running apps healthy.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from .errors import ConfigurationError
+
+TRUE_WORDS = frozenset({"true", "1", "yes", "on", "required", "require"})
+FALSE_WORDS = frozenset({"false", "0", "no", "off", "disabled", "disable"})
+
+MYSQL_POOL_RECYCLE = 3600
+"""Seconds after which a pooled MySQL connection is replaced (server default
+``wait_timeout`` is 28800)."""
+
+# driver name -> what to install, for the error message when the driver is missing
+_DRIVER_INSTALL_HINTS: dict[str, str] = {
+    "mysqldb": "pip install flask-entitydb[mysql]",
+    "psycopg": "pip install flask-entitydb[postgresql]",
+    "psycopg2": "pip install psycopg2-binary (or use 'postgresql+psycopg://' with "
+    "pip install flask-entitydb[postgresql])",
+    "pymysql": "pip install pymysql",
+    "mariadbconnector": "pip install mariadb",
+    "mysqlconnector": "pip install mysql-connector-python",
+    "asyncmy": "pip install asyncmy",
+    "aiomysql": "pip install aiomysql",
+    "asyncpg": "pip install asyncpg",
+    "pg8000": "pip install pg8000",
+}
+
+_PASSWORD_IN_TEXT = re.compile(r"(?P<head>://[^:/@?#]*:)(?P<password>[^@]*)@")
+
+
+def mask_text(text: str) -> str:
+    """Hide the password of anything in ``text`` that looks like ``scheme://user:pw@host``.
+
+    Used for strings that did not parse as a URL, so they cannot be masked by SQLAlchemy.
+    """
+    return _PASSWORD_IN_TEXT.sub(r"\g<head>***@", text)
+
+
+def mask_url(url: URL | str) -> str:
+    """Return ``url`` as a string with its password replaced by ``***``."""
+    if isinstance(url, URL):
+        return url.render_as_string(hide_password=True)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return mask_text(url)
+
+
+def parse_url(raw: str | URL, source: str) -> URL:
+    """Parse a connection string and check that its dialect and driver are usable.
+
+    :param raw: the connection string, as configured.
+    :param source: where it came from, named in error messages.
+    :raises ConfigurationError: malformed URL, unknown dialect or missing driver package.
+    """
+    if isinstance(raw, URL):
+        url = raw
+    else:
+        if not isinstance(raw, str) or not raw.strip():
+            raise ConfigurationError(
+                f"{source} is empty or not a string ({type(raw).__name__}); set it to a URL"
+                " such as 'mysql+mysqldb://user:password@host:3306/name'."
+            )
+        try:
+            url = make_url(raw.strip())
+        except (ArgumentError, ValueError) as exc:
+            raise ConfigurationError(
+                f"{source} is not a valid database URL: '{mask_text(raw)}'; use the form"
+                " 'dialect+driver://user:password@host:port/database'."
+            ) from None
+        else:
+            del exc
+    try:
+        dialect_cls = url.get_dialect()
+    except NoSuchModuleError:
+        raise ConfigurationError(
+            f"{source} names an unknown database dialect '{url.drivername}' in"
+            f" '{mask_url(url)}'; use 'mysql+mysqldb', 'postgresql+psycopg' or 'sqlite'."
+        ) from None
+    try:
+        dialect_cls.import_dbapi()
+    except ImportError as exc:
+        driver = url.get_driver_name()
+        hint = _DRIVER_INSTALL_HINTS.get(driver, f"pip install {driver}")
+        raise ConfigurationError(
+            f"{source} uses the '{url.drivername}' driver, which is not installed"
+            f" ({exc}); install it with: {hint}."
+        ) from None
+    return url
+
+
+def _bool_word(value: str, name: str, source: str, url: URL) -> bool:
+    word = value.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ConfigurationError(
+        f"{source} has '{name}={value}' in '{mask_url(url)}'; use '{name}=true' or"
+        f" '{name}=false'."
+    )
+
+
+def _single(url: URL, key: str) -> str | None:
+    value = url.query.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    return value[-1]
+
+
+def prepare_url(url: URL, source: str) -> tuple[URL, dict[str, Any], bool]:
+    """Apply flask-entitydb's meaning of ``ssl=`` and the dialect's defaults.
+
+    :returns: the URL to hand to SQLAlchemy, engine option defaults for its dialect, and
+        whether every new connection must be checked for TLS.
+    """
+    backend = url.get_backend_name()
+    ssl_value = _single(url, "ssl")
+    want_tls = None if ssl_value is None else _bool_word(ssl_value, "ssl", source, url)
+    if ssl_value is not None:
+        url = url.difference_update_query(["ssl"])
+    defaults: dict[str, Any] = {}
+    require_tls = False
+
+    if backend == "sqlite":
+        if want_tls is not None:
+            raise ConfigurationError(
+                f"{source} sets 'ssl' for SQLite in '{mask_url(url)}'; SQLite is a local"
+                " file and has no TLS, remove the 'ssl' parameter."
+            )
+    elif backend in {"mysql", "mariadb"}:
+        defaults.update(pool_pre_ping=True, pool_recycle=MYSQL_POOL_RECYCLE)
+        if "charset" not in url.query:
+            url = url.update_query_dict({"charset": "utf8mb4"})
+        if want_tls:
+            require_tls = True
+            if url.get_driver_name() == "mysqldb" and "ssl_mode" not in url.query:
+                defaults["connect_args"] = {"ssl_mode": "REQUIRED"}
+            elif url.get_driver_name() == "pymysql" and not any(
+                key.startswith("ssl_") for key in url.query
+            ):
+                defaults["connect_args"] = {"ssl": {"check_hostname": False}}
+        elif want_tls is False and url.get_driver_name() == "mysqldb":
+            if "ssl_mode" not in url.query:
+                defaults["connect_args"] = {"ssl_mode": "DISABLED"}
+    elif backend == "postgresql":
+        defaults.update(pool_pre_ping=True)
+        if want_tls is not None and "sslmode" not in url.query:
+            url = url.update_query_dict({"sslmode": "require" if want_tls else "disable"})
+    elif want_tls is not None:
+        raise ConfigurationError(
+            f"{source} sets 'ssl' in '{mask_url(url)}', which flask-entitydb only understands"
+            f" for MySQL, MariaDB and PostgreSQL; use the '{backend}' driver's own TLS options."
+        )
+    return url, defaults, require_tls
+
+
+def merge_engine_options(*layers: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge engine option dicts, later ones winning; ``connect_args`` are merged too."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if key == "connect_args" and isinstance(merged.get(key), dict):
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+    return merged
+
+
+def _check_mysql_tls(dbapi_connection: Any, connection_record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    if not row or not row[1]:
+        dbapi_connection.close()
+        raise ConfigurationError(
+            "DB_CONNECTION_STRING asks for TLS ('ssl=true') but the server accepted an"
+            " unencrypted connection; enable TLS on the server, or set 'ssl=false'."
+        )
+
+
+def _enable_sqlite_foreign_keys(dbapi_connection: Any, connection_record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def install_listeners(engine: sa.Engine, *, require_tls: bool) -> None:
+    """Attach the per-new-connection checks to ``engine``.
+
+    They run once per new DBAPI connection, never per request: SQLite gets
+    ``PRAGMA foreign_keys=ON``; MySQL with ``ssl=true`` is verified to be encrypted.
+    """
+    backend = engine.url.get_backend_name()
+    if backend == "sqlite":
+        sa.event.listen(engine, "connect", _enable_sqlite_foreign_keys)
+    elif backend in {"mysql", "mariadb"} and require_tls:
+        sa.event.listen(engine, "connect", _check_mysql_tls)

@@ -1,0 +1,29 @@
+"""The exceptions flask-entitydb raises for problems a user can fix."""
+
+from __future__ import annotations
+
+
+class EntityDBError(Exception):
+    """Base class of every error flask-entitydb raises on purpose.
+
+    The message is one sentence that says what was wrong and how to fix it, and never
+    contains a password.
+    """
+
+
+class ConfigurationError(EntityDBError, ValueError):
+    """A configuration value (``DB_CONNECTION_STRING``, an ``ENTITYDB_*`` key or a
+    constructor option) is invalid, or a driver it needs is not installed."""
+
+
+class EntityDiscoveryError(EntityDBError, ImportError):
+    """An entity package or ``*_entity.py`` module could not be found or imported, or two
+    entity modules define the same table."""
+
+
+class MigrationError(EntityDBError):
+    """A ``flask db`` operation failed for a reason the user can act on."""
+
+
+class LockTimeoutError(MigrationError):
+    """The database-level migration lock could not be taken in time."""

@@ -1,0 +1,212 @@
+"""The :class:`EntityDB` extension: configuration, engines and sessions for Flask apps."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import sqlalchemy as sa
+from flask import Flask, current_app
+from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.pagination import Pagination
+from sqlalchemy import orm
+
+from .config import Settings, load_settings
+from .connection import install_listeners, mask_url
+from .discovery import Discovery, discover_entities
+from .entity import Entity
+
+if TYPE_CHECKING:
+    from flask_sqlalchemy.session import Session
+
+_O = TypeVar("_O", bound=object)
+
+EXTENSION_KEY = "entitydb"
+
+
+@dataclass(frozen=True)
+class EntityDBState:
+    """What :meth:`EntityDB.init_app` sets up for one app, kept in
+    ``app.extensions["entitydb"]``."""
+
+    db: EntityDB
+    settings: Settings
+    discovery: Discovery
+
+
+class EntityDB:
+    """Database access for Flask apps whose entities live in ``*_entity.py`` modules.
+
+    :param app: the app to initialize now; or call :meth:`init_app` later.
+    :param base: the declarative base entities subclass (default :class:`Entity`).
+    :param engine_options: default :func:`sqlalchemy.create_engine` options for every app;
+        ``ENTITYDB_ENGINE_OPTIONS`` in the app config wins over them.
+    :param session_options: options for the session factory (``sessionmaker``).
+    :param command_name: name of the CLI group added to ``app.cli``; ``None`` adds none.
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        base: type[orm.DeclarativeBase] | None = None,
+        engine_options: Mapping[str, Any] | None = None,
+        session_options: Mapping[str, Any] | None = None,
+        command_name: str | None = "db",
+    ) -> None:
+        self.base: type[orm.DeclarativeBase] = base if base is not None else Entity
+        """The declarative base of this instance's entities."""
+        self._engine_options = dict(engine_options or {})
+        self._command_name = command_name
+        self._sqlalchemy = SQLAlchemy(
+            session_options=dict(session_options or {}), add_models_to_shell=False
+        )
+        self.session: orm.scoped_session[Session] = self._sqlalchemy.session
+        """The session of the current app context (Flask-SQLAlchemy's scoped session).
+
+        It is created on first use, so a request that never touches it checks out no
+        connection, and removed when the app context ends, which rolls back anything
+        not committed and returns the connection to the pool.
+        """
+        if app is not None:
+            self.init_app(app)
+
+    def __repr__(self) -> str:
+        try:
+            return f"<EntityDB {mask_url(self.engine.url)}>"
+        except RuntimeError:
+            return "<EntityDB>"
+
+    def init_app(self, app: Flask) -> None:
+        """Read ``app``'s configuration, create its engine, discover its entities and add
+        the ``flask db`` commands.
+
+        :raises ConfigurationError: the configuration is invalid.
+        :raises EntityDiscoveryError: an entity package or module cannot be imported.
+        :raises RuntimeError: EntityDB (or Flask-SQLAlchemy) is already set up on ``app``.
+        """
+        if EXTENSION_KEY in app.extensions:
+            raise RuntimeError(
+                "An 'EntityDB' instance has already been registered on this Flask app;"
+                " import and use that instance instead."
+            )
+        if "sqlalchemy" in app.extensions:
+            raise RuntimeError(
+                "A Flask-SQLAlchemy 'SQLAlchemy' instance is already registered on this app;"
+                " EntityDB provides 'db.session' itself, remove the other instance."
+            )
+        settings = load_settings(app, self._engine_options)
+        # Flask-SQLAlchemy reads its per-app engine configuration from app.config.
+        app.config["SQLALCHEMY_DATABASE_URI"] = settings.url
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = dict(settings.engine_options)
+        self._sqlalchemy.init_app(app)
+        with app.app_context():
+            install_listeners(self._sqlalchemy.engine, require_tls=settings.require_tls)
+
+        discovery = discover_entities(
+            app.import_name,
+            self.base,
+            entity_packages=settings.entity_packages,
+            entry_points=settings.entry_points,
+        )
+        app.extensions[EXTENSION_KEY] = EntityDBState(
+            db=self, settings=settings, discovery=discovery
+        )
+        app.shell_context_processor(_shell_context)
+        if self._command_name:
+            from .cli import db_group
+
+            app.cli.add_command(db_group, self._command_name)
+
+    # -- per-app state -------------------------------------------------------------------
+
+    def state(self, app: Flask | None = None) -> EntityDBState:
+        """The :class:`EntityDBState` of ``app`` (default: the current app).
+
+        :raises RuntimeError: the app was not initialized with this instance.
+        """
+        if app is None:
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
+        state = app.extensions.get(EXTENSION_KEY)
+        if not isinstance(state, EntityDBState) or state.db is not self:
+            raise RuntimeError(
+                "The current Flask app is not registered with this 'EntityDB' instance."
+                " Did you forget to call 'init_app', or did you create multiple 'EntityDB'"
+                " instances?"
+            )
+        return state
+
+    @property
+    def metadata(self) -> sa.MetaData:
+        """The metadata of :attr:`base`: every table of every discovered entity."""
+        return self.base.metadata
+
+    @property
+    def entities(self) -> Mapping[str, type[orm.DeclarativeBase]]:
+        """Read-only mapping of class name to entity class for the current app, in
+        discovery order."""
+        return self.state().discovery.entities
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The engine of the current app."""
+        return self._sqlalchemy.engine
+
+    # -- Flask-SQLAlchemy conveniences ---------------------------------------------------
+
+    def get_or_404(
+        self, entity: type[_O], ident: Any, *, description: str | None = None
+    ) -> _O:
+        """Like ``session.get()`` but aborts with ``404 Not Found`` when there is no row."""
+        return self._sqlalchemy.get_or_404(entity, ident, description=description)
+
+    def first_or_404(
+        self, statement: sa.Select[Any], *, description: str | None = None
+    ) -> Any:
+        """Like ``Result.scalar()`` but aborts with ``404 Not Found`` instead of ``None``."""
+        return self._sqlalchemy.first_or_404(statement, description=description)
+
+    def one_or_404(self, statement: sa.Select[Any], *, description: str | None = None) -> Any:
+        """Like ``Result.scalar_one()`` but aborts with ``404 Not Found`` when there is not
+        exactly one row."""
+        return self._sqlalchemy.one_or_404(statement, description=description)
+
+    def paginate(
+        self,
+        select: sa.Select[Any],
+        *,
+        page: int | None = None,
+        per_page: int | None = None,
+        max_per_page: int | None = None,
+        error_out: bool = True,
+        count: bool = True,
+    ) -> Pagination:
+        """Flask-SQLAlchemy's :meth:`~flask_sqlalchemy.SQLAlchemy.paginate` for a
+        ``select()`` statement; ``page`` and ``per_page`` default to the request args."""
+        return self._sqlalchemy.paginate(
+            select,
+            page=page,
+            per_page=per_page,
+            max_per_page=max_per_page,
+            error_out=error_out,
+            count=count,
+        )
+
+    def create_all(self) -> None:
+        """Create every table that does not exist yet, without migrations.
+
+        For tests and prototypes; use ``flask db upgrade`` for real databases.
+        """
+        self.metadata.create_all(self.engine)
+
+    def drop_all(self) -> None:
+        """Drop every table of :attr:`metadata`. For tests and prototypes."""
+        self.metadata.drop_all(self.engine)
+
+
+def _shell_context() -> dict[str, Any]:
+    state: EntityDBState = current_app.extensions[EXTENSION_KEY]
+    context: dict[str, Any] = dict(state.discovery.entities)
+    context["db"] = state.db
+    return context
