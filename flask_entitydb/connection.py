@@ -77,13 +77,11 @@ def parse_url(raw: str | URL, source: str) -> URL:
             )
         try:
             url = make_url(raw.strip())
-        except (ArgumentError, ValueError) as exc:
+        except (ArgumentError, ValueError):
             raise ConfigurationError(
                 f"{source} is not a valid database URL: '{mask_text(raw)}'; use the form"
                 " 'dialect+driver://user:password@host:port/database'."
             ) from None
-        else:
-            del exc
     try:
         dialect_cls = url.get_dialect()
     except NoSuchModuleError:
@@ -189,7 +187,7 @@ def _check_mysql_tls(dbapi_connection: Any, connection_record: Any) -> None:
     finally:
         cursor.close()
     if not row or not row[1]:
-        dbapi_connection.close()
+        # raising here makes the pool close the new connection
         raise ConfigurationError(
             "DB_CONNECTION_STRING asks for TLS ('ssl=true') but the server accepted an"
             " unencrypted connection; enable TLS on the server, or set 'ssl=false'."
