@@ -1,0 +1,214 @@
+"""Where the connection string comes from and what it turns into."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from flask_entitydb import ConfigurationError, EntityDB
+from flask_entitydb.connection import MYSQL_POOL_RECYCLE, mask_text
+
+MYSQL = "mysql+mysqldb://root:s3cret-pw@localhost:3306/flask"
+
+
+@pytest.fixture(autouse=True)
+def _no_env_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DB_CONNECTION_STRING", raising=False)
+
+
+def settings_of(app: Flask) -> object:
+    return app.extensions["entitydb"].settings
+
+
+def test_sqlite_default_in_instance_folder(
+    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app()
+    assert not Path(app.instance_path).exists()
+    with caplog.at_level(logging.INFO, logger="flask_entitydb"):
+        db = EntityDB(app)
+    expected = Path(app.instance_path) / "entitydb.sqlite3"
+    assert Path(app.instance_path).is_dir()
+    assert db.state(app).settings.url.database == str(expected)
+    messages = [r.getMessage() for r in caplog.records if r.name == "flask_entitydb"]
+    assert messages == [
+        f"DB_CONNECTION_STRING is not set; using the embedded SQLite database {expected}"
+    ]
+    with app.app_context():
+        db.session.execute(sa.text("select 1"))
+    assert expected.exists()
+
+
+def test_app_config_wins_over_environment(
+    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DB_CONNECTION_STRING", f"sqlite:///{tmp_path}/env.db")
+    app = make_app(DB_CONNECTION_STRING=f"sqlite:///{tmp_path}/config.db")
+    db = EntityDB(app)
+    assert db.state(app).settings.url.database == f"{tmp_path}/config.db"
+    assert db.state(app).settings.url_source == "DB_CONNECTION_STRING (app config)"
+
+
+def test_environment_used_when_config_missing(
+    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DB_CONNECTION_STRING", f"sqlite:///{tmp_path}/env.db")
+    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/legacy.db")
+    db = EntityDB(app)
+    assert db.state(app).settings.url.database == f"{tmp_path}/env.db"
+
+
+def test_sqlalchemy_database_uri_honoured(make_app: Callable[..., Flask], tmp_path: Path) -> None:
+    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/legacy.db")
+    db = EntityDB(app)
+    with app.app_context():
+        assert db.engine.url.database == f"{tmp_path}/legacy.db"
+
+
+def test_existing_mysql_format_unchanged(make_app: Callable[..., Flask]) -> None:
+    app = make_app(
+        DB_CONNECTION_STRING=MYSQL + "?ssl=true&charset=utf8mb4"
+    )
+    db = EntityDB(app)
+    settings = db.state(app).settings
+    assert settings.require_tls is True
+    assert "ssl" not in settings.url.query  # never handed to the driver as a string
+    assert settings.url.query["charset"] == "utf8mb4"
+    assert settings.engine_options["connect_args"] == {"ssl_mode": "REQUIRED"}
+    assert settings.engine_options["pool_pre_ping"] is True
+    assert settings.engine_options["pool_recycle"] == MYSQL_POOL_RECYCLE
+
+
+@pytest.mark.parametrize("word", ["true", "1", "yes", "required", "TRUE"])
+def test_ssl_true_words(make_app: Callable[..., Flask], word: str) -> None:
+    app = make_app(DB_CONNECTION_STRING=f"{MYSQL}?ssl={word}")
+    assert EntityDB(app).state(app).settings.require_tls is True
+
+
+def test_ssl_false_means_no_tls(make_app: Callable[..., Flask]) -> None:
+    app = make_app(DB_CONNECTION_STRING=f"{MYSQL}?ssl=false")
+    settings = EntityDB(app).state(app).settings
+    assert settings.require_tls is False
+    assert settings.engine_options["connect_args"] == {"ssl_mode": "DISABLED"}
+
+
+def test_mysql_ssl_parameters_kept(make_app: Callable[..., Flask]) -> None:
+    app = make_app(DB_CONNECTION_STRING=f"{MYSQL}?ssl=true&ssl_ca=/ca.pem&ssl_cert=/c&ssl_key=/k")
+    settings = EntityDB(app).state(app).settings
+    assert settings.url.query["ssl_ca"] == "/ca.pem"
+    assert settings.url.query["ssl_cert"] == "/c"
+    assert settings.url.query["ssl_key"] == "/k"
+
+
+def test_utf8mb4_when_no_charset(make_app: Callable[..., Flask]) -> None:
+    app = make_app(DB_CONNECTION_STRING=MYSQL)
+    assert EntityDB(app).state(app).settings.url.query["charset"] == "utf8mb4"
+
+
+def test_postgresql_ssl_true_is_sslmode_require(make_app: Callable[..., Flask]) -> None:
+    app = make_app(DB_CONNECTION_STRING="postgresql+psycopg://u:p@h/db?ssl=true")
+    url = EntityDB(app).state(app).settings.url
+    assert url.query["sslmode"] == "require"
+    assert "ssl" not in url.query
+
+
+def test_engine_options_precedence(make_app: Callable[..., Flask]) -> None:
+    app = make_app(
+        DB_CONNECTION_STRING=MYSQL,
+        ENTITYDB_ENGINE_OPTIONS={"pool_recycle": 120, "pool_size": 3},
+    )
+    db = EntityDB(app, engine_options={"pool_recycle": 600, "pool_timeout": 5})
+    options = db.state(app).settings.engine_options
+    assert options["pool_recycle"] == 120  # config beats constructor beats default
+    assert options["pool_timeout"] == 5
+    assert options["pool_size"] == 3
+    assert options["pool_pre_ping"] is True
+
+
+def test_sqlite_foreign_keys_enforced(make_app: Callable[..., Flask]) -> None:
+    app = make_app()
+    db = EntityDB(app)
+    with app.app_context():
+        assert db.session.execute(sa.text("PRAGMA foreign_keys")).scalar() == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            "mysql+mysqldb://root:s3cret-pw@localhost:3306/flask?ssl=maybe",
+            "has 'ssl=maybe' in 'mysql+mysqldb://root:***@localhost:3306/flask?ssl=maybe';"
+            " use 'ssl=true' or 'ssl=false'.",
+        ),
+        (
+            "nonsense://root:s3cret-pw@localhost/flask",
+            "names an unknown database dialect 'nonsense' in"
+            " 'nonsense://root:***@localhost/flask'",
+        ),
+        (
+            "mysql+pymysql://root:s3cret-pw@localhost/flask",
+            "uses the 'mysql+pymysql' driver, which is not installed",
+        ),
+        ("sqlite:///x.db?ssl=true", "sets 'ssl' for SQLite"),
+        ("://root:s3cret-pw@", "is not a valid database URL: '://root:***@'"),
+        ("", "is empty or not a string"),
+    ],
+)
+def test_bad_connection_strings(
+    make_app: Callable[..., Flask], value: str, message: str
+) -> None:
+    app = make_app(DB_CONNECTION_STRING=value)
+    with pytest.raises(ConfigurationError) as info:
+        EntityDB(app)
+    text = str(info.value)
+    assert text.startswith("DB_CONNECTION_STRING (app config) ")
+    assert message in text
+    assert "s3cret-pw" not in text
+    assert "\n" not in text
+    assert "entitydb" not in app.extensions
+
+
+def test_missing_driver_names_the_extra(make_app: Callable[..., Flask]) -> None:
+    app = make_app(DB_CONNECTION_STRING="postgresql+psycopg2://u:pw@h/db")
+    with pytest.raises(ConfigurationError, match="install it with: pip install psycopg2-binary"):
+        EntityDB(app)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("ENTITYDB_ENGINE_OPTIONS", "pool_size=3", "'ENTITYDB_ENGINE_OPTIONS' must be a dict"),
+        ("ENTITYDB_PENDING_MIGRATIONS", "sometimes", "'ENTITYDB_PENDING_MIGRATIONS' is"),
+        ("ENTITYDB_ENTITY_PACKAGES", [1, 2], "'ENTITYDB_ENTITY_PACKAGES' must be a list"),
+        ("ENTITYDB_MIGRATIONS_DIR", 42, "'ENTITYDB_MIGRATIONS_DIR' must be a path"),
+    ],
+)
+def test_bad_config_values(
+    make_app: Callable[..., Flask], key: str, value: object, message: str
+) -> None:
+    app = make_app(**{key: value})
+    with pytest.raises(ConfigurationError, match=message):
+        EntityDB(app)
+
+
+def test_migrations_dir_relative_to_app_root(make_app: Callable[..., Flask]) -> None:
+    app = make_app(ENTITYDB_MIGRATIONS_DIR="db/migrations")
+    settings = EntityDB(app).state(app).settings
+    assert settings.migrations_dir == str(Path(app.root_path) / "db" / "migrations")
+
+
+def test_repr_masks_password(make_app: Callable[..., Flask]) -> None:
+    app = make_app(DB_CONNECTION_STRING=MYSQL)
+    db = EntityDB(app)
+    with app.app_context():
+        assert repr(db) == "<EntityDB mysql+mysqldb://root:***@localhost:3306/flask?charset=utf8mb4>"
+    assert "s3cret-pw" not in repr(db.state(app))
+
+
+def test_mask_text() -> None:
+    assert mask_text("x mysql://u:pa:ss@h/db y") == "x mysql://u:***@h/db y"
