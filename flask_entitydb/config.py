@@ -89,9 +89,7 @@ def _raw_url(app: Flask) -> tuple[str | URL, str]:
     name = app.config.get("ENTITYDB_SQLITE_FILE", "entitydb.sqlite3")
     path = os.path.join(app.instance_path, name)
     os.makedirs(app.instance_path, exist_ok=True)
-    log.info(
-        "DB_CONNECTION_STRING is not set; using the embedded SQLite database %s", path
-    )
+    log.info("DB_CONNECTION_STRING is not set; using the embedded SQLite database %s", path)
     return URL.create("sqlite", database=path), "the SQLite default"
 
 
@@ -116,9 +114,7 @@ def load_settings(app: Flask, engine_options: Mapping[str, Any]) -> Settings:
             "'SQLALCHEMY_ENGINE_OPTIONS' must be a dict of create_engine() options, got"
             f" {type(legacy_options).__name__}."
         )
-    options = merge_engine_options(
-        dialect_defaults, engine_options, legacy_options, config_options
-    )
+    options = merge_engine_options(dialect_defaults, engine_options, legacy_options, config_options)
 
     pending = app.config.get("ENTITYDB_PENDING_MIGRATIONS")
     if pending is None:
@@ -131,8 +127,7 @@ def load_settings(app: Flask, engine_options: Mapping[str, Any]) -> Settings:
     migrations_dir = app.config.get("ENTITYDB_MIGRATIONS_DIR", "migrations")
     if not isinstance(migrations_dir, (str, os.PathLike)):
         raise ConfigurationError(
-            "'ENTITYDB_MIGRATIONS_DIR' must be a path, got"
-            f" {type(migrations_dir).__name__}."
+            f"'ENTITYDB_MIGRATIONS_DIR' must be a path, got {type(migrations_dir).__name__}."
         )
     # relative to the app's package, so the folder ships with it and works from any cwd
     migrations_dir = os.path.join(app.root_path, migrations_dir)

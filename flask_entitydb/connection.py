@@ -108,8 +108,7 @@ def _bool_word(value: str, name: str, source: str, url: URL) -> bool:
     if word in FALSE_WORDS:
         return False
     raise ConfigurationError(
-        f"{source} has '{name}={value}' in '{mask_url(url)}'; use '{name}=true' or"
-        f" '{name}=false'."
+        f"{source} has '{name}={value}' in '{mask_url(url)}'; use '{name}=true' or '{name}=false'."
     )
 
 
@@ -152,9 +151,10 @@ def prepare_url(url: URL, source: str) -> tuple[URL, dict[str, Any], bool]:
                 key.startswith("ssl_") for key in url.query
             ):
                 defaults["connect_args"] = {"ssl": {"check_hostname": False}}
-        elif want_tls is False and url.get_driver_name() == "mysqldb":
-            if "ssl_mode" not in url.query:
-                defaults["connect_args"] = {"ssl_mode": "DISABLED"}
+        elif (
+            want_tls is False and url.get_driver_name() == "mysqldb" and "ssl_mode" not in url.query
+        ):
+            defaults["connect_args"] = {"ssl_mode": "DISABLED"}
     elif backend == "postgresql":
         defaults.update(pool_pre_ping=True)
         if want_tls is not None and "sslmode" not in url.query:

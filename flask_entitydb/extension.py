@@ -155,15 +155,11 @@ class EntityDB:
 
     # -- Flask-SQLAlchemy conveniences ---------------------------------------------------
 
-    def get_or_404(
-        self, entity: type[_O], ident: Any, *, description: str | None = None
-    ) -> _O:
+    def get_or_404(self, entity: type[_O], ident: Any, *, description: str | None = None) -> _O:
         """Like ``session.get()`` but aborts with ``404 Not Found`` when there is no row."""
         return self._sqlalchemy.get_or_404(entity, ident, description=description)
 
-    def first_or_404(
-        self, statement: sa.Select[Any], *, description: str | None = None
-    ) -> Any:
+    def first_or_404(self, statement: sa.Select[Any], *, description: str | None = None) -> Any:
         """Like ``Result.scalar()`` but aborts with ``404 Not Found`` instead of ``None``."""
         return self._sqlalchemy.first_or_404(statement, description=description)
 

@@ -71,9 +71,7 @@ def test_sqlalchemy_database_uri_honoured(make_app: Callable[..., Flask], tmp_pa
 
 
 def test_existing_mysql_format_unchanged(make_app: Callable[..., Flask]) -> None:
-    app = make_app(
-        DB_CONNECTION_STRING=MYSQL + "?ssl=true&charset=utf8mb4"
-    )
+    app = make_app(DB_CONNECTION_STRING=MYSQL + "?ssl=true&charset=utf8mb4")
     db = EntityDB(app)
     settings = db.state(app).settings
     assert settings.require_tls is True
@@ -147,8 +145,7 @@ def test_sqlite_foreign_keys_enforced(make_app: Callable[..., Flask]) -> None:
         ),
         (
             "nonsense://root:s3cret-pw@localhost/flask",
-            "names an unknown database dialect 'nonsense' in"
-            " 'nonsense://root:***@localhost/flask'",
+            "names an unknown database dialect 'nonsense' in 'nonsense://root:***@localhost/flask'",
         ),
         (
             "mysql+pymysql://root:s3cret-pw@localhost/flask",
@@ -159,9 +156,7 @@ def test_sqlite_foreign_keys_enforced(make_app: Callable[..., Flask]) -> None:
         ("", "is empty or not a string"),
     ],
 )
-def test_bad_connection_strings(
-    make_app: Callable[..., Flask], value: str, message: str
-) -> None:
+def test_bad_connection_strings(make_app: Callable[..., Flask], value: str, message: str) -> None:
     app = make_app(DB_CONNECTION_STRING=value)
     with pytest.raises(ConfigurationError) as info:
         EntityDB(app)
@@ -206,7 +201,9 @@ def test_repr_masks_password(make_app: Callable[..., Flask]) -> None:
     app = make_app(DB_CONNECTION_STRING=MYSQL)
     db = EntityDB(app)
     with app.app_context():
-        assert repr(db) == "<EntityDB mysql+mysqldb://root:***@localhost:3306/flask?charset=utf8mb4>"
+        assert (
+            repr(db) == "<EntityDB mysql+mysqldb://root:***@localhost:3306/flask?charset=utf8mb4>"
+        )
     assert "s3cret-pw" not in repr(db.state(app))
 
 
