@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import click
 
-class EntityDBError(Exception):
+
+class EntityDBError(click.ClickException):
     """Base class of every error flask-entitydb raises on purpose.
 
     The message is one sentence that says what was wrong and how to fix it, and never
     contains a password.
+
+    It is a :class:`click.ClickException`, so when it escapes from an app factory or a
+    command under the ``flask`` CLI, click prints ``Error: <message>`` on stderr and exits
+    with status 1 instead of showing a traceback.
     """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
 
 
 class ConfigurationError(EntityDBError, ValueError):
@@ -16,7 +25,7 @@ class ConfigurationError(EntityDBError, ValueError):
     constructor option) is invalid, or a driver it needs is not installed."""
 
 
-class EntityDiscoveryError(EntityDBError, ImportError):
+class EntityDiscoveryError(EntityDBError):
     """An entity package or ``*_entity.py`` module could not be found or imported, or two
     entity modules define the same table."""
 

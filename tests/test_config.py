@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -209,3 +211,28 @@ def test_repr_masks_password(make_app: Callable[..., Flask]) -> None:
 
 def test_mask_text() -> None:
     assert mask_text("x mysql://u:pa:ss@h/db y") == "x mysql://u:***@h/db y"
+
+
+def test_flask_cli_prints_one_line_for_bad_config(tmp_path: Path) -> None:
+    (tmp_path / "badapp.py").write_text(
+        "from flask import Flask\n"
+        "from flask_entitydb import EntityDB\n"
+        "def create_app():\n"
+        "    app = Flask(__name__)\n"
+        "    app.config['DB_CONNECTION_STRING'] = 'mysql+mysqldb://root:hunter2@h/x?ssl=maybe'\n"
+        "    EntityDB(app)\n"
+        "    return app\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "badapp", "db", "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "Error: DB_CONNECTION_STRING (app config) has 'ssl=maybe' in"
+        " 'mysql+mysqldb://root:***@h/x?ssl=maybe'; use 'ssl=true' or 'ssl=false'."
+    )
+    assert "hunter2" not in result.stdout + result.stderr
