@@ -1,0 +1,524 @@
+"""A pytest plugin for testing apps that use flask-entitydb against real databases.
+
+It is registered through the ``pytest11`` entry point, so it is available whenever
+flask-entitydb is installed, and it does nothing until a test asks for one of its fixtures:
+no autouse fixtures, every name prefixed with ``entitydb_``.
+
+Fixtures
+--------
+``entitydb_url`` (session)
+    The URL of this test session's database, with its password; hand it to your app
+    factory as ``DB_CONNECTION_STRING``. ``--entitydb-url`` or ``ENTITYDB_TEST_URL`` set
+    it; the default is a throwaway SQLite file in pytest's temporary directory. Under
+    pytest-xdist every worker gets its own database (``<name>_gw0``, ... created and
+    dropped by the plugin; for SQLite a file per worker).
+``entitydb_database`` (session)
+    An :class:`EntityDBTestDatabase`: creates and drops the per-worker database, and
+    brings the schema to head once per session, with the app's real migrations (default)
+    or ``create_all`` (``--entitydb-schema=create_all`` or the ``entitydb_schema`` ini
+    setting).
+``entitydb_transaction`` (function)
+    Uses your ``app`` fixture. Runs the test inside an outer transaction on one connection
+    that ``db.session`` of every app context joins through a SAVEPOINT, so code under test
+    may ``commit()`` and ``rollback()`` freely and every row is gone after the test.
+    Requests made through pytest-flask's ``client`` see the same transaction. Yields an
+    :class:`EntityDBTransaction`.
+``entitydb_session`` (function)
+    ``db.session`` inside ``entitydb_transaction``.
+
+Helper: :func:`check_migrations` runs the migrations round trip as a one-line test.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import weakref
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
+
+import pytest
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from flask import Flask
+    from sqlalchemy import orm
+
+    from .extension import EntityDB, EntityDBState
+
+URL_ENV = "ENTITYDB_TEST_URL"
+"""Environment variable naming the test database (``--entitydb-url`` wins over it)."""
+
+SchemaMode = Literal["migrations", "create_all"]
+_SCHEMA_MODES: tuple[SchemaMode, ...] = ("migrations", "create_all")
+
+# URLs (rendered with password) of the test databases of this process's pytest session;
+# check_migrations() refuses to downgrade any other database.
+_test_databases: dict[str, EntityDBTestDatabase] = {}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add the ``--entitydb-*`` options and the ``entitydb_schema`` ini setting."""
+    group = parser.getgroup("flask-entitydb", "flask-entitydb test database")
+    group.addoption(
+        "--entitydb-url",
+        dest="entitydb_url",
+        default=None,
+        metavar="URL",
+        help=f"database URL for the entitydb_* fixtures (default: ${URL_ENV}, else a"
+        " throwaway SQLite file); under xdist each worker gets <name>_<worker>.",
+    )
+    group.addoption(
+        "--entitydb-schema",
+        dest="entitydb_schema",
+        default=None,
+        choices=_SCHEMA_MODES,
+        help="how entitydb_database builds the schema: the app's migrations (default) or"
+        " create_all for apps without migrations.",
+    )
+    parser.addini(
+        "entitydb_schema",
+        "how entitydb_database builds the schema: 'migrations' (default) or 'create_all'.",
+        default="migrations",
+    )
+
+
+# -- the test database -------------------------------------------------------------------
+
+
+def _fail(message: str) -> NoReturn:
+    pytest.fail(message, pytrace=False)
+
+
+def _exit_unreachable(url: sa.URL, exc: BaseException) -> NoReturn:
+    from .connection import mask_text, mask_url
+
+    reason = getattr(exc, "orig", None) or exc
+    first_line = mask_text(str(reason)).strip().splitlines()[0] if str(reason) else ""
+    pytest.exit(
+        f"flask-entitydb: cannot connect to the test database '{mask_url(url)}'"
+        f" ({type(reason).__name__}: {first_line}); start the server or point"
+        f" --entitydb-url / {URL_ENV} at a reachable database.",
+        returncode=pytest.ExitCode.USAGE_ERROR,
+    )
+
+
+def _worker_id() -> str | None:
+    return os.environ.get("PYTEST_XDIST_WORKER") or None
+
+
+def _sqlite_worker_path(path: str, worker: str) -> str:
+    root, ext = os.path.splitext(path)
+    return f"{root}_{worker}{ext or '.sqlite3'}"
+
+
+def _same_database(a: sa.URL, b: sa.URL) -> bool:
+    if a.get_backend_name() != b.get_backend_name():
+        return False
+    if a.get_backend_name() == "sqlite":
+        return _sqlite_key(a) == _sqlite_key(b)
+    return (a.host, a.port, a.database) == (b.host, b.port, b.database)
+
+
+def _sqlite_key(url: sa.URL) -> str:
+    database = url.database or ""
+    if database in {"", ":memory:"} or database.startswith("file:"):
+        return database
+    return os.path.realpath(database)
+
+
+@dataclass
+class EntityDBTestDatabase:
+    """The database of one pytest session (or xdist worker), from ``entitydb_database``."""
+
+    url: sa.URL
+    """Its URL (``url.render_as_string(hide_password=False)`` is ``entitydb_url``)."""
+    schema: SchemaMode
+    """How :meth:`prepare` builds the schema: ``"migrations"`` or ``"create_all"``."""
+    created: bool = False
+    """Whether the plugin created this database and drops it at the end of the session."""
+    prepared: dict[str, SchemaMode] = field(default_factory=dict)
+    _last_app: weakref.ref[Flask] | None = None
+
+    @property
+    def url_string(self) -> str:
+        """The URL with its password, for ``DB_CONNECTION_STRING``."""
+        return self.url.render_as_string(hide_password=False)
+
+    def state_of(self, app: Flask) -> EntityDBState:
+        """The EntityDB state of ``app``; fails the test when ``app`` does not use EntityDB
+        or does not use this database."""
+        from .connection import mask_url
+        from .extension import EXTENSION_KEY, EntityDBState
+
+        state = app.extensions.get(EXTENSION_KEY)
+        if not isinstance(state, EntityDBState):
+            _fail(
+                f"The 'app' fixture's app '{app.import_name}' does not use EntityDB; the"
+                " entitydb_* fixtures need an app set up with EntityDB(app) or"
+                " db.init_app(app)."
+            )
+        if not _same_database(state.settings.url, self.url):
+            _fail(
+                f"The 'app' fixture's database is '{mask_url(state.settings.url)}', not this"
+                f" test session's database '{mask_url(self.url)}'; build the app with"
+                " app.config['DB_CONNECTION_STRING'] = entitydb_url (the 'entitydb_url'"
+                " fixture) before EntityDB.init_app."
+            )
+        return state
+
+    def prepare(self, app: Flask) -> EntityDBState:
+        """Bring the schema of this database to head for ``app``, once per session.
+
+        With ``schema="migrations"`` it runs the app's migrations (``upgrade head``);
+        with ``"create_all"`` it creates the entities' tables.
+        """
+        state = self.state_of(app)
+        self._dispose_previous_app(app)
+        key = state.settings.migrations_dir
+        if key in self.prepared:
+            return state
+        with app.app_context():
+            if self.schema == "create_all":
+                _guard_connect(self.url, state.db.create_all)
+            else:
+                _upgrade_head(app, state)
+        self.prepared[key] = self.schema
+        return state
+
+    def _dispose_previous_app(self, app: Flask) -> None:
+        # A function-scoped 'app' fixture makes an engine (and pool) per test: close the
+        # previous app's idle connections so a long run does not pile them up.
+        previous = self._last_app() if self._last_app is not None else None
+        if previous is not None and previous is not app:
+            _dispose(previous)
+        self._last_app = weakref.ref(app)
+
+    def close(self) -> None:
+        """Dispose the last app's engine; drop the database if the plugin created it."""
+        previous = self._last_app() if self._last_app is not None else None
+        if previous is not None:
+            _dispose(previous)
+        if self.created:
+            _drop_database(self.url)
+
+
+def _dispose(app: Flask) -> None:
+    from .extension import EXTENSION_KEY, EntityDBState
+
+    state = app.extensions.get(EXTENSION_KEY)
+    if isinstance(state, EntityDBState):
+        with app.app_context():
+            state.db.engine.dispose()
+
+
+def _guard_connect(url: sa.URL, action: Any) -> Any:
+    import sqlalchemy as sa
+
+    try:
+        return action()
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        if _is_connect_error(url, exc):
+            _exit_unreachable(url, exc)
+        raise
+
+
+def _is_connect_error(url: sa.URL, exc: BaseException) -> bool:
+    """Whether ``exc`` happened because the server cannot be reached at all."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect():
+            return False
+    except sa.exc.DBAPIError:
+        return True
+    finally:
+        engine.dispose()
+
+
+def _upgrade_head(app: Flask, state: EntityDBState) -> None:
+    if not os.path.isdir(state.settings.migrations_dir):
+        _fail(
+            f"The app '{app.import_name}' has no migrations folder"
+            f" '{state.settings.migrations_dir}'; create it with 'flask db init' and"
+            " 'flask db migrate', or build the test schema without migrations with"
+            " --entitydb-schema=create_all (or 'entitydb_schema = create_all' in the pytest"
+            " ini file)."
+        )
+    from .errors import MigrationError
+    from .migrations import upgrade
+
+    try:
+        _guard_connect(state.settings.url, lambda: upgrade("head"))
+    except MigrationError as exc:
+        _fail(f"Bringing the test database to head failed: {exc}")
+
+
+def _admin_engine(url: sa.URL) -> sa.Engine:
+    import sqlalchemy as sa
+
+    return sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+
+
+def _check_reachable(url: sa.URL) -> None:
+    import sqlalchemy as sa
+
+    if url.get_backend_name() == "sqlite":
+        return
+    engine = _admin_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.DBAPIError as exc:
+        _exit_unreachable(url, exc)
+    finally:
+        engine.dispose()
+
+
+def _create_worker_database(url: sa.URL, name: str) -> sa.URL:
+    """Create a fresh database ``name`` on the server of ``url`` (dropping a leftover)."""
+    import sqlalchemy as sa
+
+    engine = _admin_engine(url)
+    try:
+        with engine.connect() as conn:
+            quoted = conn.dialect.identifier_preparer.quote(name)
+            force = " WITH (FORCE)" if url.get_backend_name() == "postgresql" else ""
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted}{force}"))
+            conn.execute(sa.text(f"CREATE DATABASE {quoted}"))
+    except sa.exc.DBAPIError as exc:
+        if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)) and (
+            _is_connect_error(url, exc)
+        ):
+            _exit_unreachable(url, exc)
+        _fail(
+            f"Cannot create the test database '{name}' for this xdist worker: "
+            f"{exc.orig}; the test user needs the CREATE and DROP privileges."
+        )
+    finally:
+        engine.dispose()
+    return url.set(database=name)
+
+
+def _drop_database(url: sa.URL) -> None:
+    import sqlalchemy as sa
+
+    if url.get_backend_name() == "sqlite":
+        if url.database:
+            Path(url.database).unlink(missing_ok=True)
+        return
+    admin_url = url.set(database="postgres" if url.get_backend_name() == "postgresql" else None)
+    engine = _admin_engine(admin_url)
+    try:
+        with engine.connect() as conn:
+            quoted = conn.dialect.identifier_preparer.quote(url.database or "")
+            force = " WITH (FORCE)" if url.get_backend_name() == "postgresql" else ""
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted}{force}"))
+    finally:
+        engine.dispose()
+
+
+def _schema_mode(config: pytest.Config) -> SchemaMode:
+    value = config.getoption("entitydb_schema") or config.getini("entitydb_schema")
+    if value not in _SCHEMA_MODES:
+        raise pytest.UsageError(f"entitydb_schema is '{value}'; use 'migrations' or 'create_all'.")
+    return value  # type: ignore[no-any-return]
+
+
+def open_test_database(
+    config: pytest.Config, tmp_path_factory: pytest.TempPathFactory
+) -> EntityDBTestDatabase:
+    """Resolve, and create where needed, the database of this session or xdist worker."""
+    import sqlalchemy as sa
+
+    from .connection import mask_text
+
+    raw = config.getoption("entitydb_url") or os.environ.get(URL_ENV)
+    worker = _worker_id()
+    schema = _schema_mode(config)
+    if not raw:
+        folder = tmp_path_factory.mktemp("entitydb")
+        path = folder / f"test_{worker or 'main'}.sqlite3"
+        path.unlink(missing_ok=True)
+        return EntityDBTestDatabase(sa.URL.create("sqlite", database=str(path)), schema)
+    try:
+        url = sa.make_url(raw)
+    except (sa.exc.ArgumentError, ValueError):
+        raise pytest.UsageError(
+            f"--entitydb-url / {URL_ENV} is not a database URL: '{mask_text(raw)}'."
+        ) from None
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        if worker is None or database in {"", ":memory:"} or database.startswith("file:"):
+            return EntityDBTestDatabase(url, schema)
+        path_str = _sqlite_worker_path(database, worker)
+        Path(path_str).unlink(missing_ok=True)
+        return EntityDBTestDatabase(url.set(database=path_str), schema, created=True)
+    _check_reachable(url)
+    if worker is None:
+        return EntityDBTestDatabase(url, schema)
+    name = f"{url.database or 'entitydb_test'}_{worker}"
+    return EntityDBTestDatabase(_create_worker_database(url, name), schema, created=True)
+
+
+@pytest.fixture(scope="session")
+def entitydb_database(
+    pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[EntityDBTestDatabase]:
+    """The test database of this session (per xdist worker), dropped at the end if the
+    plugin created it; its schema is brought to head once, by the first test that uses
+    ``entitydb_transaction`` (or by :meth:`EntityDBTestDatabase.prepare`)."""
+    database = open_test_database(pytestconfig, tmp_path_factory)
+    _test_databases[database.url_string] = database
+    try:
+        yield database
+    finally:
+        _test_databases.pop(database.url_string, None)
+        database.close()
+
+
+@pytest.fixture(scope="session")
+def entitydb_url(entitydb_database: EntityDBTestDatabase) -> str:
+    """The test database URL (with password): pass it to your app factory as
+    ``DB_CONNECTION_STRING``."""
+    return entitydb_database.url_string
+
+
+# -- per-test isolation ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EntityDBTransaction:
+    """What ``entitydb_transaction`` yields."""
+
+    db: EntityDB
+    """The app's :class:`~flask_entitydb.EntityDB` instance."""
+    connection: sa.Connection
+    """The connection holding the outer transaction; ``db.session`` runs on it, and so
+    can raw SQL that must see the test's rows."""
+
+    @property
+    def session(self) -> orm.scoped_session[Any]:
+        """``db.session``, bound to :attr:`connection`."""
+        return self.db.session
+
+
+_joined_classes: dict[type[Any], type[Any]] = {}
+
+
+def _joined_session_class(base: type[orm.Session]) -> type[orm.Session]:
+    """A subclass of ``base`` whose ``get_bind`` returns the session's ``bind`` when it
+    is a Connection (Flask-SQLAlchemy's session otherwise always picks the app's engine)."""
+    cls = _joined_classes.get(base)
+    if cls is None:
+        import sqlalchemy as sa
+
+        def get_bind(self: orm.Session, *args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("bind") is None and isinstance(self.bind, sa.Connection):
+                return self.bind
+            return base.get_bind(self, *args, **kwargs)
+
+        cls = type(base.__name__, (base,), {"get_bind": get_bind})
+        _joined_classes[base] = cls
+    return cls
+
+
+def _begin_sqlite_transaction(connection: sa.Connection, stack: ExitStack) -> None:
+    """Make SAVEPOINTs part of the outer transaction on pysqlite.
+
+    In its legacy transaction control (the only one before Python 3.12, the default until
+    3.16) sqlite3 emits no BEGIN before a SAVEPOINT, so releasing the session's savepoint
+    would commit for good. SQLAlchemy's documented workaround: turn the driver's own
+    transaction handling off and emit BEGIN ourselves, on this connection only.
+    """
+    driver = connection.connection.driver_connection
+    legacy = getattr(sqlite3, "LEGACY_TRANSACTION_CONTROL", -1)
+    if getattr(driver, "autocommit", legacy) != legacy:
+        connection.begin()  # modern autocommit=False mode: already correct
+        return
+    saved = driver.isolation_level  # type: ignore[union-attr]
+    driver.isolation_level = None  # type: ignore[union-attr]
+    stack.callback(setattr, driver, "isolation_level", saved)
+    connection.begin()
+    connection.exec_driver_sql("BEGIN")
+
+
+@pytest.fixture
+def entitydb_transaction(
+    app: Flask, entitydb_database: EntityDBTestDatabase
+) -> Iterator[EntityDBTransaction]:
+    """Run the test in an outer transaction that is rolled back afterwards.
+
+    ``db.session`` (in the test, and in every request made through the test client) is
+    bound to one connection and joins its transaction with a SAVEPOINT, so
+    ``db.session.commit()`` and ``rollback()`` work as in production while every row is
+    gone after the test.
+    """
+    import sqlalchemy as sa
+    from flask import current_app
+
+    state = entitydb_database.prepare(app)
+    db = state.db
+    factory = db.session.session_factory
+    with ExitStack() as stack:
+        if not current_app or current_app._get_current_object() is not app:  # type: ignore[attr-defined]
+            stack.enter_context(app.app_context())
+        try:
+            connection = db.engine.connect()
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            _exit_unreachable(state.settings.url, exc)
+        stack.callback(connection.close)
+        if connection.dialect.name == "sqlite" and connection.dialect.driver == "pysqlite":
+            _begin_sqlite_transaction(connection, stack)
+        else:
+            connection.begin()
+        stack.callback(_rollback, connection)
+
+        saved_kw = dict(factory.kw)
+        saved_class = factory.class_
+        db.session.remove()
+        stack.callback(_restore_factory, factory, saved_kw, saved_class)
+        stack.callback(db.session.remove)
+        factory.class_ = _joined_session_class(saved_class)  # type: ignore[assignment]
+        factory.configure(bind=connection, join_transaction_mode="create_savepoint")
+        yield EntityDBTransaction(db=db, connection=connection)
+
+
+def _rollback(connection: sa.Connection) -> None:
+    transaction = connection.get_transaction()
+    if transaction is not None and transaction.is_active:
+        transaction.rollback()
+
+
+def _restore_factory(factory: orm.sessionmaker[Any], kw: dict[str, Any], class_: type[Any]) -> None:
+    factory.kw.clear()
+    factory.kw.update(kw)
+    factory.class_ = class_
+
+
+@pytest.fixture
+def entitydb_session(entitydb_transaction: EntityDBTransaction) -> orm.scoped_session[Any]:
+    """``db.session``, bound to the test's transaction (see ``entitydb_transaction``)."""
+    return entitydb_transaction.db.session
+
+
+# -- migrations self-test ----------------------------------------------------------------
+
+
+def check_migrations(app: Flask) -> None:
+    """Test the app's migrations: upgrade to head, downgrade to base, upgrade again, and
+    check that the entities and the migrations agree.
+
+    Add it to your suite as one test (it drops every table on the way, so it only runs
+    against the test database of the ``entitydb_url`` fixture)::
+
+        from flask_entitydb.pytest_plugin import check_migrations
+
+        def test_migrations(app):
+            check_migrations(app)
+    """
+    raise NotImplementedError
