@@ -119,6 +119,53 @@ def _single(url: URL, key: str) -> str | None:
     return value[-1]
 
 
+_MYSQLDB_SSL_MODES = ("DISABLED", "PREFERRED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY")
+_MYSQL_TLS_FILES = ("ssl_ca", "ssl_capath", "ssl_cert", "ssl_key", "ssl_cipher")
+# PostgreSQL sslmode values that do not guarantee TLS, and those that demand it
+_PG_NO_TLS_MODES = frozenset({"disable", "allow", "prefer"})
+
+
+def _check_tls_contradictions(url: URL, want_tls: bool | None, source: str) -> None:
+    """Refuse ``ssl=`` combined with driver TLS parameters that say the opposite.
+
+    mysqlclient on MariaDB Connector/C encrypts whenever a CA or key is given, whatever
+    ``ssl_mode`` says, so ``ssl=false`` with ``ssl_ca`` could not be honoured.
+    """
+    backend = url.get_backend_name()
+    if backend in {"mysql", "mariadb"}:
+        mode = _single(url, "ssl_mode")
+        if (
+            url.get_driver_name() == "mysqldb"
+            and mode is not None
+            and mode not in _MYSQLDB_SSL_MODES
+        ):
+            raise ConfigurationError(
+                f"{source} has 'ssl_mode={mode}' in '{mask_url(url)}'; use one of"
+                f" {', '.join(repr(m) for m in _MYSQLDB_SSL_MODES)} (upper case)."
+            )
+        if want_tls is True and mode is not None and mode.upper() in {"DISABLED", "PREFERRED"}:
+            raise ConfigurationError(
+                f"{source} sets both 'ssl=true' and 'ssl_mode={mode}' in '{mask_url(url)}';"
+                " remove 'ssl_mode' (TLS is then required)."
+            )
+        given = [key for key in _MYSQL_TLS_FILES if key in url.query]
+        if want_tls is False and (given or (mode is not None and mode.upper() != "DISABLED")):
+            name = given[0] if given else "ssl_mode"
+            raise ConfigurationError(
+                f"{source} sets both 'ssl=false' and '{name}' in '{mask_url(url)}', which"
+                " turns TLS on; remove one of them."
+            )
+    elif backend == "postgresql":
+        mode = _single(url, "sslmode")
+        if want_tls is None or mode is None:
+            return
+        if (mode.lower() in _PG_NO_TLS_MODES) == want_tls:
+            raise ConfigurationError(
+                f"{source} sets both 'ssl={'true' if want_tls else 'false'}' and"
+                f" 'sslmode={mode}' in '{mask_url(url)}'; remove one of them."
+            )
+
+
 def prepare_url(url: URL, source: str) -> tuple[URL, dict[str, Any], bool]:
     """Apply flask-entitydb's meaning of ``ssl=`` and the dialect's defaults.
 
@@ -130,6 +177,7 @@ def prepare_url(url: URL, source: str) -> tuple[URL, dict[str, Any], bool]:
     want_tls = None if ssl_value is None else _bool_word(ssl_value, "ssl", source, url)
     if ssl_value is not None:
         url = url.difference_update_query(["ssl"])
+    _check_tls_contradictions(url, want_tls, source)
     defaults: dict[str, Any] = {}
     require_tls = False
 

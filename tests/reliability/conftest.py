@@ -1,0 +1,98 @@
+"""Fixtures of the reliability suite: private MariaDB servers and TLS certificates.
+
+Tests that must kill, restart or reconfigure a server get their own ``mariadbd`` with its
+own data directory, socket, pid file and free loopback port, started here and removed at the
+end of the session. Certificates are made with ``openssl`` for the session: a test CA, a
+server certificate it signs (for ``127.0.0.1``/``localhost``) and an unrelated "wrong" CA.
+
+Without ``mariadbd``/``mariadb-install-db``/``openssl`` the tests that need them skip (fail
+when ``ENTITYDB_TEST_REQUIRE_SERVERS=1``).
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+
+import pytest
+
+from .servers import MARIADBD, MariaDBServer, TLSFiles, free_port, make_tls_files, require_tool
+
+ServerFactory = Callable[..., MariaDBServer]
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
+    """A CA, a server certificate signed by it for 127.0.0.1, and an unrelated CA."""
+    return make_tls_files(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="session")
+def mariadb_server_factory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ServerFactory]:
+    """Start private MariaDB servers: ``factory(tls=None | TLSFiles, options=[...])``.
+
+    Every server is stopped and its directory removed at the end of the session.
+    """
+    require_tool(MARIADBD, "mariadbd")
+    servers: list[MariaDBServer] = []
+
+    def factory(tls: TLSFiles | None = None, options: Sequence[str] = ()) -> MariaDBServer:
+        opts = list(options)
+        if tls is None:
+            opts.append("--skip-ssl")
+        else:
+            opts += [
+                f"--ssl-ca={tls.ca}",
+                f"--ssl-cert={tls.server_cert}",
+                f"--ssl-key={tls.server_key}",
+            ]
+        server = MariaDBServer(
+            base_dir=tmp_path_factory.mktemp("mariadb"),
+            port=free_port(),
+            options=tuple(opts),
+            app_password="pw-" + secrets.token_urlsafe(12),
+        )
+        servers.append(server)
+        server.initialize()
+        server.start()
+        server.execute("CREATE DATABASE test")
+        server.execute("CREATE USER 'app'@'127.0.0.1' IDENTIFIED BY :pw", pw=server.app_password)
+        server.execute("GRANT ALL PRIVILEGES ON *.* TO 'app'@'127.0.0.1'")
+        return server
+
+    yield factory
+    for server in servers:
+        if server._admin is not None:
+            server._admin.dispose()
+        server.stop()
+        shutil.rmtree(server.base_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def private_mariadb(mariadb_server_factory: ServerFactory, tls_files: TLSFiles) -> MariaDBServer:
+    """A private MariaDB with TLS (the session's test CA) and ``wait_timeout=2``.
+
+    Tests may kill its connections or restart it; it is running again when they end.
+    """
+    return mariadb_server_factory(tls=tls_files, options=["--wait-timeout=2"])
+
+
+@pytest.fixture(scope="session")
+def plain_mariadb(mariadb_server_factory: ServerFactory) -> MariaDBServer:
+    """A private MariaDB that offers no TLS at all (``--skip-ssl``)."""
+    return mariadb_server_factory(tls=None)
+
+
+@pytest.fixture
+def private_database(private_mariadb: MariaDBServer) -> Iterator[str]:
+    """Name of a fresh database on :func:`private_mariadb`, dropped afterwards."""
+    if not private_mariadb.running:
+        private_mariadb.start()
+    name = private_mariadb.create_database()
+    yield name
+    if not private_mariadb.running:
+        private_mariadb.start()
+    private_mariadb.execute(f"DROP DATABASE IF EXISTS {name}")
