@@ -1,0 +1,1 @@
+"""The application the request benchmarks serve, built once per variant (see ``variants``)."""

@@ -1,0 +1,150 @@
+"""Per-request overhead through Flask's in-process test client.
+
+Every variant of ``variants.py`` serves the same three views; each round runs a batch of
+requests of every (view, variant) pair in a shuffled order, and the ratios are taken against
+the matching baseline of the same round (SQLite: ``raw``; MariaDB: ``raw+ping``). A pool
+``checkout`` listener counts connections checked out by the DB-free view (target: 0).
+
+Run from the repository root::
+
+    python benchmarks/request_bench.py                 # SQLite and MariaDB
+    python benchmarks/request_bench.py --backend sqlite --rounds 25
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from _harness import (
+    fmt_ratio,
+    fmt_us,
+    interleave,
+    loadavg,
+    machine_report,
+    markdown_table,
+    say,
+)
+from variants import (
+    BASELINE,
+    DEFAULT_MYSQL_URL,
+    VARIANTS,
+    VIEWS,
+    BenchApp,
+    database_url,
+    drop_database,
+    make_app,
+    prepare_database,
+)
+
+
+def _batch(bench: BenchApp, view: str, requests: int, checkouts: list[int]) -> Callable[[], float]:
+    client = bench.app.test_client()
+    method: Callable[..., Any] = client.post if view == "insert" else client.get
+    path = f"/{view}"
+
+    def run() -> float:
+        before = checkouts[0]
+        start = time.perf_counter()
+        for _ in range(requests):
+            response = method(path)
+            if response.status_code != 200:
+                raise RuntimeError(f"{bench.variant} {path}: HTTP {response.status_code}")
+        elapsed = time.perf_counter() - start
+        if view == "none":
+            checkouts[1] += checkouts[0] - before
+        return elapsed / requests
+
+    return run
+
+
+def run_backend(backend: str, args: argparse.Namespace, sqlite_dir: str) -> str:
+    urls = {
+        v: database_url(backend, v, sqlite_dir=sqlite_dir, mysql_url=args.mysql_url)
+        for v in VARIANTS
+    }
+    for url in urls.values():
+        prepare_database(url)
+    benches = {v: make_app(v, backend, urls[v]) for v in VARIANTS}
+    # [total checkouts, checkouts during the DB-free view]
+    counters: dict[str, list[int]] = {v: [0, 0] for v in VARIANTS}
+    for variant, bench in benches.items():
+        counter = counters[variant]
+
+        def on_checkout(*_: object, counter: list[int] = counter) -> None:
+            counter[0] += 1
+
+        sa.event.listen(bench.engine, "checkout", on_checkout)
+
+    cases = {
+        f"{view}/{variant}": _batch(benches[variant], view, args.requests, counters[variant])
+        for view in VIEWS
+        for variant in VARIANTS
+    }
+    say(f"{backend}: {len(cases)} cases x {args.rounds} rounds x {args.requests} requests")
+    results = interleave(cases, args.rounds, progress=lambda line: say(f"{backend}: {line}"))
+    baseline = BASELINE[backend]
+    rows = []
+    for view in VIEWS:
+        for variant in VARIANTS:
+            key = f"{view}/{variant}"
+            base = f"{view}/{baseline}"
+            fsa = f"{view}/flask-sqlalchemy"
+            rows.append(
+                [
+                    view,
+                    variant,
+                    fmt_us(results.median(key)),
+                    f"{results.spread(key) * 100:.0f} %",
+                    fmt_ratio(results.ratio(key, base), results.ratio_iqr(key, base)),
+                    fmt_ratio(results.ratio(key, fsa)),
+                    counters[variant][1] if view == "none" else "",
+                ]
+            )
+    for bench in benches.values():
+        bench.engine.dispose()
+    if not args.keep:
+        for url in urls.values():
+            drop_database(url)
+    headers = [
+        "view",
+        "variant",
+        "median per request",
+        "IQR",
+        f"ratio vs {baseline} (IQR)",
+        "vs flask-sqlalchemy",
+        "checkouts (DB-free view)",
+    ]
+    return (
+        f"### {backend}: in-process test client\n\n"
+        f"{args.rounds} interleaved rounds of {args.requests} requests per view and variant;"
+        f" ratios are medians of per-round ratios; load average at end: {loadavg()}\n\n"
+        + markdown_table(headers, rows)
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=("sqlite", "mysql"), action="append")
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--requests", type=int, default=200, help="requests per batch")
+    parser.add_argument("--mysql-url", default=DEFAULT_MYSQL_URL)
+    parser.add_argument("--keep", action="store_true", help="keep the MariaDB databases")
+    args = parser.parse_args(argv)
+    backends = args.backend or ["sqlite", "mysql"]
+    print("## Per-request overhead, in-process test client\n")
+    print("\n".join(machine_report()) + "\n")
+    print(f"Command: `python benchmarks/request_bench.py {' '.join(argv or sys.argv[1:])}`\n")
+    with tempfile.TemporaryDirectory(prefix="edb-bench-") as sqlite_dir:
+        for backend in backends:
+            print(run_backend(backend, args, sqlite_dir) + "\n", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
