@@ -7,6 +7,7 @@ that keep long-running apps healthy.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -16,6 +17,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from .errors import ConfigurationError
+
+log = logging.getLogger("flask_entitydb")
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "on", "required", "require"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off", "disabled", "disable"})
@@ -250,12 +253,35 @@ def _enable_sqlite_foreign_keys(dbapi_connection: Any, connection_record: Any) -
         cursor.close()
 
 
+def _log_connection_failure(context: sa.engine.ExceptionContext) -> None:
+    """Log one clear line when the database cannot be reached or a connection is lost.
+
+    A dead pooled connection found by ``pool_pre_ping`` is replaced silently, so only
+    failures that reach the application are logged.
+    """
+    if context.is_pre_ping or context.engine is None:
+        return
+    where = mask_url(context.engine.url)
+    reason = mask_text(str(context.original_exception))
+    if context.connection is None:
+        log.error("Cannot connect to the database '%s': %s", where, reason)
+    elif context.is_disconnect:
+        log.error(
+            "Lost the connection to the database '%s' (%s); the pool discards its"
+            " connections and reconnects on the next request.",
+            where,
+            reason,
+        )
+
+
 def install_listeners(engine: sa.Engine, *, require_tls: bool) -> None:
     """Attach the per-new-connection checks to ``engine``.
 
     They run once per new DBAPI connection, never per request: SQLite gets
     ``PRAGMA foreign_keys=ON``; MySQL with ``ssl=true`` is verified to be encrypted.
+    Connection failures and lost connections are logged on the ``flask_entitydb`` logger.
     """
+    sa.event.listen(engine, "handle_error", _log_connection_failure)
     backend = engine.url.get_backend_name()
     if backend == "sqlite":
         sa.event.listen(engine, "connect", _enable_sqlite_foreign_keys)
