@@ -2,6 +2,7 @@
 migrations for Flask, in one extension."""
 
 from ._version import __version__
+from .discovery import EntityDiscoveryWarning
 from .entity import NAMING_CONVENTION, Entity
 from .errors import (
     ConfigurationError,
@@ -20,6 +21,7 @@ __all__ = [
     "EntityDBError",
     "EntityDBState",
     "EntityDiscoveryError",
+    "EntityDiscoveryWarning",
     "LockTimeoutError",
     "MigrationError",
     "__version__",
