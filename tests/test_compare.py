@@ -1,0 +1,266 @@
+"""The autogenerate comparison hooks, against real SQLite, MariaDB and PostgreSQL databases:
+no differences right after the tables are created, and real changes detected."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata, produce_migrations, render_python_code
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
+from sqlalchemy.dialects import mysql, postgresql
+
+from flask_entitydb.entity import NAMING_CONVENTION
+from flask_entitydb.migrations import compare
+
+
+class Color(enum.Enum):
+    red = "r"
+    green = "g"
+
+
+STATUS = ("draft", "published")
+
+
+def entity_metadata(backend: str, **overrides: Any) -> sa.MetaData:
+    """The column types and server defaults entity authors commonly use; ``overrides``
+    replaces a column's type (``name=type``) or server default (``name__default=...``)."""
+
+    def col(name: str, type_: Any, default: Any = None, **kw: Any) -> sa.Column[Any]:
+        type_ = overrides.get(name, type_)
+        default = overrides.get(f"{name}__default", default)
+        return sa.Column(name, type_, server_default=default, **kw)
+
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    sa.Table(
+        "articles",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        col("is_active", sa.Boolean, sa.true(), nullable=False),
+        col("is_hidden", sa.Boolean, sa.false()),
+        col("is_plain", sa.Boolean),
+        col("status", sa.Enum(*STATUS, name="article_status"), "draft", nullable=False),
+        col("color", sa.Enum(Color, name="color")),
+        col("data", sa.JSON),
+        col("body", sa.Text),
+        col("price", sa.Numeric(10, 2), sa.text("0")),
+        col("ratio", sa.Float),
+        col("created_at", sa.DateTime(timezone=True), sa.func.now()),
+        col("updated_at", sa.DateTime, sa.text("CURRENT_TIMESTAMP")),
+        col("day", sa.Date, "2020-01-31"),
+        col("starts_at", sa.DateTime(timezone=True), "2020-01-31 12:00:00"),
+        col("title", sa.String(200), "abc"),
+        col("quote", sa.String(20), "it's"),
+        col("empty", sa.String(20), ""),
+        col("views", sa.Integer, sa.text("0")),
+        col("rank", sa.BigInteger, "1"),
+        col("delta", sa.Integer, sa.text("-1")),
+        col("uid", sa.Uuid),
+        *(
+            # a Boolean default of 0 is not valid SQL on PostgreSQL
+            [col("legacy_flag", sa.Boolean, sa.text("0"))] if backend != "postgresql" else []
+        ),
+        sa.Index(None, "title"),
+    )
+    return metadata
+
+
+def context(conn: sa.Connection) -> MigrationContext:
+    """A migration context configured like flask-entitydb's env.py."""
+    return MigrationContext.configure(
+        conn,
+        opts={
+            "compare_type": compare.compare_type,
+            "compare_server_default": compare.compare_server_default,
+        },
+    )
+
+
+def create_with_alembic(conn: sa.Connection, metadata: sa.MetaData) -> None:
+    """Autogenerate the first revision's upgrade code and run it, as 'flask db migrate' +
+    'flask db upgrade' would."""
+    ctx = context(conn)
+    ops = produce_migrations(ctx, metadata).upgrade_ops
+    assert ops is not None
+    code = "def upgrade():\n" + render_python_code(ops, migration_context=ctx)
+    conn.rollback()  # end the reflection transaction
+    namespace = {"op": Operations(ctx), "sa": sa, "postgresql": postgresql, "mysql": mysql}
+    with conn.begin():
+        exec(code, namespace)  # the revision file's upgrade() function
+        namespace["upgrade"]()
+
+
+def diff(conn: sa.Connection, metadata: sa.MetaData) -> list[Any]:
+    return compare_metadata(context(conn), metadata)
+
+
+def changes(conn: sa.Connection, metadata: sa.MetaData) -> set[tuple[str, str]]:
+    """``(operation, column or enum)`` of every difference."""
+    found = set()
+    for entry in diff(conn, metadata):
+        for item in entry if isinstance(entry, list) else [entry]:
+            if item[0].startswith("modify_"):
+                found.add((item[0], item[3]))
+            else:
+                found.add((item[0], ""))
+    return found
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    compare.enable_postgresql_enums()
+    engine = sa.create_engine(database_url, poolclass=sa.NullPool)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def conn(engine: sa.Engine, backend: str) -> Iterator[sa.Connection]:
+    """A connection to a database holding the tables of :func:`entity_metadata`."""
+    with engine.connect() as connection:
+        with connection.begin():
+            entity_metadata(backend).create_all(connection)
+        yield connection
+
+
+def test_no_differences_right_after_create_all(conn: sa.Connection, backend: str) -> None:
+    assert diff(conn, entity_metadata(backend)) == []
+
+
+def test_no_differences_right_after_an_autogenerated_upgrade(
+    engine: sa.Engine, backend: str
+) -> None:
+    with engine.connect() as conn:
+        create_with_alembic(conn, entity_metadata(backend))
+        assert sa.inspect(conn).has_table("articles")
+        assert diff(conn, entity_metadata(backend)) == []
+
+
+def test_added_and_removed_enum_values_are_detected(conn: sa.Connection, backend: str) -> None:
+    added = entity_metadata(backend, status=sa.Enum(*STATUS, "archived", name="article_status"))
+    removed = entity_metadata(backend, status=sa.Enum("draft", name="article_status"))
+    reordered = entity_metadata(backend, status=sa.Enum(*STATUS[::-1], name="article_status"))
+    longer = entity_metadata(
+        backend, status=sa.Enum(*STATUS, "waiting_for_review", name="article_status")
+    )
+    if backend == "sqlite":
+        # No enum type on SQLite: a VARCHAR as long as the longest value, no CHECK.
+        assert changes(conn, added) == set()
+        assert changes(conn, longer) == {("modify_type", "status")}
+    elif backend == "mysql":
+        assert changes(conn, added) == {("modify_type", "status")}
+        assert changes(conn, removed) == {("modify_type", "status")}
+        assert changes(conn, longer) == {("modify_type", "status")}
+    else:
+        assert changes(conn, added) == {("add_enum_value", "")}
+        assert changes(conn, removed) == {("change_enum_variants", "")}
+        assert changes(conn, longer) == {("add_enum_value", "")}
+    # Reordering the members of a Python enum is not a schema change.
+    assert changes(conn, reordered) == set()
+
+
+def test_python_enum_change_is_detected(conn: sa.Connection, backend: str) -> None:
+    class Shade(enum.Enum):
+        red = "r"
+        green = "g"
+        blue = "b"
+
+    changed = changes(conn, entity_metadata(backend, color=sa.Enum(Shade, name="color")))
+    expected = {
+        "sqlite": set(),  # 'blue' is no longer than 'green': the VARCHAR is unchanged
+        "mysql": {("modify_type", "color")},
+        "postgresql": {("add_enum_value", "")},
+    }
+    assert changed == expected[backend]
+
+
+TYPE_CHANGES = [
+    ("title", sa.String(300)),
+    ("price", sa.Numeric(12, 4)),
+    ("body", sa.String(50)),
+    ("views", sa.BigInteger),
+    ("is_plain", sa.Integer),
+    ("views", sa.Boolean),
+    ("data", sa.Text),
+]
+
+
+def test_type_changes_are_detected(conn: sa.Connection, backend: str) -> None:
+    found = {
+        (column, repr(new_type)): changes(conn, entity_metadata(backend, **{column: new_type}))
+        for column, new_type in TYPE_CHANGES
+    }
+    assert found == {
+        (column, repr(new_type)): {("modify_type", column)} for column, new_type in TYPE_CHANGES
+    }
+
+
+def test_time_zone_change_is_detected_where_the_database_stores_it(
+    conn: sa.Connection, backend: str
+) -> None:
+    changed = changes(conn, entity_metadata(backend, created_at=sa.DateTime()))
+    # Only PostgreSQL has a separate type for timestamps with a time zone.
+    assert changed == ({("modify_type", "created_at")} if backend == "postgresql" else set())
+
+
+DEFAULT_CHANGES = [
+    ("title", "abd"),
+    ("title", "it's"),
+    ("quote", "its"),
+    ("quote", "it''s"),
+    ("empty", " "),
+    ("is_active", sa.false()),
+    ("is_hidden", sa.true()),
+    ("price", sa.text("0.5")),
+    ("views", sa.text("1")),
+    ("rank", "2"),
+    ("delta", sa.text("1")),
+    ("status", "published"),
+    ("title", None),
+    ("body", "x"),
+    ("day", "2020-02-01"),
+]
+
+
+def test_server_default_changes_are_detected(conn: sa.Connection, backend: str) -> None:
+    found = {
+        (column, repr(default)): changes(
+            conn, entity_metadata(backend, **{f"{column}__default": default})
+        )
+        for column, default in DEFAULT_CHANGES
+    }
+    assert found == {
+        (column, repr(default)): {("modify_default", column)} for column, default in DEFAULT_CHANGES
+    }
+
+
+def test_equal_server_defaults_spelled_differently_are_no_change(
+    conn: sa.Connection, backend: str
+) -> None:
+    respelled = entity_metadata(
+        backend,
+        created_at__default=sa.text("CURRENT_TIMESTAMP"),
+        updated_at__default=sa.func.current_timestamp(),
+        price__default=sa.text("0.00"),
+        views__default="0",
+        rank__default=sa.text("1"),
+        is_active__default=sa.text("true"),
+    )
+    assert diff(conn, respelled) == []
+
+
+def test_postgresql_enum_plugin_skips_other_databases(
+    conn: sa.Connection, backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """enable_postgresql_enums() is safe to call for any database: elsewhere the plugin
+    only logs that it skips."""
+    compare.enable_postgresql_enums(include_name=lambda name: True)
+    with caplog.at_level(logging.WARNING, logger="alembic"):
+        assert diff(conn, entity_metadata(backend)) == []
+    skipped = [r for r in caplog.records if "only supports postgresql" in r.getMessage()]
+    assert bool(skipped) == (backend != "postgresql")
