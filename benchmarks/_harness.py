@@ -27,8 +27,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 
-Case = Callable[[], float]
-"""A benchmark case: runs once and returns its measurement (seconds per operation, say)."""
+Case = Callable[[], "float | Mapping[str, float]"]
+"""A benchmark case: runs once and returns its measurement (seconds per operation, say), or
+several named measurements (``{"wall": ..., "cpu": ...}``), kept as ``"name@metric"``."""
 
 
 @dataclass
@@ -81,15 +82,20 @@ def interleave(
     """
     rng = random.Random(seed)
     names = list(cases)
-    results = Results({name: [] for name in names})
+    results = Results()
     for number in range(-warmup, rounds):
         order = names[:]
         rng.shuffle(order)
         for name in order:
             gc.collect()
             value = cases[name]()
-            if number >= 0:
-                results.samples[name].append(value)
+            if number < 0:
+                continue
+            if isinstance(value, Mapping):
+                for metric, measured in value.items():
+                    results.samples.setdefault(f"{name}@{metric}", []).append(measured)
+            else:
+                results.samples.setdefault(name, []).append(value)
         if progress is not None and number >= 0:
             progress(f"round {number + 1}/{rounds} done")
     return results

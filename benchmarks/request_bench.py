@@ -43,22 +43,26 @@ from variants import (
 )
 
 
-def _batch(bench: BenchApp, view: str, requests: int, checkouts: list[int]) -> Callable[[], float]:
+def _batch(
+    bench: BenchApp, view: str, requests: int, checkouts: list[int]
+) -> Callable[[], dict[str, float]]:
     client = bench.app.test_client()
     method: Callable[..., Any] = client.post if view == "insert" else client.get
     path = f"/{view}"
 
-    def run() -> float:
+    def run() -> dict[str, float]:
         before = checkouts[0]
+        cpu = time.process_time()
         start = time.perf_counter()
         for _ in range(requests):
             response = method(path)
             if response.status_code != 200:
                 raise RuntimeError(f"{bench.variant} {path}: HTTP {response.status_code}")
         elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu
         if view == "none":
             checkouts[1] += checkouts[0] - before
-        return elapsed / requests
+        return {"wall": elapsed / requests, "cpu": cpu / requests}
 
     return run
 
@@ -92,20 +96,18 @@ def run_backend(backend: str, args: argparse.Namespace, sqlite_dir: str) -> str:
     rows = []
     for view in VIEWS:
         for variant in VARIANTS:
-            key = f"{view}/{variant}"
-            base = f"{view}/{baseline}"
-            fsa = f"{view}/flask-sqlalchemy"
-            rows.append(
-                [
-                    view,
-                    variant,
-                    fmt_us(results.median(key)),
-                    f"{results.spread(key) * 100:.0f} %",
+            row: list[object] = [view, variant]
+            for metric in ("wall", "cpu"):
+                key = f"{view}/{variant}@{metric}"
+                base = f"{view}/{baseline}@{metric}"
+                fsa = f"{view}/flask-sqlalchemy@{metric}"
+                row += [
+                    f"{fmt_us(results.median(key))} ±{results.spread(key) * 50:.0f} %",
                     fmt_ratio(results.ratio(key, base), results.ratio_iqr(key, base)),
                     fmt_ratio(results.ratio(key, fsa)),
-                    counters[variant][1] if view == "none" else "",
                 ]
-            )
+            row.append(counters[variant][1] if view == "none" else "")
+            rows.append(row)
     for bench in benches.values():
         bench.engine.dispose()
     if not args.keep:
@@ -114,16 +116,21 @@ def run_backend(backend: str, args: argparse.Namespace, sqlite_dir: str) -> str:
     headers = [
         "view",
         "variant",
-        "median per request",
-        "IQR",
-        f"ratio vs {baseline} (IQR)",
-        "vs flask-sqlalchemy",
+        "wall per request",
+        f"wall vs {baseline} (IQR)",
+        "wall vs FSA",
+        "CPU per request",
+        f"CPU vs {baseline} (IQR)",
+        "CPU vs FSA",
         "checkouts (DB-free view)",
     ]
     return (
         f"### {backend}: in-process test client\n\n"
         f"{args.rounds} interleaved rounds of {args.requests} requests per view and variant;"
-        f" ratios are medians of per-round ratios; load average at end: {loadavg()}\n\n"
+        " wall = elapsed time, CPU = this process's CPU time (excludes the database"
+        " server's work and time spent descheduled), each ± half its interquartile range;"
+        " ratios are medians of per-round ratios (interquartile range of those ratios in"
+        f" brackets); FSA = Flask-SQLAlchemy; load average at end: {loadavg()}\n\n"
         + markdown_table(headers, rows)
     )
 
