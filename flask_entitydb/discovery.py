@@ -30,7 +30,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib.machinery import ModuleSpec, PathFinder
 from importlib.metadata import EntryPoint, entry_points
-from pathlib import PurePath
 from types import MappingProxyType, ModuleType, TracebackType
 
 import sqlalchemy as sa
@@ -271,7 +270,7 @@ def _relative_file(module: str, origin: str | None, is_package: bool = False) ->
     if not origin or not os.path.isabs(origin):
         return module
     depth = module.count(".") + (2 if is_package else 1)
-    return PurePath(*PurePath(origin).parts[-depth:]).as_posix()
+    return "/".join(origin.replace(os.sep, "/").split("/")[-depth:])
 
 
 def _module_file(name: str) -> str:

@@ -434,6 +434,13 @@ def test_missing_entry_point_target_names_distribution(src: Src, new_app: Any) -
         " which cannot be found;"
     )
 
+    dist = src.distribution({"edbt-object": f"{pkg}.base:Base"})
+    error = _discovery_error(new_app, pkg, ENTITYDB_ENTRY_POINTS=["edbt-object"])
+    assert str(error) == (
+        f"Entry point 'edbt-object' of distribution '{dist}' is '{pkg}.base:Base'; a"
+        " 'flask_entitydb.entities' entry point must name a package or module, not an object."
+    )
+
 
 @pytest.mark.parametrize("extend_existing", [False, True])
 def test_same_table_in_two_modules_names_both_files(
