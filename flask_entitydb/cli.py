@@ -1,11 +1,448 @@
-"""The ``flask db`` command group."""
+"""The ``flask db`` command group.
+
+Every migration command is a thin wrapper over :mod:`flask_entitydb.migrations`, with the
+names and options of Flask-Migrate. Expected failures are one ``Error: ...`` line on
+stderr and exit status 1; the Alembic machinery is only imported when a command runs.
+"""
 
 from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from flask.cli import AppGroup
 
-db_group = AppGroup("db", help="Database migrations (Alembic) and entity discovery.")
+if TYPE_CHECKING:
+    from .migrations import AppliedRevision, NewRevision, RevisionInfo
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_DIRECTORY_KEY = "flask_entitydb.migrations_directory"
+
+
+def _directory_option(function: _F) -> _F:
+    return click.option(
+        "-d",
+        "--directory",
+        default=None,
+        metavar="FOLDER",
+        help="Migrations folder (default: 'migrations' in the app's package, or"
+        " ENTITYDB_MIGRATIONS_DIR).",
+    )(function)
+
+
+def _x_option(function: _F) -> _F:
+    return click.option(
+        "-x",
+        "x_args",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Extra argument for env.py (context.get_x_argument()); repeatable.",
+    )(function)
+
+
+def _lock_timeout_option(function: _F) -> _F:
+    return click.option(
+        "--lock-timeout",
+        type=click.FloatRange(min=0),
+        default=60.0,
+        show_default=True,
+        help="Seconds to wait for another process's migration to finish.",
+    )(function)
+
+
+def _tag_option(function: _F) -> _F:
+    return click.option("--tag", default=None, help="Arbitrary tag for custom env.py scripts.")(
+        function
+    )
+
+
+@click.group("db", cls=AppGroup)
+@_directory_option
+@click.pass_context
+def db_group(ctx: click.Context, directory: str | None) -> None:
+    """Database migrations (Alembic) and entity discovery."""
+    ctx.meta[_DIRECTORY_KEY] = directory
+
+
+def _folder(directory: str | None) -> str | None:
+    """The command's ``-d``, else the group's ``-d``, else ``None`` (the app's folder)."""
+    if directory:
+        return directory
+    value = click.get_current_context().meta.get(_DIRECTORY_KEY)
+    return str(value) if value else None
+
+
+def _echo_applied(item: AppliedRevision) -> None:
+    click.echo(item.describe())
+
+
+def _echo_revisions(infos: list[RevisionInfo], verbose: bool) -> None:
+    for info in infos:
+        click.echo(info.details + "\n" if verbose else info.line)
+
+
+def _echo_new_revision(new: NewRevision) -> None:
+    if new.changes:
+        click.echo("Detected changes:")
+        for change in new.changes:
+            if change in new.drops:
+                click.echo(f"  ! {change}  (deletes its data)")
+            else:
+                click.echo(f"  - {change}")
+    click.echo(f"Wrote '{new.path}' (revision {new.revision}).")
+    if new.drops:
+        click.secho(
+            f"Warning: this revision drops {', '.join(new.drops)}: applying it deletes"
+            " their data; check the file before running 'flask db upgrade'.",
+            fg="yellow",
+            err=True,
+        )
+
+
+def _echo_run(applied: list[AppliedRevision], target: str, verb: str) -> None:
+    if not applied:
+        click.echo(f"Nothing to do: the database is already at '{target}'.")
+        return
+    total = sum(item.elapsed for item in applied)
+    count = len(applied)
+    click.echo(f"{verb} {count} revision{'s' if count > 1 else ''} in {total:.2f} s.")
+
+
+@db_group.command("init")
+@_directory_option
+@click.option("--package", is_flag=True, help="Write __init__.py files into the folders.")
+@click.option(
+    "--replace-env",
+    is_flag=True,
+    help="Only replace the env.py of an existing folder with flask-entitydb's (to switch"
+    " from Flask-Migrate or a hand-made env.py; revisions are kept).",
+)
+def init_command(directory: str | None, package: bool, replace_env: bool) -> None:
+    """Create the migrations folder."""
+    from . import migrations
+
+    path = migrations.init(_folder(directory), package=package, replace_env=replace_env)
+    if replace_env:
+        click.echo(f"Replaced '{os.path.join(path, 'env.py')}' with flask-entitydb's env.py.")
+    else:
+        click.echo(
+            f"Created the migrations folder '{path}'; next, run 'flask db migrate -m"
+            " \"first revision\"' and 'flask db upgrade'."
+        )
+
+
+@db_group.command("revision")
+@_directory_option
+@click.option("-m", "--message", default=None, help="Revision message.")
+@click.option("--autogenerate", is_flag=True, help="Fill the revision with the entities' changes.")
+@click.option("--sql", is_flag=True, help="Offline mode (needs revision_environment).")
+@click.option("--head", default="head", show_default=True, help="Revision to build upon.")
+@click.option("--splice", is_flag=True, help="Allow a non-head revision as the --head.")
+@click.option("--branch-label", default=None, help="Label for the new branch.")
+@click.option("--version-path", default=None, help="Version folder to write into.")
+@click.option("--rev-id", default=None, help="Revision id to use instead of a generated one.")
+@click.option("--depends-on", multiple=True, help="Revision this one depends on; repeatable.")
+def revision_command(
+    directory: str | None,
+    message: str | None,
+    autogenerate: bool,
+    sql: bool,
+    head: str,
+    splice: bool,
+    branch_label: str | None,
+    version_path: str | None,
+    rev_id: str | None,
+    depends_on: tuple[str, ...],
+) -> None:
+    """Write a new revision file."""
+    from . import migrations
+
+    new = migrations.revision(
+        message,
+        autogenerate=autogenerate,
+        allow_empty=True,
+        sql=sql,
+        head=head,
+        splice=splice,
+        branch_label=branch_label,
+        version_path=version_path,
+        rev_id=rev_id,
+        depends_on=list(depends_on) or None,
+        directory=_folder(directory),
+    )
+    if new is not None:
+        _echo_new_revision(new)
+
+
+@db_group.command("migrate")
+@_directory_option
+@click.option("-m", "--message", default=None, help="Revision message (default: the changes).")
+@click.option("--head", default="head", show_default=True, help="Revision to build upon.")
+@click.option("--splice", is_flag=True, help="Allow a non-head revision as the --head.")
+@click.option("--branch-label", default=None, help="Label for the new branch.")
+@click.option("--version-path", default=None, help="Version folder to write into.")
+@click.option("--rev-id", default=None, help="Revision id to use instead of a generated one.")
+@click.option("--allow-empty", is_flag=True, help="Write a revision even when nothing changed.")
+@_x_option
+def migrate_command(
+    directory: str | None,
+    message: str | None,
+    head: str,
+    splice: bool,
+    branch_label: str | None,
+    version_path: str | None,
+    rev_id: str | None,
+    allow_empty: bool,
+    x_args: tuple[str, ...],
+) -> None:
+    """Autogenerate a revision from the entities (revision --autogenerate)."""
+    from . import migrations
+
+    new = migrations.migrate(
+        message,
+        allow_empty=allow_empty,
+        head=head,
+        splice=splice,
+        branch_label=branch_label,
+        version_path=version_path,
+        rev_id=rev_id,
+        x_args=x_args,
+        directory=_folder(directory),
+    )
+    if new is None:
+        click.echo(
+            "No changes between the entities and the database; no revision written"
+            " (--allow-empty writes one anyway)."
+        )
+        return
+    _echo_new_revision(new)
+
+
+@db_group.command("edit")
+@_directory_option
+@click.argument("revision", default="head")
+def edit_command(directory: str | None, revision: str) -> None:
+    """Open a revision file in $EDITOR."""
+    from . import migrations
+
+    migrations.edit(revision, directory=_folder(directory))
+
+
+@db_group.command("merge")
+@_directory_option
+@click.option("-m", "--message", default=None, help="Revision message.")
+@click.option("--branch-label", default=None, help="Label for the new branch.")
+@click.option("--rev-id", default=None, help="Revision id to use instead of a generated one.")
+@click.argument("revisions", nargs=-1)
+def merge_command(
+    directory: str | None,
+    message: str | None,
+    branch_label: str | None,
+    rev_id: str | None,
+    revisions: tuple[str, ...],
+) -> None:
+    """Write a revision merging REVISIONS (default: all heads)."""
+    from . import migrations
+
+    new = migrations.merge(
+        list(revisions) or "heads",
+        message,
+        branch_label=branch_label,
+        rev_id=rev_id,
+        directory=_folder(directory),
+    )
+    _echo_new_revision(new)
+
+
+@db_group.command("upgrade")
+@_directory_option
+@click.option("--sql", is_flag=True, help="Print the SQL instead of running it (offline).")
+@_tag_option
+@_x_option
+@_lock_timeout_option
+@click.argument("revision", default="head")
+def upgrade_command(
+    directory: str | None,
+    sql: bool,
+    tag: str | None,
+    x_args: tuple[str, ...],
+    lock_timeout: float,
+    revision: str,
+) -> None:
+    """Upgrade the database to REVISION (default: head)."""
+    from . import migrations
+
+    if sql:
+        click.echo(
+            migrations.upgrade_sql(revision, tag=tag, x_args=x_args, directory=_folder(directory)),
+            nl=False,
+        )
+        return
+    applied = migrations.upgrade(
+        revision,
+        tag=tag,
+        x_args=x_args,
+        lock_timeout=lock_timeout,
+        on_apply=_echo_applied,
+        directory=_folder(directory),
+    )
+    _echo_run(applied, revision, "Upgraded:")
+
+
+@db_group.command("downgrade")
+@_directory_option
+@click.option("--sql", is_flag=True, help="Print the SQL instead of running it; needs FROM:TO.")
+@_tag_option
+@_x_option
+@_lock_timeout_option
+@click.argument("revision", default="-1")
+def downgrade_command(
+    directory: str | None,
+    sql: bool,
+    tag: str | None,
+    x_args: tuple[str, ...],
+    lock_timeout: float,
+    revision: str,
+) -> None:
+    """Downgrade the database to REVISION (default: -1, one back; 'base': all)."""
+    from . import migrations
+
+    if sql:
+        click.echo(
+            migrations.downgrade_sql(
+                revision, tag=tag, x_args=x_args, directory=_folder(directory)
+            ),
+            nl=False,
+        )
+        return
+    applied = migrations.downgrade(
+        revision,
+        tag=tag,
+        x_args=x_args,
+        lock_timeout=lock_timeout,
+        on_apply=_echo_applied,
+        directory=_folder(directory),
+    )
+    _echo_run(applied, revision, "Downgraded:")
+
+
+@db_group.command("show")
+@_directory_option
+@click.argument("revision", default="head")
+def show_command(directory: str | None, revision: str) -> None:
+    """Show REVISION (default: head; 'current': the database's)."""
+    from . import migrations
+
+    _echo_revisions(migrations.show(revision, directory=_folder(directory)), verbose=True)
+
+
+@db_group.command("history")
+@_directory_option
+@click.option("-r", "--rev-range", default=None, help="Range, e.g. 'base:current'.")
+@click.option("-v", "--verbose", is_flag=True, help="Show every detail.")
+@click.option("-i", "--indicate-current", is_flag=True, help="Mark the database's revision.")
+def history_command(
+    directory: str | None, rev_range: str | None, verbose: bool, indicate_current: bool
+) -> None:
+    """List the revisions, newest first."""
+    from . import migrations
+
+    infos = migrations.history(
+        rev_range, indicate_current=indicate_current, directory=_folder(directory)
+    )
+    _echo_revisions(infos, verbose)
+
+
+@db_group.command("heads")
+@_directory_option
+@click.option("-v", "--verbose", is_flag=True, help="Show every detail.")
+@click.option("--resolve-dependencies", is_flag=True, help="Treat dependencies as down revisions.")
+def heads_command(directory: str | None, verbose: bool, resolve_dependencies: bool) -> None:
+    """Show the head revisions."""
+    from . import migrations
+
+    infos = migrations.heads(
+        resolve_dependencies=resolve_dependencies, directory=_folder(directory)
+    )
+    _echo_revisions(infos, verbose)
+
+
+@db_group.command("branches")
+@_directory_option
+@click.option("-v", "--verbose", is_flag=True, help="Show every detail.")
+def branches_command(directory: str | None, verbose: bool) -> None:
+    """Show the branch points."""
+    from . import migrations
+
+    for info in migrations.branches(directory=_folder(directory)):
+        click.echo(info.details if verbose else info.line)
+        for child in info.next_revisions:
+            click.echo(f"{' ' * len(info.revision)} -> {child}")
+
+
+@db_group.command("current")
+@_directory_option
+@click.option("-v", "--verbose", is_flag=True, help="Show every detail.")
+def current_command(directory: str | None, verbose: bool) -> None:
+    """Show the database's revision."""
+    from . import migrations
+
+    infos = migrations.current(directory=_folder(directory))
+    if not infos and verbose:
+        click.echo("The database has no revision applied.")
+    _echo_revisions(infos, verbose)
+
+
+@db_group.command("stamp")
+@_directory_option
+@click.option("--sql", is_flag=True, help="Print the SQL instead of running it (offline).")
+@_tag_option
+@click.option("--purge", is_flag=True, help="Empty the version table first.")
+@_lock_timeout_option
+@click.argument("revisions", nargs=-1)
+def stamp_command(
+    directory: str | None,
+    sql: bool,
+    tag: str | None,
+    purge: bool,
+    lock_timeout: float,
+    revisions: tuple[str, ...],
+) -> None:
+    """Set the database's revision to REVISIONS (default: head) without migrating."""
+    from . import migrations
+
+    targets = list(revisions) or ["head"]
+    if sql:
+        click.echo(migrations.stamp_sql(targets, tag=tag, directory=_folder(directory)), nl=False)
+        return
+    applied = migrations.stamp(
+        targets,
+        purge=purge,
+        tag=tag,
+        lock_timeout=lock_timeout,
+        on_apply=_echo_applied,
+        directory=_folder(directory),
+    )
+    if not applied:
+        click.echo(f"Nothing to do: the database is already at '{', '.join(targets)}'.")
+
+
+@db_group.command("check")
+@_directory_option
+@_x_option
+@click.pass_context
+def check_command(ctx: click.Context, directory: str | None, x_args: tuple[str, ...]) -> None:
+    """Exit 0 when the database is at head and matches the entities, else 1 with the
+    differences (a CI gate)."""
+    from . import migrations
+
+    result = migrations.check(x_args=x_args, directory=_folder(directory))
+    for line in result.describe():
+        click.echo(line)
+    if not result.ok:
+        ctx.exit(1)
 
 
 # ------------------------------------------------------------------------------------------

@@ -114,6 +114,10 @@ class EntityDB:
             db=self, settings=settings, discovery=discovery
         )
         app.shell_context_processor(_shell_context)
+        if settings.pending_migrations != "ignore":
+            from .migrations.guard import install_pending_migrations_guard
+
+            install_pending_migrations_guard(app)
         if self._command_name:
             from .cli import db_group
 

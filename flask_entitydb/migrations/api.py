@@ -1,0 +1,720 @@
+"""The Python API of ``flask db``: one function per command, returning values.
+
+Every function works on the current app (pass ``app=`` to choose one) and its configured
+migrations folder (pass ``directory=`` to choose another). They print nothing and never
+configure logging; expected failures raise :class:`~flask_entitydb.MigrationError` (or
+:class:`~flask_entitydb.LockTimeoutError`) with one clear sentence, no password in it.
+
+The ``flask db`` commands are thin wrappers over these functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, cast
+
+from alembic import command
+from alembic.operations import ops
+from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import MigrationContext
+from alembic.script import Script, ScriptDirectory
+from flask import Flask, current_app
+
+from ..errors import MigrationError
+from ..extension import EntityDBState
+from . import changes as _changes
+from .config import (
+    ATTR_LOCKED,
+    ATTR_ON_APPLY,
+    ENV_CALL,
+    TEMPLATE,
+    TEMPLATES_DIR,
+    EntityDBConfig,
+    app_state,
+    make_config,
+    migrations_directory,
+)
+from .environment import DEFAULT_LOCK_TIMEOUT, hold_migration_lock
+from .failures import translated
+from .results import AppliedRevision, CheckResult, NewRevision, RevisionInfo
+
+OnApply = Callable[[AppliedRevision], None]
+"""Callback receiving each revision as soon as it is applied, reverted or stamped."""
+
+PathArg = str | os.PathLike[str] | None
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _app(app: Flask | None) -> Flask:
+    if app is not None:
+        return app
+    try:
+        return current_app._get_current_object()  # type: ignore[attr-defined,no-any-return]
+    except RuntimeError:
+        raise MigrationError(
+            "No Flask app: call this inside 'with app.app_context():' or pass 'app=app'."
+        ) from None
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Keep Alembic's console chatter (post-write hook status lines) out of the caller's
+    stdout: the API returns values instead."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield
+
+
+@contextlib.contextmanager
+def _running(app: Flask) -> Iterator[EntityDBState]:
+    """Translate expected failures, and push an app context when the caller has none for
+    this app."""
+    state = app_state(app)
+    settings = state.settings
+    with contextlib.ExitStack() as stack:
+        try:
+            pushed = current_app._get_current_object() is app  # type: ignore[attr-defined]
+        except RuntimeError:
+            pushed = False
+        if not pushed:
+            stack.enter_context(app.app_context())
+        stack.enter_context(translated(settings.url, settings.url_source))
+        yield state
+
+
+def _script_directory(config: EntityDBConfig) -> ScriptDirectory:
+    return ScriptDirectory.from_config(config)
+
+
+def _info(
+    script: Script, current: Sequence[str] = (), *, include_parents: bool = True
+) -> RevisionInfo:
+    is_current = script.revision in current
+    line = script.cmd_format(
+        False, include_branches=True, include_doc=True, include_parents=include_parents
+    )
+    details = script.log_entry.rstrip()
+    if is_current:
+        line += " (current)"
+    return RevisionInfo(
+        revision=script.revision,
+        message=script.doc,
+        down_revisions=_as_tuple(script.down_revision),
+        branch_labels=tuple(sorted(script.branch_labels)),
+        depends_on=tuple(_as_tuple(script.dependencies)),
+        path=os.path.abspath(script.path),
+        is_head=script.is_head,
+        is_current=is_current,
+        next_revisions=tuple(sorted(script.nextrev)),
+        line=line,
+        details=details,
+    )
+
+
+def _labels(value: str | Sequence[str] | None) -> str | list[str] | None:
+    if value is None or isinstance(value, str):
+        return value
+    return list(value)
+
+
+def _as_tuple(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+def _database_heads(config: EntityDBConfig) -> tuple[str, ...]:
+    """The revisions the database is at, read through ``env.py`` (so its options, such as
+    the version table, apply)."""
+    script = _script_directory(config)
+    found: list[tuple[str, ...]] = []
+
+    def read(rev: Any, context: MigrationContext) -> list[Any]:
+        found.append(tuple(context.get_current_heads()))
+        return []
+
+    with EnvironmentContext(config, script, fn=read, dont_mutate=True):
+        script.run_env()
+    return found[0] if found else ()
+
+
+def _unapplied(script: ScriptDirectory, found: tuple[str, ...]) -> tuple[RevisionInfo, ...]:
+    """The revisions not applied to a database at ``found``, oldest first."""
+    applied: set[str] = set()
+    for rev in found:
+        applied.update(s.revision for s in script.iterate_revisions(rev, "base"))
+    pending = [s for s in script.walk_revisions() if s.revision not in applied]
+    return tuple(_info(s, found) for s in reversed(pending))
+
+
+def _require_entities(state: EntityDBState) -> None:
+    if state.db.metadata.tables:
+        return
+    searched = ", ".join(state.discovery.searched) or "nothing"
+    raise MigrationError(
+        "No entities were found, so autogenerate would drop every table; searched:"
+        f" {searched}. Add '*_entity.py' modules there, or set 'ENTITYDB_ENTITY_PACKAGES'."
+    )
+
+
+def _require_head(config: EntityDBConfig) -> tuple[str, ...]:
+    current = _database_heads(config)
+    heads = tuple(_script_directory(config).get_heads())
+    if set(current) != set(heads):
+        at = ", ".join(f"'{rev}'" for rev in current) or "no revision (empty)"
+        head = ", ".join(f"'{rev}'" for rev in heads)
+        raise MigrationError(
+            f"The database is at {at}, not at the head {head}; run 'flask db upgrade' first."
+        )
+    return current
+
+
+def _new_revision(
+    script: Script | None, found: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+) -> NewRevision:
+    if script is None:  # pragma: no cover - Alembic returns None only for broken templates
+        raise MigrationError("Alembic did not write a revision file; check 'script.py.mako'.")
+    return NewRevision(
+        revision=script.revision,
+        message=script.doc,
+        path=os.path.abspath(script.path),
+        changes=found[0],
+        drops=found[1],
+    )
+
+
+def _single(result: Script | list[Script | None] | None) -> Script | None:
+    if isinstance(result, list):
+        return result[0] if result else None
+    return result
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def init(
+    directory: PathArg = None,
+    *,
+    package: bool = False,
+    replace_env: bool = False,
+    app: Flask | None = None,
+) -> str:
+    """Create the migrations folder: ``alembic.ini``, ``env.py``, ``script.py.mako``,
+    ``README`` and ``versions/``.
+
+    :param directory: where (default: the app's configured folder, ``migrations`` in the
+        app's package).
+    :param package: also write ``__init__.py`` files, making the folders packages.
+    :param replace_env: do not create anything, only replace the ``env.py`` of an existing
+        folder with flask-entitydb's (switching from Flask-Migrate or a hand-made
+        ``env.py``; the revisions are kept).
+    :returns: the folder's absolute path.
+    """
+    app = _app(app)
+    path = migrations_directory(app, directory)
+    if replace_env:
+        env = os.path.join(path, "env.py")
+        if not os.path.isdir(path):
+            raise MigrationError(
+                f"There is no migrations folder at '{path}' whose env.py could be replaced;"
+                " run 'flask db init' to create one."
+            )
+        with open(os.path.join(TEMPLATES_DIR, TEMPLATE, "env.py"), encoding="utf-8") as file:
+            text = file.read()
+        with open(env, "w", encoding="utf-8") as file:
+            file.write(text)
+        return path
+    if os.path.isdir(path) and os.listdir(path):
+        raise MigrationError(
+            f"The migrations folder '{path}' already exists and is not empty; use it as it"
+            " is, or choose another folder with 'flask db -d <folder> init'."
+        )
+    with _running(app):
+        config = make_config(app, path, must_exist=False)
+        with _quiet():
+            command.init(config, path, template=TEMPLATE, package=package)
+    return path
+
+
+def revision(
+    message: str | None = None,
+    *,
+    autogenerate: bool = False,
+    allow_empty: bool = True,
+    sql: bool = False,
+    head: str = "head",
+    splice: bool = False,
+    branch_label: str | Sequence[str] | None = None,
+    version_path: str | None = None,
+    rev_id: str | None = None,
+    depends_on: str | Sequence[str] | None = None,
+    x_args: Sequence[str] = (),
+    directory: PathArg = None,
+    app: Flask | None = None,
+) -> NewRevision | None:
+    """Write a new revision file (``flask db revision``).
+
+    With ``autogenerate``, the revision holds the differences between the entities and
+    the database; the database must be at head and at least one entity must exist.
+
+    :param allow_empty: with ``autogenerate``, write a revision even when nothing changed.
+    :returns: the new revision, or ``None`` when autogenerate found no change and
+        ``allow_empty`` is false.
+    :raises MigrationError: no migrations folder, database behind head, no entities, ...
+    """
+    app = _app(app)
+    with _running(app) as state:
+        config = make_config(app, directory, x_args=x_args)
+        if sql:
+            config.set_main_option("revision_environment", "true")
+        found: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+        if autogenerate:
+            _require_entities(state)
+            _require_head(config)
+
+        def directives(context: MigrationContext, rev: Any, scripts: list[Any]) -> None:
+            if not autogenerate or not scripts:
+                return
+            script: ops.MigrationScript = scripts[0]
+            operations = [op for upgrade in script.upgrade_ops_list for op in upgrade.ops]
+            described = _changes.describe_all(operations, context.dialect)
+            found.append(described)
+            if not operations and not allow_empty:
+                scripts[:] = []
+            elif script.message is None:
+                script.message = _changes.summary(described[0])
+
+        with _quiet():
+            result = command.revision(
+                config,
+                message=message,
+                autogenerate=autogenerate,
+                sql=sql,
+                head=head,
+                splice=splice,
+                branch_label=_labels(branch_label),
+                version_path=version_path,
+                rev_id=rev_id,
+                depends_on=cast("str | None", _labels(depends_on)),
+                process_revision_directives=directives,
+            )
+    script = _single(result)
+    if script is None and autogenerate:
+        return None
+    return _new_revision(script, found[0] if found else ((), ()))
+
+
+def migrate(
+    message: str | None = None,
+    *,
+    allow_empty: bool = False,
+    head: str = "head",
+    splice: bool = False,
+    branch_label: str | Sequence[str] | None = None,
+    version_path: str | None = None,
+    rev_id: str | None = None,
+    x_args: Sequence[str] = (),
+    directory: PathArg = None,
+    app: Flask | None = None,
+) -> NewRevision | None:
+    """Autogenerate a revision from the entities (``flask db migrate``).
+
+    Without ``message`` the revision is named after the changes found.
+
+    :returns: the new revision, or ``None`` when there was nothing to migrate.
+    :raises MigrationError: the database is behind head (nothing is written), no entities
+        were found, no migrations folder, database unreachable.
+    """
+    return revision(
+        message,
+        autogenerate=True,
+        allow_empty=allow_empty,
+        head=head,
+        splice=splice,
+        branch_label=branch_label,
+        version_path=version_path,
+        rev_id=rev_id,
+        x_args=x_args,
+        directory=directory,
+        app=app,
+    )
+
+
+def edit(revision: str = "head", *, directory: PathArg = None, app: Flask | None = None) -> None:
+    """Open a revision file in ``$EDITOR`` (``flask db edit``)."""
+    app = _app(app)
+    with _running(app):
+        command.edit(make_config(app, directory), revision)
+
+
+def merge(
+    revisions: str | Sequence[str] = "heads",
+    message: str | None = None,
+    *,
+    branch_label: str | Sequence[str] | None = None,
+    rev_id: str | None = None,
+    directory: PathArg = None,
+    app: Flask | None = None,
+) -> NewRevision:
+    """Write a revision that merges two or more revisions, by default all heads
+    (``flask db merge``)."""
+    app = _app(app)
+    with _running(app):
+        config = make_config(app, directory, runs_env=False)
+        with _quiet():
+            script = command.merge(
+                config,
+                _labels(revisions) or "heads",
+                message=message,
+                branch_label=_labels(branch_label),
+                rev_id=rev_id,
+            )
+    return _new_revision(script)
+
+
+def _migrate_database(
+    run: Callable[[EntityDBConfig], None],
+    *,
+    lock_timeout: float,
+    on_apply: OnApply | None,
+    x_args: Sequence[str],
+    directory: PathArg,
+    app: Flask | None,
+) -> list[AppliedRevision]:
+    app = _app(app)
+    applied: list[AppliedRevision] = []
+
+    def record(item: AppliedRevision) -> None:
+        applied.append(item)
+        if on_apply is not None:
+            on_apply(item)
+
+    with _running(app) as state:
+        config = make_config(
+            app, directory, x_args=x_args, attributes={ATTR_ON_APPLY: record, ATTR_LOCKED: True}
+        )
+        with hold_migration_lock(state.db.engine, lock_timeout):
+            run(config)
+    return applied
+
+
+def _sql(
+    run: Callable[[EntityDBConfig], None],
+    *,
+    x_args: Sequence[str],
+    directory: PathArg,
+    app: Flask | None,
+) -> str:
+    app = _app(app)
+    buffer = io.StringIO()
+    with _running(app):
+        run(make_config(app, directory, x_args=x_args, output_buffer=buffer))
+    return buffer.getvalue()
+
+
+def upgrade(
+    revision: str = "head",
+    *,
+    tag: str | None = None,
+    x_args: Sequence[str] = (),
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    on_apply: OnApply | None = None,
+    directory: PathArg = None,
+    app: Flask | None = None,
+) -> list[AppliedRevision]:
+    """Upgrade the database to ``revision`` (``flask db upgrade``).
+
+    The migration lock is held for the whole run, so concurrent upgrades (replicas
+    starting at once) apply each revision once; the others wait up to ``lock_timeout``
+    seconds, then find nothing to do.
+
+    :param on_apply: called with each revision as soon as it is applied.
+    :returns: the revisions applied, in order (empty: already there).
+    :raises LockTimeoutError: the lock stayed taken for ``lock_timeout`` seconds.
+    :raises MigrationError: a revision failed (the message names it and the state the
+        database is left in), unknown revision, no migrations folder, database
+        unreachable.
+    """
+    return _migrate_database(
+        lambda config: command.upgrade(config, revision, tag=tag),
+        lock_timeout=lock_timeout,
+        on_apply=on_apply,
+        x_args=x_args,
+        directory=directory,
+        app=app,
+    )
+
+
+def upgrade_sql(
+    revision: str = "head",
+    *,
+    tag: str | None = None,
+    x_args: Sequence[str] = (),
+    directory: PathArg = None,
+    app: Flask | None = None,
+) -> str:
+    """The SQL an upgrade to ``revision`` would run, without a database (``flask db
+    upgrade --sql``); ``revision`` may be a ``from:to`` range."""
+    return _sql(
+        lambda config: command.upgrade(config, revision, sql=True, tag=tag),
+        x_args=x_args,
+        directory=directory,
+        app=app,
+    )
+
+
+def downgrade(
+    revision: str = "-1",
+    *,
+    tag: str | None = None,
+    x_args: Sequence[str] = (),
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    on_apply: OnApply | None = None,
+    directory: PathArg = None,
+    app: Flask | None = None,
+) -> list[AppliedRevision]:
+    """Downgrade the database to ``revision`` (default: one revision back; ``"base"``
+    reverts every revision) (``flask db downgrade``). Holds the migration lock like
+    :func:`upgrade`.
+
+    :returns: the revisions reverted, in order.
+    """
+    return _migrate_database(
+        lambda config: command.downgrade(config, revision, tag=tag),
+        lock_timeout=lock_timeout,
+        on_apply=on_apply,
+        x_args=x_args,
+        directory=directory,
+        app=app,
+    )
+
+
+def downgrade_sql(
+    revision: str,
+    *,
+    tag: str | None = None,
+    x_args: Sequence[str] = (),
+    directory: PathArg = None,
+    app: Flask | None = None,
+) -> str:
+    """The SQL of a downgrade, without a database; ``revision`` is a ``from:to`` range
+    such as ``"head:base"`` (``flask db downgrade --sql``)."""
+    if ":" not in revision:
+        raise MigrationError(
+            f"'downgrade --sql' needs a range such as 'head:base', got '{revision}'; without"
+            " a database the starting revision must be given."
+        )
+    return _sql(
+        lambda config: command.downgrade(config, revision, sql=True, tag=tag),
+        x_args=x_args,
+        directory=directory,
+        app=app,
+    )
+
+
+def stamp(
+    revisions: str | Sequence[str] = "head",
+    *,
+    purge: bool = False,
+    tag: str | None = None,
+    x_args: Sequence[str] = (),
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    on_apply: OnApply | None = None,
+    directory: PathArg = None,
+    app: Flask | None = None,
+) -> list[AppliedRevision]:
+    """Set the database's revision without running any migration (``flask db stamp``).
+
+    :param purge: empty the version table first (for a table naming unknown revisions).
+    """
+    targets = [revisions] if isinstance(revisions, str) else list(revisions)
+    return _migrate_database(
+        lambda config: command.stamp(config, targets, tag=tag, purge=purge),
+        lock_timeout=lock_timeout,
+        on_apply=on_apply,
+        x_args=x_args,
+        directory=directory,
+        app=app,
+    )
+
+
+def stamp_sql(
+    revisions: str | Sequence[str] = "head",
+    *,
+    tag: str | None = None,
+    x_args: Sequence[str] = (),
+    directory: PathArg = None,
+    app: Flask | None = None,
+) -> str:
+    """The SQL of a stamp, without a database (``flask db stamp --sql``)."""
+    targets = [revisions] if isinstance(revisions, str) else list(revisions)
+    return _sql(
+        lambda config: command.stamp(config, targets, sql=True, tag=tag),
+        x_args=x_args,
+        directory=directory,
+        app=app,
+    )
+
+
+def show(
+    revision: str = "head", *, directory: PathArg = None, app: Flask | None = None
+) -> list[RevisionInfo]:
+    """The revision(s) a symbol names: an id, ``head``, ``base``, ``current``, a branch
+    label (``flask db show``)."""
+    app = _app(app)
+    with _running(app):
+        config = make_config(app, directory, runs_env=revision == "current")
+        script = _script_directory(config)
+        if revision == "current":
+            current = _database_heads(config)
+            return [_info(s, current) for s in script.get_revisions(current) if s is not None]
+        return [_info(s) for s in script.get_revisions(revision) if s is not None]
+
+
+def history(
+    rev_range: str | None = None,
+    *,
+    indicate_current: bool = False,
+    directory: PathArg = None,
+    app: Flask | None = None,
+) -> list[RevisionInfo]:
+    """The revisions, newest first (``flask db history``).
+
+    :param rev_range: ``start:end``, ``start:`` or ``:end``; ``current`` may be used.
+    :param indicate_current: mark the revisions the database is at (reads the database).
+    """
+    app = _app(app)
+    base: str | None = None
+    top: str | None = None
+    if rev_range is not None:
+        if ":" not in rev_range:
+            raise MigrationError(
+                f"The history range '{rev_range}' has no ':'; use 'start:end', 'start:' or ':end'."
+            )
+        base, top = (part.strip() or None for part in rev_range.split(":", 1))
+    with _running(app):
+        reads_db = indicate_current or "current" in (base, top)
+        config = make_config(app, directory, runs_env=reads_db)
+        current = _database_heads(config) if reads_db else ()
+        if base == "current":
+            base = ",".join(current) or "base"
+        if top == "current":
+            top = ",".join(current) or "base"
+        script = _script_directory(config)
+        return [
+            _info(s, current if indicate_current else ())
+            for s in script.walk_revisions(base=base or "base", head=top or "heads")
+        ]
+
+
+def heads(
+    *, resolve_dependencies: bool = False, directory: PathArg = None, app: Flask | None = None
+) -> list[RevisionInfo]:
+    """The head revisions of the migrations folder (``flask db heads``)."""
+    app = _app(app)
+    with _running(app):
+        script = _script_directory(make_config(app, directory, runs_env=False))
+        found = (
+            script.get_revisions("heads")
+            if resolve_dependencies
+            else script.get_revisions(script.get_heads())
+        )
+        return [_info(s) for s in found if s is not None]
+
+
+def branches(*, directory: PathArg = None, app: Flask | None = None) -> list[RevisionInfo]:
+    """The branch points: revisions that two or more revisions follow
+    (``flask db branches``); :attr:`RevisionInfo.next_revisions` names the branches."""
+    app = _app(app)
+    with _running(app):
+        script = _script_directory(make_config(app, directory, runs_env=False))
+        return [_info(s) for s in script.walk_revisions() if s.is_branch_point]
+
+
+def current(*, directory: PathArg = None, app: Flask | None = None) -> list[RevisionInfo]:
+    """The revisions the database is at; empty when none was applied (``flask db
+    current``)."""
+    app = _app(app)
+    with _running(app):
+        config = make_config(app, directory)
+        found = _database_heads(config)
+        script = _script_directory(config)
+        return [_info(s, found) for s in script.get_revisions(found) if s is not None]
+
+
+def check(
+    *, x_args: Sequence[str] = (), directory: PathArg = None, app: Flask | None = None
+) -> CheckResult:
+    """Compare the database with the revisions and the entities (``flask db check``).
+
+    :returns: a :class:`CheckResult`; ``result.ok`` is true when the database is at head
+        and autogenerate finds no difference with the entities. When revisions are not
+        applied, the entities are not compared (the differences would be those revisions).
+    """
+    app = _app(app)
+    with _running(app) as state:
+        config = make_config(app, directory, x_args=x_args)
+        script = _script_directory(config)
+        found = _database_heads(config)
+        head_ids = tuple(script.get_heads())
+        if set(found) != set(head_ids):
+            return CheckResult(current=found, heads=head_ids, unapplied=_unapplied(script, found))
+        _require_entities(state)
+        differences: list[tuple[str, ...]] = []
+
+        def capture(context: MigrationContext, rev: Any, scripts: list[Any]) -> None:
+            operations = [op for upgrade in scripts[0].upgrade_ops_list for op in upgrade.ops]
+            differences.append(_changes.describe_all(operations, context.dialect)[0])
+            scripts[:] = []
+
+        command.revision(config, autogenerate=True, process_revision_directives=capture)
+    return CheckResult(current=found, heads=head_ids, changes=differences[0] if differences else ())
+
+
+def pending_revisions(*, directory: PathArg = None, app: Flask | None = None) -> list[str]:
+    """Ids of the revisions not yet applied to the database, oldest first (empty: the
+    database is at head)."""
+    return [info.revision for info in check_revisions(directory=directory, app=app).unapplied]
+
+
+def check_revisions(*, directory: PathArg = None, app: Flask | None = None) -> CheckResult:
+    """Like :func:`check`, but only compares the database's revision with the heads,
+    without autogenerate (fast; no entity comparison)."""
+    app = _app(app)
+    with _running(app):
+        config = make_config(app, directory)
+        script = _script_directory(config)
+        found = _database_heads(config)
+        head_ids = tuple(script.get_heads())
+        return CheckResult(current=found, heads=head_ids, unapplied=_unapplied(script, found))
+
+
+__all__ = [
+    "ENV_CALL",
+    "OnApply",
+    "branches",
+    "check",
+    "check_revisions",
+    "current",
+    "downgrade",
+    "downgrade_sql",
+    "edit",
+    "heads",
+    "history",
+    "init",
+    "merge",
+    "migrate",
+    "pending_revisions",
+    "revision",
+    "show",
+    "stamp",
+    "stamp_sql",
+    "upgrade",
+    "upgrade_sql",
+]

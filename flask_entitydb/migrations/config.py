@@ -1,0 +1,163 @@
+"""Building Alembic's :class:`~alembic.config.Config` from a Flask app.
+
+The migrations folder is ``state.settings.migrations_dir`` (``migrations`` in the app's
+package, or ``ENTITYDB_MIGRATIONS_DIR``) unless a directory is given. Logging is never
+configured from ``alembic.ini``: the host application's logging stays as it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import io
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from alembic.config import Config
+from flask import Flask
+
+from ..errors import MigrationError
+from ..extension import EXTENSION_KEY, EntityDBState
+
+TEMPLATES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
+"""Folder of flask-entitydb's Alembic templates."""
+
+TEMPLATE = "entitydb"
+"""Name of the template ``flask db init`` writes."""
+
+ENV_CALL = "run_migrations("
+"""What a flask-entitydb ``env.py`` calls (used to recognise one)."""
+
+# Keys of Config.attributes through which the API talks to run_migrations() in env.py.
+ATTR_APP = "flask_entitydb.app"
+"""The Flask app to migrate."""
+ATTR_ON_APPLY = "flask_entitydb.on_apply"
+"""Callback receiving each :class:`~flask_entitydb.migrations.AppliedRevision`."""
+ATTR_LOCKED = "flask_entitydb.locked"
+"""``True`` when the caller already holds the migration lock."""
+
+
+class EntityDBConfig(Config):
+    """Alembic's config, with flask-entitydb's templates."""
+
+    def get_template_directory(self) -> str:
+        """The folder of flask-entitydb's templates (``flask db init``)."""
+        return TEMPLATES_DIR
+
+
+def app_state(app: Flask) -> EntityDBState:
+    """The EntityDB state of ``app``, or a :class:`MigrationError` saying how to add it."""
+    state = app.extensions.get(EXTENSION_KEY)
+    if not isinstance(state, EntityDBState):
+        raise MigrationError(
+            f"The Flask app '{app.import_name}' does not use EntityDB; create it with"
+            " 'db = EntityDB()' and call 'db.init_app(app)' in the app factory."
+        )
+    return state
+
+
+def migrations_directory(app: Flask, directory: str | os.PathLike[str] | None = None) -> str:
+    """Absolute path of the migrations folder: ``directory`` (relative to the working
+    directory) if given, else the app's configured folder."""
+    if directory is not None and os.fspath(directory):
+        return os.path.abspath(os.fspath(directory))
+    return app_state(app).settings.migrations_dir
+
+
+def check_env(directory: str) -> None:
+    """Refuse an ``env.py`` written by Flask-Migrate, which needs Flask-Migrate's
+    extension object, and say how to switch."""
+    env = os.path.join(directory, "env.py")
+    try:
+        with open(env, encoding="utf-8") as file:
+            text = file.read()
+    except OSError:
+        return  # Alembic reports a missing env.py itself
+    uses_flask_migrate = "extensions['migrate']" in text or 'extensions["migrate"]' in text
+    if uses_flask_migrate and ENV_CALL not in text:
+        raise MigrationError(
+            f"'{env}' was written by Flask-Migrate and needs its extension; run"
+            " 'flask db init --replace-env' to use flask-entitydb's env.py instead (your"
+            " revisions and alembic.ini are kept)."
+        )
+
+
+def _format_hook() -> dict[str, str] | None:
+    """Alembic post-write hook options that format new revisions with ruff or black,
+    whichever is installed (ruff first), or ``None``."""
+    for tool, arguments in (("ruff", "format -q"), ("black", "-q")):
+        if importlib.util.find_spec(tool) is not None:
+            return {
+                "type": "module",
+                "module": tool,
+                "options": f"{arguments} REVISION_SCRIPT_FILENAME",
+            }
+        executable = shutil.which(tool)
+        if executable is not None:
+            return {
+                "type": "exec",
+                "executable": executable,
+                "options": f"{arguments} REVISION_SCRIPT_FILENAME",
+            }
+    return None
+
+
+def _add_format_hook(config: Config) -> None:
+    parser = config.file_config
+    if parser.has_section("post_write_hooks") and parser.get(
+        "post_write_hooks", "hooks", fallback=""
+    ):
+        return  # the project configured its own hooks in alembic.ini
+    hook = _format_hook()
+    if hook is None:
+        return
+    if not parser.has_section("post_write_hooks"):
+        parser.add_section("post_write_hooks")
+    config.set_section_option("post_write_hooks", "hooks", "entitydb_format")
+    for key, value in hook.items():
+        config.set_section_option(
+            "post_write_hooks", f"entitydb_format.{key}", value.replace("%", "%%")
+        )
+
+
+def make_config(
+    app: Flask,
+    directory: str | os.PathLike[str] | None = None,
+    *,
+    x_args: Sequence[str] = (),
+    attributes: Mapping[str, Any] | None = None,
+    must_exist: bool = True,
+    runs_env: bool = True,
+    output_buffer: io.StringIO | None = None,
+) -> EntityDBConfig:
+    """An Alembic config for ``app``'s migrations folder.
+
+    :param directory: the migrations folder (default: the app's configured folder).
+    :param x_args: ``-x`` values for ``env.py`` (``context.get_x_argument()``).
+    :param attributes: extra :attr:`Config.attributes <alembic.config.Config.attributes>`.
+    :param must_exist: raise :class:`MigrationError` when the folder does not exist.
+    :param runs_env: the command will run ``env.py``: refuse Flask-Migrate's.
+    :param output_buffer: where ``--sql`` output goes.
+    """
+    path = migrations_directory(app, directory)
+    if must_exist:
+        if not os.path.isdir(path):
+            raise MigrationError(
+                f"There is no migrations folder at '{path}'; create it with 'flask db init',"
+                " or point to it with 'flask db -d <folder>' or 'ENTITYDB_MIGRATIONS_DIR'."
+            )
+        if runs_env:
+            check_env(path)
+    ini = os.path.join(path, "alembic.ini")
+    config = EntityDBConfig(
+        ini if (os.path.isfile(ini) or not must_exist) else None,
+        output_buffer=output_buffer,
+        stdout=io.StringIO(),
+        cmd_opts=argparse.Namespace(x=list(x_args), quiet=True),
+        attributes={ATTR_APP: app, **(attributes or {})},
+    )
+    config.set_main_option("script_location", path.replace("%", "%%"))
+    _add_format_hook(config)
+    return config

@@ -1,0 +1,373 @@
+"""What the generated ``env.py`` runs: :func:`run_migrations`.
+
+``env.py`` is a file in the user's repository, so it calls this one public function and
+nothing else; everything it does can change in a release without anyone editing their
+``env.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import click
+import sqlalchemy as sa
+from alembic import context
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext, MigrationInfo
+from alembic.script import Script, ScriptDirectory
+from alembic.util import CommandError
+from flask import Flask, current_app, has_app_context
+
+from ..errors import EntityDBError, MigrationError
+from .compare import compare_server_default, compare_type, enable_postgresql_enums
+from .config import ATTR_APP, ATTR_LOCKED, ATTR_ON_APPLY, app_state
+from .failures import database_error, one_line
+from .locking import migration_lock
+from .results import Action, AppliedRevision
+
+log = logging.getLogger("flask_entitydb")
+
+DEFAULT_LOCK_TIMEOUT = 60.0
+"""Seconds ``upgrade``, ``downgrade`` and ``stamp`` wait for the migration lock."""
+
+VERSION_TABLE = "alembic_version"
+
+_MUTATING_COMMANDS = frozenset({"upgrade", "downgrade", "stamp"})
+_MYSQL = frozenset({"mysql", "mariadb"})
+
+
+def run_migrations(**configure_options: Any) -> None:
+    """Run the Alembic command in progress for the Flask app; the whole body of ``env.py``.
+
+    Under ``flask db`` (and the Python API) the app is the one the command runs for. When
+    Alembic is run directly, for example
+    ``FLASK_APP=acme python -m alembic.config -c acme/migrations/alembic.ini upgrade head``,
+    the app is loaded like the ``flask`` command does (``FLASK_APP``, ``.flaskenv``) and an
+    app context is pushed; ``upgrade``, ``downgrade`` and ``stamp`` then take the
+    migration lock too (``-x lock_timeout=SECONDS``, default 60).
+
+    What it sets up: the metadata of every discovered entity, the database of the app's
+    engine, type and server default comparison, batch mode on SQLite (with foreign keys
+    off while migrating, so rebuilding a table cannot cascade), ``ENTITYDB_EXCLUDE_TABLES``,
+    one transaction per revision on MySQL, PostgreSQL enum types through
+    alembic-postgresql-enum, a line per applied revision, and an error naming the revision
+    that failed. It never configures logging.
+
+    :param configure_options: extra or overriding keyword arguments for Alembic's
+        :meth:`~alembic.runtime.environment.EnvironmentContext.configure`, for example
+        ``user_module_prefix="acme.types."``; ``include_name``, ``include_object`` and
+        ``on_version_apply`` are combined with flask-entitydb's rather than replacing them.
+    """
+    config = context.config
+    app = config.attributes.get(ATTR_APP)
+    if isinstance(app, Flask):
+        _run(config, app, configure_options)
+        return
+    # Alembic was run directly, or alembic.command was called without our API: report
+    # expected failures the way Alembic does (one "FAILED:" line), not as a traceback.
+    try:
+        if has_app_context():
+            _run(config, current_app._get_current_object(), configure_options)  # type: ignore[attr-defined]
+        else:
+            app = _load_app()
+            with app.app_context():
+                _run(config, app, configure_options)
+    except click.ClickException as error:  # EntityDBError, flask's NoAppException
+        raise CommandError(error.format_message()) from error
+
+
+def _load_app() -> Flask:
+    from flask.cli import ScriptInfo, load_dotenv
+
+    load_dotenv()
+    info = ScriptInfo(app_import_path=os.environ.get("FLASK_APP"), set_debug_flag=False)
+    return info.load_app()
+
+
+def _run(config: Config, app: Flask, options: dict[str, Any]) -> None:
+    state = app_state(app)
+    settings = state.settings
+    backend = settings.url.get_backend_name()
+    options = dict(options)
+    progress = _Progress(config)
+    opts: dict[str, Any] = {
+        "target_metadata": state.db.metadata,
+        "compare_type": compare_type,
+        "compare_server_default": compare_server_default,
+        "render_as_batch": backend == "sqlite",
+        "transaction_per_migration": backend in _MYSQL,
+        "include_name": _combine(
+            _include_name(settings.exclude_tables, options.get("version_table", VERSION_TABLE)),
+            options.pop("include_name", None),
+        ),
+        "include_object": _combine(
+            _include_object(settings.exclude_tables), options.pop("include_object", None)
+        ),
+        "on_version_apply": [progress, *_as_list(options.pop("on_version_apply", None))],
+    }
+    opts.update(options)
+    if backend == "postgresql":
+        _enable_postgresql_enums()
+
+    if context.is_offline_mode():
+        opts["on_version_apply"] = opts["on_version_apply"][1:]  # keep --sql output clean
+        context.configure(
+            url=settings.url, literal_binds=True, dialect_opts={"paramstyle": "named"}, **opts
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+
+    engine = state.db.engine
+    try:
+        with (
+            _lock_if_needed(config, engine),
+            engine.connect() as connection,
+            _sqlite_foreign_keys_off(connection),
+        ):
+            context.configure(connection=connection, **opts)
+            progress.start()
+            try:
+                with context.begin_transaction():
+                    context.run_migrations()
+            except EntityDBError:
+                raise
+            except Exception as error:
+                failure = _revision_failure(error, config, progress, opts)
+                if failure is None:
+                    raise
+                raise failure from error
+    except sa.exc.DBAPIError as error:
+        if config.attributes.get(ATTR_APP) is not None:
+            raise  # the API reports it
+        raise database_error(error, settings.url, settings.url_source) from error
+
+
+# -- pieces --------------------------------------------------------------------------------
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if callable(value):
+        return [value]
+    return list(value)
+
+
+def _combine(ours: Callable[..., bool], theirs: Callable[..., bool] | None) -> Callable[..., bool]:
+    if theirs is None:
+        return ours
+
+    def both(*args: Any) -> bool:
+        return ours(*args) and theirs(*args)
+
+    return both
+
+
+def _excluded(name: str | None, schema: str | None, patterns: Sequence[str]) -> bool:
+    if name is None:
+        return False
+    names = [name] if schema is None else [name, f"{schema}.{name}"]
+    return any(fnmatch.fnmatchcase(n, pattern) for n in names for pattern in patterns)
+
+
+def _include_name(patterns: Sequence[str], version_table: str) -> Callable[..., bool]:
+    """Alembic ``include_name`` hook: leave excluded tables and the version table
+    unreflected."""
+
+    def include_name(name: str | None, type_: str, parent_names: dict[str, Any]) -> bool:
+        if type_ != "table":
+            return True
+        if name == version_table:
+            return False
+        return not _excluded(name, parent_names.get("schema_name"), patterns)
+
+    return include_name
+
+
+def _include_object(patterns: Sequence[str]) -> Callable[..., bool]:
+    """Alembic ``include_object`` hook: leave excluded tables of the metadata alone."""
+
+    def include_object(
+        obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+    ) -> bool:
+        if type_ != "table":
+            return True
+        return not _excluded(name, getattr(obj, "schema", None), patterns)
+
+    return include_object
+
+
+_warned_no_enum_plugin = False
+
+
+def _enable_postgresql_enums() -> None:
+    global _warned_no_enum_plugin
+    try:
+        enable_postgresql_enums()
+    except ImportError:
+        if not _warned_no_enum_plugin:
+            _warned_no_enum_plugin = True
+            log.warning(
+                "alembic-postgresql-enum is not installed, so changed PostgreSQL enum types"
+                " are not detected; install it with: pip install flask-entitydb[postgresql]"
+            )
+
+
+def _needs_lock(config: Config) -> bool:
+    """Whether env.py itself must take the migration lock: only when Alembic runs
+    ``upgrade``, ``downgrade`` or ``stamp`` without flask-entitydb's API around it (which
+    holds the lock itself)."""
+    if ATTR_APP in config.attributes or config.attributes.get(ATTR_LOCKED):
+        return False
+    command = getattr(config.cmd_opts, "cmd", None)
+    function = command[0] if isinstance(command, tuple) and command else None
+    return getattr(function, "__name__", "") in _MUTATING_COMMANDS
+
+
+def _lock_timeout() -> float:
+    value = context.get_x_argument(as_dictionary=True).get("lock_timeout")
+    if value is None:
+        return DEFAULT_LOCK_TIMEOUT
+    try:
+        return float(value)
+    except ValueError:
+        raise MigrationError(
+            f"'-x lock_timeout={value}' is not a number of seconds; use for example"
+            " '-x lock_timeout=60'."
+        ) from None
+
+
+@contextlib.contextmanager
+def hold_migration_lock(engine: sa.Engine, timeout: float) -> Iterator[None]:
+    """Hold the database-level migration lock on a connection of its own while the
+    ``with`` block runs.
+
+    :raises LockTimeoutError: another process held it for longer than ``timeout``.
+    """
+    with engine.connect() as connection, migration_lock(connection, timeout=timeout):
+        yield
+
+
+def _lock_if_needed(config: Config, engine: sa.Engine) -> contextlib.AbstractContextManager[None]:
+    if _needs_lock(config):
+        return hold_migration_lock(engine, _lock_timeout())
+    return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _sqlite_foreign_keys_off(connection: sa.Connection) -> Iterator[None]:
+    """On SQLite, turn foreign key enforcement off while migrating: batch mode rebuilds a
+    table by dropping it, and with enforcement on, dropping a parent table deletes (or
+    refuses to delete) the rows that refer to it."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    # PRAGMA foreign_keys has no effect inside a transaction: run it outside one
+    if connection.in_transaction():
+        connection.commit()
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    connection.commit()
+    try:
+        yield
+    finally:
+        if not connection.invalidated and not connection.closed:
+            if connection.in_transaction():
+                connection.rollback()
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
+
+
+class _Progress:
+    """``on_version_apply`` hook: one :class:`AppliedRevision` per step, with its time."""
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        callback = config.attributes.get(ATTR_ON_APPLY)
+        self._callback: Callable[[AppliedRevision], None] | None = callback
+        self.applied: list[AppliedRevision] = []
+        self._started = time.perf_counter()
+
+    def start(self) -> None:
+        self._started = time.perf_counter()
+
+    def __call__(
+        self, *, ctx: MigrationContext, step: MigrationInfo, heads: set[str], run_args: Any
+    ) -> None:
+        now = time.perf_counter()
+        elapsed, self._started = now - self._started, now
+        action: Action
+        if step.is_stamp:
+            action = "stamp"
+            revision = ", ".join(sorted(heads)) or "base"
+            script = step.revision_map.get_revision(next(iter(heads))) if len(heads) == 1 else None
+        else:
+            action = "upgrade" if step.is_upgrade else "downgrade"
+            revision = step.up_revision_id or "base"
+            script = step.up_revision
+        message = script.doc if isinstance(script, Script) else ""
+        item = AppliedRevision(revision=revision, message=message, action=action, elapsed=elapsed)
+        self.applied.append(item)
+        if self._callback is not None:
+            self._callback(item)
+        elif ATTR_APP not in self._config.attributes:
+            self._config.print_stdout(item.describe())
+
+
+def _revision_in_traceback(error: BaseException, config: Config) -> Script | None:
+    """The revision whose file the error was raised in (its innermost frame wins)."""
+    paths: list[str] = []
+    traceback = error.__traceback__
+    while traceback is not None:
+        paths.append(os.path.realpath(traceback.tb_frame.f_code.co_filename))
+        traceback = traceback.tb_next
+    if not paths:
+        return None
+    try:
+        scripts = {
+            os.path.realpath(script.path): script
+            for script in ScriptDirectory.from_config(config).walk_revisions()
+        }
+    except Exception:  # the folder itself is broken; report the original error
+        return None
+    for path in reversed(paths):
+        if path in scripts:
+            return scripts[path]
+    return None
+
+
+def _revision_failure(
+    error: Exception, config: Config, progress: _Progress, opts: dict[str, Any]
+) -> MigrationError | None:
+    """A :class:`MigrationError` naming the revision that failed and what state the
+    database is in, or ``None`` when the error did not come from a revision."""
+    script = _revision_in_traceback(error, config)
+    if script is None:
+        return None
+    name = f"'{script.revision}'" + (f" ({script.doc})" if script.doc else "")
+    last = progress.applied[-1].revision if progress.applied else None
+    if context.is_transactional_ddl():
+        if opts.get("transaction_per_migration"):
+            where = f"at '{last}', the last revision that succeeded" if last else "unchanged"
+            state = f"it was rolled back and the database is {where}"
+        else:
+            state = "the whole run was rolled back, so the database is as it was before"
+    else:
+        where = (
+            f"the version table is at '{last}', the last revision that succeeded"
+            if last
+            else "the version table is unchanged"
+        )
+        state = (
+            f"{where}, and the database may hold a partial change from '{script.revision}'"
+            " (DDL is not transactional here): check the database, fix the revision"
+        )
+    return MigrationError(
+        f"Revision {name} failed: {one_line(error)}; {state}, then run the command again."
+    )

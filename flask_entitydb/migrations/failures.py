@@ -1,0 +1,60 @@
+"""Turning the errors of Alembic, SQLAlchemy and drivers into one-line messages."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError
+
+from ..connection import mask_text, mask_url
+from ..errors import EntityDBError, MigrationError
+
+
+def one_line(error: BaseException) -> str:
+    """The first line of an error's message (a driver's own message for database errors),
+    with any password masked."""
+    if isinstance(error, sa.exc.DBAPIError) and error.orig is not None:
+        text = str(error.orig)
+    else:
+        text = str(error)
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    first = lines[0] if lines else type(error).__name__
+    return mask_text(first).rstrip(".")
+
+
+def database_error(error: sa.exc.DBAPIError, url: sa.URL, source: str) -> MigrationError:
+    """A :class:`MigrationError` for a database error outside of any revision."""
+    where = f"'{mask_url(url)}' ({source})"
+    if error.statement is None or isinstance(error, sa.exc.InterfaceError):
+        return MigrationError(
+            f"Cannot connect to the database {where}: {one_line(error)}; check that the"
+            " server is running and the connection string is right."
+        )
+    return MigrationError(f"The database {where} reported an error: {one_line(error)}.")
+
+
+def command_error(error: Exception) -> MigrationError:
+    """A :class:`MigrationError` for Alembic's ``CommandError`` and revision errors (an
+    unknown revision id, multiple heads, ...)."""
+    message = one_line(error)
+    if "Can't locate revision" in message or "No such revision" in message:
+        message += "; 'flask db history' lists the revisions"
+    elif "Multiple head revisions" in message or "multiple heads" in message:
+        message += "; name one, use 'heads', or join them with 'flask db merge'"
+    return MigrationError(message + ("" if message.endswith(".") else "."))
+
+
+@contextlib.contextmanager
+def translated(url: sa.URL, source: str) -> Iterator[None]:
+    """Re-raise expected failures as :class:`MigrationError` with one clear line."""
+    try:
+        yield
+    except EntityDBError:
+        raise
+    except (CommandError, RevisionError) as error:
+        raise command_error(error) from error
+    except sa.exc.DBAPIError as error:
+        raise database_error(error, url, source) from error

@@ -1,0 +1,124 @@
+"""The pending-migration guard: ``ENTITYDB_PENDING_MIGRATIONS``.
+
+On the first request a process serves, the database's revision is compared with the head
+of the migrations folder, once (not per request):
+
+``"ignore"``
+    No check, no hook (the default outside debug mode: deployments run
+    ``flask db upgrade`` before starting, and production requests pay nothing).
+``"warn"``
+    Log a warning on the ``flask_entitydb`` logger when the database is behind (the
+    default in debug mode, where a forgotten ``flask db upgrade`` is the usual cause of
+    confusing errors).
+``"error"``
+    Answer every request with ``503 Service Unavailable`` and a message saying to run
+    ``flask db upgrade`` while the database is behind. The check is repeated at most
+    every :data:`RECHECK_SECONDS` until the database is at head, so the process starts
+    serving after the upgrade without a restart.
+
+Once the database has been found at head, each request costs one attribute check. The
+comparison reads the ``alembic_version`` table directly (a custom ``version_table``
+passed to ``run_migrations()`` is not seen). An app without a migrations folder is not
+checked. When the database cannot be reached the check is retried later and the request
+goes on (it will report the database error itself).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+from flask import Flask
+from werkzeug.exceptions import ServiceUnavailable
+
+from ..config import PendingPolicy
+from ..extension import EXTENSION_KEY, EntityDBState
+
+log = logging.getLogger("flask_entitydb")
+
+RECHECK_SECONDS = 5.0
+"""With ``"error"``, how often a process that found the database behind checks again."""
+
+
+class PendingMigrationsGuard:
+    """A ``before_request`` hook comparing the database's revision with the head once."""
+
+    def __init__(self, app: Flask, policy: PendingPolicy) -> None:
+        self.app = app
+        self.policy = policy
+        self.done = False
+        """``True`` once there is nothing more to check in this process."""
+        self.refusal: str | None = None
+        """The 503 message while the database is behind (``"error"`` policy)."""
+        self._next_check = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> None:
+        if self.done:
+            return
+        if time.monotonic() >= self._next_check:
+            with self._lock:
+                if not self.done and time.monotonic() >= self._next_check:
+                    self._check()
+        if self.refusal is not None:
+            raise ServiceUnavailable(description=self.refusal)
+
+    def _check(self) -> None:
+        import sqlalchemy as sa
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        from .failures import one_line
+
+        state: EntityDBState = self.app.extensions[EXTENSION_KEY]
+        directory = state.settings.migrations_dir
+        if not os.path.isdir(os.path.join(directory, "versions")):
+            self.done = True
+            return
+        try:
+            head_ids = set(ScriptDirectory(directory).get_heads())
+            with state.db.engine.connect() as connection:
+                current = set(MigrationContext.configure(connection).get_current_heads())
+        except sa.exc.DBAPIError as error:
+            log.warning(
+                "Could not compare the database's revision with the migrations (%s); will"
+                " try again.",
+                one_line(error),
+            )
+            self._next_check = time.monotonic() + RECHECK_SECONDS
+            return
+        if current == head_ids:
+            self.refusal = None
+            self.done = True
+            return
+        at = ", ".join(f"'{rev}'" for rev in sorted(current)) or "no revision"
+        head = ", ".join(f"'{rev}'" for rev in sorted(head_ids))
+        message = (
+            f"The database is at {at} but the application's migrations are at {head}; run"
+            " 'flask db upgrade'."
+        )
+        if self.policy == "warn":
+            log.warning("%s", message)
+            self.done = True
+        else:
+            if self.refusal is None:
+                log.error("%s Requests are answered with 503 until then.", message)
+            self.refusal = message
+            self._next_check = time.monotonic() + RECHECK_SECONDS
+
+
+def install_pending_migrations_guard(app: Flask) -> PendingMigrationsGuard | None:
+    """Add the guard to ``app`` according to its ``ENTITYDB_PENDING_MIGRATIONS``; nothing
+    is added for ``"ignore"``.
+
+    :returns: the guard, or ``None``.
+    """
+    state: EntityDBState = app.extensions[EXTENSION_KEY]
+    policy = state.settings.pending_migrations
+    if policy == "ignore":
+        return None
+    guard = PendingMigrationsGuard(app, policy)
+    app.before_request(guard)
+    return guard

@@ -1,0 +1,117 @@
+"""The values the migrations API returns: plain, frozen dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Action = Literal["upgrade", "downgrade", "stamp"]
+
+
+@dataclass(frozen=True)
+class AppliedRevision:
+    """One step of :func:`~flask_entitydb.migrations.upgrade`,
+    :func:`~flask_entitydb.migrations.downgrade` or :func:`~flask_entitydb.migrations.stamp`.
+    """
+
+    revision: str
+    """The revision applied (upgrade), reverted (downgrade) or stamped; ``"base"`` when a
+    stamp empties the version table."""
+    message: str
+    """The revision's message (first paragraph of its docstring)."""
+    action: Action
+    elapsed: float
+    """Seconds the step took, including the version table update."""
+
+    def describe(self) -> str:
+        """One line for people, for example ``Applied 3f2a1b9c0d1e: add users (0.12 s)``."""
+        verb = {"upgrade": "Applied", "downgrade": "Reverted", "stamp": "Stamped"}[self.action]
+        message = f": {self.message}" if self.message else ""
+        return f"{verb} {self.revision}{message} ({self.elapsed:.2f} s)"
+
+
+@dataclass(frozen=True)
+class RevisionInfo:
+    """A revision file of the migrations folder."""
+
+    revision: str
+    message: str
+    """First paragraph of the revision's docstring."""
+    down_revisions: tuple[str, ...]
+    """The revisions it follows (none for the first revision, two or more for a merge)."""
+    branch_labels: tuple[str, ...]
+    depends_on: tuple[str, ...]
+    path: str
+    """Absolute path of the revision file."""
+    is_head: bool
+    is_current: bool
+    """Whether the database is at this revision; only known to functions that look at the
+    database (:func:`~flask_entitydb.migrations.current`, ``history(indicate_current=True)``,
+    ``show("current")``), ``False`` elsewhere."""
+    next_revisions: tuple[str, ...]
+    """The revisions that follow it (two or more at a branch point)."""
+    line: str
+    """Alembic's one-line summary, as ``alembic history`` prints it."""
+    details: str
+    """Alembic's verbose, multi-line description, as ``alembic show`` prints it."""
+
+
+@dataclass(frozen=True)
+class NewRevision:
+    """A revision file written by :func:`~flask_entitydb.migrations.revision`,
+    :func:`~flask_entitydb.migrations.migrate` or :func:`~flask_entitydb.migrations.merge`."""
+
+    revision: str
+    message: str
+    path: str
+    """Absolute path of the new file."""
+    changes: tuple[str, ...] = ()
+    """The changes autogenerate found, in words (empty for a hand-written revision)."""
+    drops: tuple[str, ...] = ()
+    """The table and column drops among :attr:`changes`: applying the revision deletes
+    their data."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What :func:`~flask_entitydb.migrations.check` found."""
+
+    current: tuple[str, ...]
+    """The revisions the database is at (empty: no revision applied)."""
+    heads: tuple[str, ...]
+    """The head revisions of the migrations folder."""
+    unapplied: tuple[RevisionInfo, ...] = ()
+    """Revisions not applied to the database, oldest first."""
+    changes: tuple[str, ...] = field(default=())
+    """Differences between the entities and the database that no revision covers, in
+    words. Only compared when the database is at head."""
+
+    @property
+    def ok(self) -> bool:
+        """``True`` when the database is at head and matches the entities."""
+        return not self.unapplied and not self.changes and set(self.current) == set(self.heads)
+
+    def describe(self) -> list[str]:
+        """The result as lines for people."""
+        if self.ok:
+            at = ", ".join(self.heads) or "base"
+            return [f"The database is at head ({at}) and matches the entities."]
+        lines: list[str] = []
+        if self.unapplied or set(self.current) != set(self.heads):
+            count = len(self.unapplied)
+            noun = "revision is" if count == 1 else "revisions are"
+            lines.append(
+                f"{count} {noun} not applied to the database"
+                " (run 'flask db upgrade', then 'flask db check' again to compare the"
+                " entities):"
+            )
+            lines += [
+                f"  - {info.revision}: {info.message}".rstrip(": ") for info in self.unapplied
+            ]
+        if self.changes:
+            lines.append(
+                "The entities differ from the database and no revision covers it"
+                " (run 'flask db migrate'):"
+            )
+            lines += [f"  - {change}" for change in self.changes]
+        return lines
