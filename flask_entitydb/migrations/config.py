@@ -106,9 +106,7 @@ def _format_hook() -> dict[str, str] | None:
 
 def _add_format_hook(config: Config) -> None:
     parser = config.file_config
-    if parser.has_section("post_write_hooks") and parser.get(
-        "post_write_hooks", "hooks", fallback=""
-    ):
+    if parser.has_option("post_write_hooks", "hooks"):
         return  # the project configured its own hooks in alembic.ini
     hook = _format_hook()
     if hook is None:
