@@ -36,7 +36,13 @@ from typing import Any, Literal
 from flask import Flask
 from sqlalchemy.engine import URL
 
-from .connection import merge_engine_options, parse_url, prepare_url
+from .connection import (
+    check_engine,
+    check_option_types,
+    merge_engine_options,
+    parse_url,
+    prepare_url,
+)
 from .errors import ConfigurationError
 
 log = logging.getLogger("flask_entitydb")
@@ -87,6 +93,11 @@ def _raw_url(app: Flask) -> tuple[str | URL, str]:
     if legacy is not None:
         return legacy, "SQLALCHEMY_DATABASE_URI"
     name = app.config.get("ENTITYDB_SQLITE_FILE", "entitydb.sqlite3")
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigurationError(
+            f"'ENTITYDB_SQLITE_FILE' must be a file name, got {type(name).__name__}; for"
+            " example app.config['ENTITYDB_SQLITE_FILE'] = 'app.sqlite3'."
+        )
     path = os.path.join(app.instance_path, name)
     os.makedirs(app.instance_path, exist_ok=True)
     log.info("DB_CONNECTION_STRING is not set; using the embedded SQLite database %s", path)
@@ -114,6 +125,16 @@ def load_settings(app: Flask, engine_options: Mapping[str, Any]) -> Settings:
             "'SQLALCHEMY_ENGINE_OPTIONS' must be a dict of create_engine() options, got"
             f" {type(legacy_options).__name__}."
         )
+    # every setting is checked on its own, so the message names the one at fault
+    check_engine(url, dialect_defaults, source)
+    for blame, layer in (
+        ("EntityDB(engine_options=...)", engine_options),
+        ("'SQLALCHEMY_ENGINE_OPTIONS'", legacy_options),
+        ("'ENTITYDB_ENGINE_OPTIONS'", config_options),
+    ):
+        if layer:
+            check_option_types(layer, blame)
+            check_engine(url, merge_engine_options(dialect_defaults, layer), blame)
     options = merge_engine_options(dialect_defaults, engine_options, legacy_options, config_options)
 
     pending = app.config.get("ENTITYDB_PENDING_MIGRATIONS")

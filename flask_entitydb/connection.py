@@ -42,7 +42,8 @@ _DRIVER_INSTALL_HINTS: dict[str, str] = {
     "pg8000": "pip install pg8000",
 }
 
-_PASSWORD_IN_TEXT = re.compile(r"(?P<head>://[^:/@?#]*:)(?P<password>[^@]*)@")
+# greedy: a password with an unencoded '@' is hidden up to the last '@' (over-masking is safe)
+_PASSWORD_IN_TEXT = re.compile(r"(?P<head>://[^:/@?#]*:)(?P<password>.*)@", re.DOTALL)
 
 
 def mask_text(text: str) -> str:
@@ -51,6 +52,15 @@ def mask_text(text: str) -> str:
     Used for strings that did not parse as a URL, so they cannot be masked by SQLAlchemy.
     """
     return _PASSWORD_IN_TEXT.sub(r"\g<head>***@", text)
+
+
+def _mask_unparsed(text: str) -> str:
+    """Mask a string that is not a URL: without a ``scheme://user:`` to anchor on, hide
+    everything before its last ``@`` (where credentials would end)."""
+    masked, count = _PASSWORD_IN_TEXT.subn(r"\g<head>***@", text)
+    if count == 0 and "@" in text:
+        masked = "***" + text[text.rindex("@") :]
+    return masked
 
 
 def mask_url(url: URL | str) -> str:
@@ -82,9 +92,19 @@ def parse_url(raw: str | URL, source: str) -> URL:
             url = make_url(raw.strip())
         except (ArgumentError, ValueError):
             raise ConfigurationError(
-                f"{source} is not a valid database URL: '{mask_text(raw)}'; use the form"
+                f"{source} is not a valid database URL: '{_mask_unparsed(raw)}'; use the form"
                 " 'dialect+driver://user:password@host:port/database'."
             ) from None
+    if url.host and "@" in url.host:
+        raise ConfigurationError(
+            f"{source} has an '@' after the password in"
+            f" '{mask_text(url.render_as_string(hide_password=False))}'; write an '@' inside"
+            " the user name or password as '%40'."
+        )
+    if url.port is not None and not 0 < url.port < 65536:
+        raise ConfigurationError(
+            f"{source} has port {url.port} in '{mask_url(url)}'; use a port from 1 to 65535."
+        )
     try:
         dialect_cls = url.get_dialect()
     except NoSuchModuleError:
@@ -216,6 +236,46 @@ def prepare_url(url: URL, source: str) -> tuple[URL, dict[str, Any], bool]:
             f" for MySQL, MariaDB and PostgreSQL; use the '{backend}' driver's own TLS options."
         )
     return url, defaults, require_tls
+
+
+def check_option_types(options: Mapping[Any, Any], blame: str) -> None:
+    """Check that ``options`` can be merged and passed as ``create_engine(**options)``.
+
+    :raises ConfigurationError: a key is not a string, or ``connect_args`` is not a dict.
+    """
+    for key in options:
+        if not isinstance(key, str):
+            raise ConfigurationError(
+                f"{blame} has the key {key!r}, which is not a string; use create_engine()"
+                " keyword names such as 'pool_size'."
+            )
+    connect_args = options.get("connect_args", {})
+    if not isinstance(connect_args, Mapping) or not all(
+        isinstance(key, str) for key in connect_args
+    ):
+        raise ConfigurationError(
+            f"{blame} has a 'connect_args' that is not a dict with string keys"
+            f" ({type(connect_args).__name__}); use a dict of driver connect() arguments."
+        )
+
+
+def check_engine(url: URL, options: Mapping[str, Any], blame: str) -> None:
+    """Create, but never connect, an engine from ``url`` and ``options``, so that URL
+    parameters and engine options the dialect or pool refuse fail now, not on first use.
+
+    :param blame: the setting named as the cause in the message.
+    :raises ConfigurationError: :func:`sqlalchemy.create_engine` refused them.
+    """
+    try:
+        # the way Flask-SQLAlchemy creates it, string values coerced alike
+        engine = sa.engine_from_config({**options, "url": url}, prefix="")
+    except (TypeError, ValueError, AttributeError, ArgumentError) as exc:
+        reason = mask_text(str(exc)).strip().split("\n")[0] or type(exc).__name__
+        reason = reason.split(", using configuration")[0].rstrip(". ")
+        raise ConfigurationError(
+            f"{blame} is not accepted by SQLAlchemy for '{mask_url(url)}': {reason}."
+        ) from None
+    engine.dispose()
 
 
 def merge_engine_options(*layers: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,386 @@
+"""Property-based tests: every invalid ``DB_CONNECTION_STRING`` or configuration value gives
+:class:`ConfigurationError` from ``EntityDB(app)`` (never another exception), a one-line
+message and log records without the password, and nothing written anywhere; under the
+``flask`` CLI it gives one line on stderr and a non-zero exit, no traceback."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import string
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+import pytest
+from flask import Flask
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from flask_entitydb import ConfigurationError, EntityDB
+from flask_entitydb.connection import FALSE_WORDS, TRUE_WORDS
+
+pytestmark = pytest.mark.filterwarnings("ignore:No entity classes found")
+
+PROPERTY_SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+# -- strategies ---------------------------------------------------------------------------
+
+PASSWORD_CHARS = string.ascii_letters + string.digits + "!$%&*+,;=~-_.@:/?#[]() '\"\\é€"
+
+
+@st.composite
+def passwords(draw: st.DrawFn) -> str:
+    """Passwords varied enough that finding one in a message cannot be a coincidence."""
+    password = draw(st.text(alphabet=PASSWORD_CHARS, min_size=8, max_size=24))
+    assume(len(set(password)) >= 5)
+    return password
+
+
+def leaked(password: str, text: str) -> bool:
+    """Whether ``text`` shows ``password``, as typed or percent-encoded in a URL."""
+    return any(form in text for form in {password, quote(password, safe=""), quote_plus(password)})
+
+
+def mysql_url(
+    password: str, *, host: str = "db.invalid", port: str = "3306", query: str = ""
+) -> str:
+    url = f"mysql+mysqldb://app:{quote(password, safe='')}@{host}:{port}/shop"
+    return url + (f"?{query}" if query else "")
+
+
+identifiers = st.from_regex(r"\A[a-z][a-z0-9_]{0,10}\Z")
+words = st.text(alphabet=string.ascii_letters + string.digits + "-_", min_size=1, max_size=12)
+
+
+@st.composite
+def invalid_connection_strings(draw: st.DrawFn) -> tuple[str, str]:
+    """``(url, password)`` pairs that no database could accept, of every kind we know."""
+    pw = draw(passwords())
+    kind = draw(st.sampled_from(KINDS))
+    if kind == "ssl word":
+        word = draw(words.filter(lambda w: w.strip().lower() not in TRUE_WORDS | FALSE_WORDS))
+        return mysql_url(pw, query=f"ssl={quote_plus(word)}&charset=utf8mb4"), pw
+    if kind == "port out of range":
+        port = draw(st.one_of(st.integers(65536, 10**6), st.just(0)))
+        return mysql_url(pw, port=str(port)), pw
+    if kind == "port not a number":
+        port = draw(st.from_regex(r"\A[a-z][a-z0-9]{0,6}\Z"))
+        return mysql_url(pw, port=port), pw
+    if kind == "unknown dialect":
+        name = draw(identifiers)
+        return f"nodb{name}://app:{quote(pw, safe='')}@db.invalid/x", pw
+    if kind == "unknown driver":
+        name = draw(identifiers)
+        return f"mysql+nodrv{name}://app:{quote(pw, safe='')}@db.invalid/x", pw
+    if kind == "ssl on sqlite":
+        word = draw(st.sampled_from(sorted(TRUE_WORDS | FALSE_WORDS)))
+        return f"sqlite:////nonexistent/app.db?ssl={word}", pw
+    if kind == "integer parameter":
+        param = draw(st.sampled_from(["connect_timeout", "read_timeout", "write_timeout"]))
+        value = draw(st.from_regex(r"\A[a-z][a-z0-9]{0,6}\Z"))
+        return mysql_url(pw, query=f"{param}={value}"), pw
+    if kind == "unencoded @ in password":
+        head = draw(st.text(alphabet=string.ascii_letters + string.digits, min_size=4))
+        tail = draw(st.text(alphabet=string.ascii_letters + string.digits, min_size=4))
+        raw = f"{head}@{tail}"
+        return f"mysql+mysqldb://app:{raw}@db.invalid:3306/shop", raw
+    if kind == "ssl=false with a CA":
+        return mysql_url(pw, query="ssl=false&ssl_ca=/etc/ca.pem"), pw
+    if kind == "unknown ssl_mode":
+        mode = draw(words.filter(lambda w: w not in {"DISABLED", "PREFERRED", "REQUIRED"}))
+        assume(mode not in {"VERIFY_CA", "VERIFY_IDENTITY"})
+        return mysql_url(pw, query=f"ssl_mode={mode}"), pw
+    if kind == "postgresql ssl contradiction":
+        return (
+            f"postgresql+psycopg://app:{quote(pw, safe='')}@db.invalid/x?ssl=true&sslmode=disable",
+            pw,
+        )
+    assert kind == "not a URL"  # a real URL with its '://' mistyped
+    scheme = draw(st.sampled_from(["mysql+mysqldb", "postgresql", "mysql", "my sql", ""]))
+    separator = draw(st.sampled_from([":/", "//", ":", "", ":\\\\", " "]))
+    user = draw(st.sampled_from(["app", ""]))
+    return f"{scheme}{separator}{user}:{quote(pw, safe='')}@db.invalid/x", pw
+
+
+KINDS = [
+    "ssl word",
+    "port out of range",
+    "port not a number",
+    "unknown dialect",
+    "unknown driver",
+    "ssl on sqlite",
+    "integer parameter",
+    "unencoded @ in password",
+    "ssl=false with a CA",
+    "unknown ssl_mode",
+    "postgresql ssl contradiction",
+    "not a URL",
+]
+
+not_a_mapping = st.one_of(
+    st.integers(), st.text(max_size=10), st.lists(st.integers(), max_size=3), st.booleans()
+)
+not_a_string_list = st.one_of(
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.booleans(),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    st.lists(st.one_of(st.integers(), st.none(), st.binary(max_size=3)), min_size=1, max_size=3),
+)
+unknown_option_names = st.from_regex(r"\Axq_[a-z_]{1,12}\Z")
+
+invalid_config = st.one_of(
+    st.tuples(st.just("ENTITYDB_ENGINE_OPTIONS"), not_a_mapping),
+    st.tuples(
+        st.just("ENTITYDB_ENGINE_OPTIONS"),
+        st.dictionaries(unknown_option_names, st.integers(), min_size=1, max_size=3),
+    ),
+    st.tuples(
+        st.just("ENTITYDB_ENGINE_OPTIONS"),
+        st.dictionaries(st.integers(), st.integers(), min_size=1, max_size=2),
+    ),
+    st.tuples(
+        st.just("ENTITYDB_ENGINE_OPTIONS"),
+        st.fixed_dictionaries({"connect_args": st.one_of(st.integers(), st.text(max_size=5))}),
+    ),
+    st.tuples(
+        st.just("ENTITYDB_ENGINE_OPTIONS"),
+        st.dictionaries(
+            st.sampled_from(["pool_size", "max_overflow", "pool_timeout"]),
+            st.from_regex(r"\A[a-z]{1,6}\Z"),
+            min_size=1,
+        ),
+    ),
+    st.tuples(st.just("SQLALCHEMY_ENGINE_OPTIONS"), not_a_mapping),
+    st.tuples(
+        st.just("ENTITYDB_PENDING_MIGRATIONS"),
+        st.one_of(
+            st.text(max_size=10).filter(lambda v: v not in {"ignore", "warn", "error"}),
+            st.integers(),
+            st.lists(st.text(max_size=3), max_size=2),
+        ),
+    ),
+    st.tuples(st.just("ENTITYDB_ENTITY_PACKAGES"), not_a_string_list),
+    st.tuples(st.just("ENTITYDB_ENTRY_POINTS"), not_a_string_list),
+    st.tuples(st.just("ENTITYDB_EXCLUDE_TABLES"), not_a_string_list),
+    st.tuples(
+        st.just("ENTITYDB_MIGRATIONS_DIR"),
+        st.one_of(st.integers(), st.lists(st.text(max_size=3), max_size=2), st.booleans()),
+    ),
+)
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+class Records(logging.Handler):
+    """Collects every log record (caplog is function-scoped, which hypothesis refuses)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def text(self) -> str:
+        return "\n".join(
+            record.getMessage() + (self.format(record) if record.exc_info else "")
+            for record in self.records
+        )
+
+
+@contextmanager
+def captured_logs() -> Iterator[Records]:
+    handler = Records()
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+
+
+def assert_refused(config: dict[str, Any], password: str, instance: Path) -> ConfigurationError:
+    """``EntityDB(app)`` raises exactly ConfigurationError, one line, no password anywhere."""
+    app = Flask("badinput", instance_path=str(instance))
+    app.config.update(TESTING=True, **config)
+    with captured_logs() as logs:
+        try:
+            EntityDB(app)
+        except ConfigurationError as exc:
+            error = exc
+        else:
+            pytest.fail(f"EntityDB(app) accepted {config!r}")
+    assert type(error) is ConfigurationError
+    message = str(error)
+    assert message and "\n" not in message
+    assert not leaked(password, message), message
+    assert not leaked(password, repr(error))
+    assert not leaked(password, logs.text())
+    assert "entitydb" not in app.extensions
+    return error
+
+
+@pytest.fixture(scope="module")
+def scratch() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory() as d:
+        yield Path(d)
+
+
+# -- properties -------------------------------------------------------------------------
+
+
+@PROPERTY_SETTINGS
+@given(case=invalid_connection_strings(), from_env=st.booleans())
+def test_invalid_connection_strings(case: tuple[str, str], from_env: bool, scratch: Path) -> None:
+    url, password = case
+    # the password is in the URL once, as credentials; nowhere else by coincidence
+    credentials = quote(password, safe="") if quote(password, safe="") in url else password
+    assume(not leaked(password, url.replace(credentials, "", 1)))
+    instance = scratch / "instance"
+    if from_env:
+        os.environ["DB_CONNECTION_STRING"] = url
+        try:
+            error = assert_refused({}, password, instance)
+        finally:
+            del os.environ["DB_CONNECTION_STRING"]
+    else:
+        error = assert_refused({"DB_CONNECTION_STRING": url}, password, instance)
+    assert "DB_CONNECTION_STRING" in str(error)
+    assert not list(scratch.rglob("*.db")) and not list(scratch.rglob("*.sqlite3"))
+
+
+@PROPERTY_SETTINGS
+@given(item=invalid_config, password=passwords())
+def test_invalid_config_values(item: tuple[str, Any], password: str, scratch: Path) -> None:
+    key, value = item
+    assume(not leaked(password, repr(value)))  # the value itself may be shown
+    config = {"DB_CONNECTION_STRING": mysql_url(password), key: value}
+    error = assert_refused(config, password, scratch / "instance")
+    assert f"'{key}'" in str(error)
+
+
+@PROPERTY_SETTINGS
+@given(item=invalid_config)
+def test_invalid_config_never_creates_the_sqlite_default(
+    item: tuple[str, Any], scratch: Path
+) -> None:
+    key, value = item
+    instance = scratch / "default-instance"
+    assert_refused({key: value}, "no password here", instance)
+    assert not list(instance.glob("*.sqlite3"))  # nothing written, not even an empty file
+
+
+@PROPERTY_SETTINGS
+@given(value=st.one_of(st.integers(), st.booleans(), st.just(""), st.lists(st.text(), max_size=2)))
+def test_invalid_sqlite_file_name(value: object, scratch: Path) -> None:
+    instance = scratch / "sqlite-instance"
+    error = assert_refused({"ENTITYDB_SQLITE_FILE": value}, "no password here", instance)
+    assert "'ENTITYDB_SQLITE_FILE'" in str(error)
+    assert not list(instance.glob("*"))
+
+
+# -- the CLI ----------------------------------------------------------------------------
+
+CLI_APP = """
+import json, os
+from flask import Flask
+from flask_entitydb import EntityDB
+
+def create_app():
+    app = Flask(__name__)
+    app.config.update(json.loads(os.environ["TEST_APP_CONFIG"]))
+    EntityDB(app)
+    return app
+"""
+
+
+def db_subcommand() -> str:
+    """``current`` once ``flask db current`` exists, else a command that exists now."""
+    from flask_entitydb.cli import db_group
+
+    for name in ("current", "heads", "entities"):
+        if name in db_group.commands:
+            return name
+    pytest.skip("no 'flask db' subcommand exists yet")
+
+
+@pytest.fixture(scope="module")
+def cli_app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("cliapp")
+    (d / "badapp.py").write_text(CLI_APP)
+    return d
+
+
+def run_flask(
+    app_dir: Path, config: dict[str, Any], *args: str
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DB_CONNECTION_STRING", "FLASK_APP"}}
+    env["TEST_APP_CONFIG"] = json.dumps(config)
+    env["PYTHONPATH"] = str(app_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "badapp:create_app", *args],
+        cwd=app_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+CLI_CASES = [
+    pytest.param(
+        {"DB_CONNECTION_STRING": "mysql+mysqldb://app:{pw}@db.invalid/x?ssl=maybe"}, id="ssl-word"
+    ),
+    pytest.param(
+        {"DB_CONNECTION_STRING": "mysql+mysqldb://app:{pw}@db.invalid:99999/x"}, id="port"
+    ),
+    pytest.param({"DB_CONNECTION_STRING": "nodb://app:{pw}@db.invalid/x"}, id="dialect"),
+    pytest.param(
+        {"DB_CONNECTION_STRING": "mysql+mysqldb://app:{pw}@db.invalid/x?connect_timeout=soon"},
+        id="parameter",
+    ),
+    pytest.param(
+        {
+            "DB_CONNECTION_STRING": "mysql+mysqldb://app:{pw}@db.invalid/x",
+            "ENTITYDB_ENGINE_OPTIONS": {"pool_sise": 5},
+        },
+        id="engine-option",
+    ),
+    pytest.param(
+        {
+            "DB_CONNECTION_STRING": "mysql+mysqldb://app:{pw}@db.invalid/x",
+            "ENTITYDB_PENDING_MIGRATIONS": "sometimes",
+        },
+        id="pending-policy",
+    ),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("template", CLI_CASES)
+def test_cli_gives_one_line_and_non_zero_exit(template: dict[str, Any], cli_app_dir: Path) -> None:
+    password = "Cli-S3cret-pw!"
+    config = json.loads(json.dumps(template).replace("{pw}", quote(password, safe="")))
+    result = run_flask(cli_app_dir, config, "db", db_subcommand())
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ")
+    assert not leaked(password, result.stderr + result.stdout)
