@@ -24,7 +24,7 @@ class Loan(Entity):
     __tablename__ = "loans"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    book_id: Mapped[int] = mapped_column(ForeignKey("books.id"), index=True)
+    book_id: Mapped[int] = mapped_column(ForeignKey("books.id"))
     borrower: Mapped[str] = mapped_column(String(120))
     loaned_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
     returned_at: Mapped[datetime | None] = mapped_column(DateTime)
