@@ -1,0 +1,271 @@
+"""``flask db`` end to end through ``app.test_cli_runner()``, on SQLite, MariaDB and
+PostgreSQL: the workflow, autogenerate's defaults, and what each command prints."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from migration_apps import USER_ENTITY, USER_ENTITY_WITH_EMAIL, AppPackage, make_package, ok
+
+
+@pytest.fixture
+def package(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[AppPackage]:
+    yield from make_package(tmp_path, database_url, monkeypatch)
+
+
+def test_init_migrate_upgrade_check_downgrade(package: AppPackage) -> None:
+    package.write_entity("user", USER_ENTITY)
+
+    out = ok(package.cli("init"))
+    assert "Created the migrations folder" in out
+    for name in ("alembic.ini", "env.py", "script.py.mako", "README", "versions"):
+        assert (package.migrations / name).exists(), name
+
+    out = ok(package.cli("migrate", "-m", "create users"))
+    assert "add table 'users'" in out
+    (first,) = package.revision_files()
+    text = first.read_text()
+    assert "op.create_table" in text
+    assert "please adjust" not in text and "end Alembic commands" not in text
+
+    out = ok(package.cli("upgrade"))
+    first_id = first.name.split("_")[0]
+    assert f"Applied {first_id}: create users (" in out
+    assert package.tables() == {"alembic_version", "users"}
+    assert package.version() == {first_id}
+
+    package.write_entity("user", USER_ENTITY_WITH_EMAIL)
+    result = package.cli("check")
+    assert result.exit_code == 1
+    assert "add column 'users.email'" in result.output
+    assert "flask db migrate" in result.output
+
+    out = ok(package.cli("migrate", "-m", "add email"))
+    assert "add column 'users.email'" in out
+    second = next(p for p in package.revision_files() if p != first)
+    second_id = second.name.split("_")[0]
+
+    result = package.cli("check")
+    assert result.exit_code == 1
+    assert f"{second_id}: add email" in result.output
+    assert "not applied" in result.output
+
+    out = ok(package.cli("upgrade"))
+    assert f"Applied {second_id}: add email (" in out
+    assert f"Applied {first_id}" not in out
+
+    out = ok(package.cli("check"))
+    assert "matches the entities" in out
+
+    out = ok(package.cli("current"))
+    assert second_id in out and "(current)" in out
+
+    out = ok(package.cli("downgrade", "base"))
+    assert out.index(f"Reverted {second_id}") < out.index(f"Reverted {first_id}")
+    assert package.tables() == {"alembic_version"}
+    assert package.version() == set()
+
+    out = ok(package.cli("upgrade"))
+    assert package.tables() == {"alembic_version", "users"}
+    ok(package.cli("check"))
+
+
+def test_migrate_without_changes_writes_nothing(package: AppPackage) -> None:
+    package.write_entity("user", USER_ENTITY)
+    ok(package.cli("init"))
+    ok(package.cli("migrate"))
+    ok(package.cli("upgrade"))
+    before = package.revision_files()
+
+    out = ok(package.cli("migrate", "-m", "nothing"))
+    assert "No changes" in out
+    assert package.revision_files() == before
+
+    out = ok(package.cli("migrate", "-m", "on purpose", "--allow-empty"))
+    new = set(package.revision_files()) - set(before)
+    assert len(new) == 1
+    assert "on purpose" in new.pop().read_text()
+
+
+def test_migrate_names_the_revision_after_the_changes(package: AppPackage) -> None:
+    package.write_entity("user", USER_ENTITY)
+    ok(package.cli("init"))
+    ok(package.cli("migrate"))
+    (path,) = package.revision_files()
+    assert path.name.endswith("_add_table_users.py")
+    assert '"""add table users' in path.read_text()
+
+
+def test_migrate_refuses_while_the_database_is_behind(package: AppPackage) -> None:
+    package.write_entity("user", USER_ENTITY)
+    ok(package.cli("init"))
+    ok(package.cli("migrate"))
+    before = package.revision_files()
+    package.write_entity("user", USER_ENTITY_WITH_EMAIL)
+
+    result = package.cli("migrate", "-m", "too early")
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1
+    assert "run 'flask db upgrade' first" in result.stderr
+    assert "Traceback" not in result.output
+    assert package.revision_files() == before
+
+
+def test_migrate_refuses_without_entities(package: AppPackage) -> None:
+    with pytest.warns(UserWarning):
+        app = package.create_app()
+    ok(package.cli("init", app=app))
+
+    result = package.cli("migrate", app=app)
+    assert result.exit_code == 1
+    assert "No entities were found" in result.stderr
+    assert f"'{package.name}.entities'" in result.stderr
+    assert package.revision_files() == []
+
+
+def test_drops_are_called_out(package: AppPackage) -> None:
+    package.write_entity("user", USER_ENTITY_WITH_EMAIL)
+    package.write_entity(
+        "tag",
+        'class Tag(Base):\n    __tablename__ = "tags"\n'
+        "    id: Mapped[int] = mapped_column(primary_key=True)\n",
+    )
+    ok(package.cli("init"))
+    ok(package.cli("migrate"))
+    ok(package.cli("upgrade"))
+
+    package.write_entity("user", USER_ENTITY)
+    (package.path / "entities" / "tag_entity.py").unlink()
+    result = package.cli("migrate", "-m", "drop things")
+    assert result.exit_code == 0, result.output
+    assert "! drop column 'users.email'  (deletes its data)" in result.stdout
+    assert "! drop table 'tags'  (deletes its data)" in result.stdout
+    assert "Warning: this revision drops" in result.stderr
+    assert "column 'users.email'" in result.stderr and "table 'tags'" in result.stderr
+
+
+def test_exclude_tables_keeps_other_applications_tables(package: AppPackage) -> None:
+    package.write_entity("user", USER_ENTITY)
+    engine = package.engine()
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE legacy_orders (id INTEGER PRIMARY KEY)")
+        connection.exec_driver_sql("CREATE TABLE other_thing (id INTEGER PRIMARY KEY)")
+    engine.dispose()
+    app = package.create_app(ENTITYDB_EXCLUDE_TABLES=["legacy_*", "other_thing"])
+    ok(package.cli("init", app=app))
+    out = ok(package.cli("migrate", app=app))
+    assert "legacy_orders" not in out and "other_thing" not in out
+    ok(package.cli("upgrade", app=app))
+    ok(package.cli("check", app=app))
+    assert {"legacy_orders", "other_thing"} <= package.tables()
+
+    # without the exclusion, check sees the foreign tables as tables to drop
+    result = package.cli("check")
+    assert result.exit_code == 1
+    assert "drop table 'legacy_orders'" in result.output
+
+
+def test_offline_sql(package: AppPackage) -> None:
+    package.write_entity("user", USER_ENTITY)
+    ok(package.cli("init"))
+    package.write_revision(
+        "r1",
+        None,
+        "op.create_table('notes', sa.Column('id', sa.Integer, primary_key=True))",
+        "op.drop_table('notes')",
+        message="create notes",
+    )
+
+    result = package.cli("upgrade", "--sql")
+    out = ok(result)
+    assert "CREATE TABLE notes" in out
+    assert "INSERT INTO alembic_version" in out and "'r1'" in out
+    assert "Applied" not in out
+    assert package.tables() == set()  # nothing ran
+
+    out = ok(package.cli("downgrade", "--sql", "r1:base"))
+    assert "DROP TABLE notes" in out
+    assert package.tables() == set()
+
+    result = package.cli("downgrade", "--sql", "base")
+    assert result.exit_code == 1
+    assert "'head:base'" in result.stderr
+
+
+def test_history_heads_show_branches_merge_stamp(package: AppPackage) -> None:
+    package.write_entity("user", USER_ENTITY)
+    ok(package.cli("init"))
+    package.write_revision("a1", None, "pass", message="root")
+    package.write_revision("b1", "a1", "pass", message="left")
+    package.write_revision("c1", "a1", "pass", message="right")
+
+    out = ok(package.cli("heads"))
+    assert "b1 (head)" in out and "c1 (head)" in out
+    out = ok(package.cli("branches"))
+    assert "a1 (branchpoint)" in out and "-> b1" in out and "-> c1" in out
+    result = package.cli("upgrade", "head")
+    assert result.exit_code == 1
+    assert "Multiple head revisions" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+    out = ok(package.cli("merge", "-m", "join"))
+    merge_id = out.split("(revision ")[1].split(")")[0]
+    out = ok(package.cli("heads"))
+    assert out.splitlines() == [f"b1, c1 -> {merge_id} (head) (mergepoint), join"]
+
+    out = ok(package.cli("history"))
+    lines = out.splitlines()
+    assert lines[0].startswith(f"b1, c1 -> {merge_id} (head)")
+    assert lines[-1] == "<base> -> a1 (branchpoint), root"
+
+    out = ok(package.cli("show", "b1"))
+    assert "Rev: b1" in out and "Parent: a1" in out
+
+    out = ok(package.cli("stamp", "b1"))
+    assert "Stamped b1: left" in out
+    assert package.version() == {"b1"}
+    out = ok(package.cli("history", "-i"))
+    assert "a1 -> b1, left (current)" in out
+    out = ok(package.cli("show", "current"))
+    assert "Rev: b1" in out
+
+    ok(package.cli("stamp", "--purge", "a1"))
+    assert package.version() == {"a1"}
+    out = ok(package.cli("upgrade"))
+    assert "Applied b1: left" in out and "Applied c1: right" in out
+    assert f"Applied {merge_id}: join" in out
+    assert package.version() == {merge_id}
+    out = ok(package.cli("upgrade"))
+    assert "Nothing to do" in out
+
+
+def test_directory_option_on_group_and_commands(package: AppPackage, tmp_path: Path) -> None:
+    package.write_entity("user", USER_ENTITY)
+    folder = tmp_path / "elsewhere"
+    out = ok(package.cli("-d", str(folder), "init"))
+    assert str(folder) in out
+    assert (folder / "env.py").exists()
+    assert not package.migrations.exists()
+
+    ok(package.cli("migrate", "-d", str(folder), "-m", "first"))
+    ok(package.cli("-d", str(folder), "upgrade"))
+    assert "users" in package.tables()
+    out = ok(package.cli("current", "--directory", str(folder)))
+    assert "(current)" in out
+
+    result = package.cli("upgrade")
+    assert result.exit_code == 1
+    assert f"no migrations folder at '{package.migrations}'" in result.stderr
+    assert "flask db init" in result.stderr
+
+
+def test_migrations_dir_config(package: AppPackage) -> None:
+    package.write_entity("user", USER_ENTITY)
+    app = package.create_app(ENTITYDB_MIGRATIONS_DIR="db/migrations")
+    out = ok(package.cli("init", app=app))
+    assert (package.path / "db" / "migrations" / "env.py").exists()
+    assert str(package.path / "db" / "migrations") in out
