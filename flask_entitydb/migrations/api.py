@@ -29,7 +29,6 @@ from . import changes as _changes
 from .config import (
     ATTR_LOCKED,
     ATTR_ON_APPLY,
-    ENV_CALL,
     TEMPLATE,
     TEMPLATES_DIR,
     EntityDBConfig,
@@ -696,7 +695,6 @@ def check_revisions(*, directory: PathArg = None, app: Flask | None = None) -> C
 
 
 __all__ = [
-    "ENV_CALL",
     "OnApply",
     "branches",
     "check",

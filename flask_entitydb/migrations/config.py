@@ -27,8 +27,8 @@ TEMPLATES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templa
 TEMPLATE = "entitydb"
 """Name of the template ``flask db init`` writes."""
 
-ENV_CALL = "run_migrations("
-"""What a flask-entitydb ``env.py`` calls (used to recognise one)."""
+ENV_MARKER = "flask_entitydb"
+"""Text every flask-entitydb ``env.py`` contains (used to recognise one)."""
 
 # Keys of Config.attributes through which the API talks to run_migrations() in env.py.
 ATTR_APP = "flask_entitydb.app"
@@ -76,7 +76,7 @@ def check_env(directory: str) -> None:
     except OSError:
         return  # Alembic reports a missing env.py itself
     uses_flask_migrate = "extensions['migrate']" in text or 'extensions["migrate"]' in text
-    if uses_flask_migrate and ENV_CALL not in text:
+    if uses_flask_migrate and ENV_MARKER not in text:
         raise MigrationError(
             f"'{env}' was written by Flask-Migrate and needs its extension; run"
             " 'flask db init --replace-env' to use flask-entitydb's env.py instead (your"

@@ -27,7 +27,7 @@ from flask import Flask, current_app, has_app_context
 from ..errors import EntityDBError, MigrationError
 from .compare import compare_server_default, compare_type, enable_postgresql_enums
 from .config import ATTR_APP, ATTR_LOCKED, ATTR_ON_APPLY, app_state
-from .failures import database_error, one_line
+from .failures import database_error, one_line, reported_here
 from .locking import migration_lock
 from .results import Action, AppliedRevision
 
@@ -72,14 +72,19 @@ def run_migrations(**configure_options: Any) -> None:
     # Alembic was run directly, or alembic.command was called without our API: report
     # expected failures the way Alembic does (one "FAILED:" line), not as a traceback.
     try:
-        if has_app_context():
-            _run(config, current_app._get_current_object(), configure_options)  # type: ignore[attr-defined]
-        else:
-            app = _load_app()
-            with app.app_context():
-                _run(config, app, configure_options)
+        with reported_here():
+            _run_for_alembic(config, configure_options)
     except click.ClickException as error:  # EntityDBError, flask's NoAppException
         raise CommandError(error.format_message()) from error
+
+
+def _run_for_alembic(config: Config, configure_options: dict[str, Any]) -> None:
+    if has_app_context():
+        _run(config, current_app._get_current_object(), configure_options)  # type: ignore[attr-defined]
+    else:
+        app = _load_app()
+        with app.app_context():
+            _run(config, app, configure_options)
 
 
 def _load_app() -> Flask:

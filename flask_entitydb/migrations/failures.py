@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import threading
 from collections.abc import Iterator
 
 import sqlalchemy as sa
@@ -27,7 +29,7 @@ def one_line(error: BaseException) -> str:
 
 def database_error(error: sa.exc.DBAPIError, url: sa.URL, source: str) -> MigrationError:
     """A :class:`MigrationError` for a database error outside of any revision."""
-    where = f"'{mask_url(url)}' ({source})"
+    where = f"'{mask_url(url)}' (from {source})"
     if error.statement is None or isinstance(error, sa.exc.InterfaceError):
         return MigrationError(
             f"Cannot connect to the database {where}: {one_line(error)}; check that the"
@@ -47,11 +49,37 @@ def command_error(error: Exception) -> MigrationError:
     return MigrationError(message + ("" if message.endswith(".") else "."))
 
 
+class _OwnConnectionFailures(logging.Filter):
+    """Drops the engine's "cannot connect" log record in the thread that is about to
+    raise a :class:`MigrationError` saying the same, so the CLI prints one line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.thread = threading.get_ident()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.thread == self.thread and record.funcName == "_log_connection_failure")
+
+
+@contextlib.contextmanager
+def reported_here() -> Iterator[None]:
+    """While the block runs, connection failures of this thread are reported by the
+    error it raises, not logged a second time."""
+    logger = logging.getLogger("flask_entitydb")
+    duplicate = _OwnConnectionFailures()
+    logger.addFilter(duplicate)
+    try:
+        yield
+    finally:
+        logger.removeFilter(duplicate)
+
+
 @contextlib.contextmanager
 def translated(url: sa.URL, source: str) -> Iterator[None]:
     """Re-raise expected failures as :class:`MigrationError` with one clear line."""
     try:
-        yield
+        with reported_here():
+            yield
     except EntityDBError:
         raise
     except (CommandError, RevisionError) as error:

@@ -1,0 +1,250 @@
+"""Expected failures of ``flask db``: one clear line, a non-zero exit, no traceback, no
+password; a failing revision; the migration lock; Flask-Migrate folders; logging."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from migration_apps import USER_ENTITY, AppPackage, make_package, ok
+
+from flask_entitydb import MigrationError, migrations
+from flask_entitydb.migrations.locking import migration_lock
+
+
+@pytest.fixture
+def package(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[AppPackage]:
+    yield from make_package(tmp_path, database_url, monkeypatch)
+
+
+def _one_error_line(result: object, *fragments: str) -> str:
+    exit_code = result.exit_code  # type: ignore[attr-defined]
+    stderr = str(result.stderr)  # type: ignore[attr-defined]
+    assert exit_code == 1, result.output  # type: ignore[attr-defined]
+    assert stderr.startswith("Error: ") and stderr.count("\n") == 1, stderr
+    assert "Traceback" not in result.output  # type: ignore[attr-defined]
+    for fragment in fragments:
+        assert fragment in stderr
+    return stderr
+
+
+def _unreachable(url: str) -> str:
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return "sqlite:////nonexistent-folder/sub/db.sqlite3"
+    return parsed.set(host="127.0.0.1", port=9, password="s3cr3t-pw").render_as_string(
+        hide_password=False
+    )
+
+
+def test_bad_revision_id(package: AppPackage) -> None:
+    package.write_entity("user", USER_ENTITY)
+    ok(package.cli("init"))
+    ok(package.cli("migrate"))
+    for args in (["upgrade", "nope"], ["downgrade", "nope"], ["show", "nope"], ["stamp", "x1"]):
+        _one_error_line(package.cli(*args), "Can't locate revision", "'flask db history'")
+
+
+def test_database_unreachable(package: AppPackage) -> None:
+    package.write_entity("user", USER_ENTITY)
+    ok(package.cli("init"))
+    ok(package.cli("migrate"))
+    app = package.create_app(DB_CONNECTION_STRING=_unreachable(package.url))
+    for command in ("upgrade", "current", "check", "migrate"):
+        stderr = _one_error_line(package.cli(command, app=app), "Cannot connect to the database")
+        assert "s3cr3t-pw" not in stderr
+
+
+def test_wrong_password(package: AppPackage) -> None:
+    if not package.url.startswith("mysql"):
+        pytest.skip(
+            "only MariaDB's test server checks passwords (SQLite has none, the"
+            " PostgreSQL test server trusts local connections)"
+        )
+    user = f"edb_{uuid.uuid4().hex[:8]}"
+    engine = package.engine()
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"CREATE USER '{user}'@'%%' IDENTIFIED BY 'right-pw'")
+    try:
+        package.write_entity("user", USER_ENTITY)
+        ok(package.cli("init"))
+        wrong = sa.make_url(package.url).set(username=user, password="wrong-pw-123")
+        app = package.create_app(DB_CONNECTION_STRING=wrong.render_as_string(False))
+        stderr = _one_error_line(package.cli("upgrade", app=app), "Access denied")
+        assert "wrong-pw-123" not in stderr
+        assert "***" in stderr
+    finally:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f"DROP USER '{user}'@'%%'")
+        engine.dispose()
+
+
+def test_lock_timeout(package: AppPackage) -> None:
+    package.write_entity("user", USER_ENTITY)
+    ok(package.cli("init"))
+    ok(package.cli("migrate"))
+    engine = package.engine()
+    try:
+        with engine.connect() as connection, migration_lock(connection, timeout=5):
+            for args in (["upgrade"], ["downgrade", "base"], ["stamp", "head"]):
+                result = package.cli(*args, "--lock-timeout", "0.2")
+                _one_error_line(result, "Could not take the migration lock", "--lock-timeout")
+            assert package.tables() <= {"alembic_version"}
+        ok(package.cli("upgrade", "--lock-timeout", "0.2"))
+        assert "users" in package.tables()
+    finally:
+        engine.dispose()
+
+
+def test_failing_revision_is_named_and_upgrade_continues_after_the_fix(
+    package: AppPackage,
+) -> None:
+    package.write_entity("user", USER_ENTITY)
+    ok(package.cli("init"))
+    package.write_revision(
+        "r1",
+        None,
+        "op.create_table('t1', sa.Column('id', sa.Integer, primary_key=True))",
+        message="first table",
+    )
+    broken = """
+        op.create_table('t2', sa.Column('id', sa.Integer, primary_key=True))
+        op.execute("INSERT INTO no_such_table VALUES (1)")
+    """
+    package.write_revision("r2", "r1", broken, message="second table")
+
+    stderr = _one_error_line(package.cli("upgrade"), "Revision 'r2' (second table) failed")
+    backend = sa.make_url(package.url).get_backend_name()
+    if backend == "postgresql":
+        # transactional DDL: the whole run is undone
+        assert "the whole run was rolled back" in stderr
+        assert package.version() == set()
+        assert "t1" not in package.tables()
+    else:
+        # MySQL/MariaDB and SQLite: one transaction per revision, stamped after each
+        assert "the version table is at 'r1'" in stderr
+        assert "may hold a partial change from 'r2'" in stderr
+        assert package.version() == {"r1"}
+        assert {"t1", "t2"} <= package.tables()
+
+    fixed = """
+        op.execute("CREATE TABLE IF NOT EXISTS t2 (id INTEGER PRIMARY KEY)")
+        op.execute("INSERT INTO t2 (id) VALUES (1)")
+    """
+    package.write_revision("r2", "r1", fixed, message="second table")
+    out = ok(package.cli("upgrade"))
+    assert "Applied r2: second table" in out
+    assert package.version() == {"r2"}
+    assert package.scalar("SELECT COUNT(*) FROM t2") == 1
+
+
+def _flask_migrate_folder(folder: Path) -> None:
+    """A migrations folder written by Flask-Migrate itself."""
+    import flask_migrate
+    from flask_sqlalchemy import SQLAlchemy
+
+    app = Flask("legacy_app")
+    app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite://"
+    flask_migrate.Migrate(app, SQLAlchemy(app))
+    with app.app_context():
+        flask_migrate.init(directory=str(folder))
+
+
+def test_flask_migrate_folder_is_detected_and_switched(
+    package: AppPackage, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _flask_migrate_folder(package.migrations)
+    capsys.readouterr()
+    package.write_entity("user", USER_ENTITY)
+
+    stderr = _one_error_line(package.cli("upgrade"), "Flask-Migrate", "--replace-env")
+    assert "env.py" in stderr
+    # commands that do not run env.py keep working
+    ok(package.cli("heads"))
+
+    out = ok(package.cli("init", "--replace-env"))
+    assert "Replaced" in out
+    assert "run_migrations()" in (package.migrations / "env.py").read_text()
+    ok(package.cli("migrate", "-m", "users"))
+    ok(package.cli("upgrade"))
+    assert "matches the entities" in ok(package.cli("check"))
+
+
+def test_init_refuses_an_existing_folder(package: AppPackage) -> None:
+    package.write_entity("user", USER_ENTITY)
+    ok(package.cli("init"))
+    _one_error_line(package.cli("init"), "already exists and is not empty")
+
+
+def test_host_logging_is_not_reconfigured(
+    package: AppPackage, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Even with Flask-Migrate's alembic.ini, which has [loggers] sections that
+    logging.config.fileConfig() would apply (disabling every existing logger)."""
+    _flask_migrate_folder(package.migrations)
+    package.write_entity("user", USER_ENTITY)
+    app = package.create_app()
+    ok(package.cli("init", "--replace-env", app=app))
+    assert "[loggers]" in (package.migrations / "alembic.ini").read_text()
+
+    app_logger = logging.getLogger(f"{package.name}.views")
+    app_logger.setLevel(logging.DEBUG)
+    handler = logging.StreamHandler()
+    app_logger.addHandler(handler)
+    root = logging.getLogger()
+    root_state = (root.level, list(root.handlers))
+    try:
+        with app.app_context():
+            migrations.migrate("users")
+            migrations.upgrade()
+            migrations.check()
+        assert not app_logger.disabled
+        assert app_logger.handlers == [handler]
+        assert app_logger.level == logging.DEBUG
+        assert (root.level, list(root.handlers)) == root_state
+        assert not logging.getLogger("flask_entitydb").disabled
+        with caplog.at_level(logging.INFO, logger=app_logger.name):
+            app_logger.info("still logging")
+        assert "still logging" in caplog.text
+    finally:
+        app_logger.removeHandler(handler)
+
+
+def test_python_api_returns_values(package: AppPackage) -> None:
+    package.write_entity("user", USER_ENTITY)
+    app = package.create_app()
+    with pytest.raises(MigrationError, match="app_context"):
+        migrations.current()
+
+    assert migrations.init(app=app) == str(package.migrations)
+    new = migrations.migrate("users", app=app)
+    assert new is not None and new.changes == ("add table 'users'",) and new.drops == ()
+    with pytest.raises(MigrationError, match="run 'flask db upgrade' first"):
+        migrations.migrate(app=app)
+    seen: list[str] = []
+    with app.app_context():
+        assert migrations.current() == []
+        applied = migrations.upgrade(on_apply=lambda item: seen.append(item.revision))
+        assert [a.revision for a in applied] == [new.revision] == seen
+        assert applied[0].action == "upgrade" and applied[0].message == "users"
+        assert applied[0].elapsed >= 0
+        assert migrations.upgrade() == []
+        (current,) = migrations.current()
+        assert current.revision == new.revision and current.is_current and current.is_head
+        assert migrations.check().ok
+        assert migrations.pending_revisions() == []
+        assert "CREATE TABLE users" in migrations.upgrade_sql("base:head")
+        reverted = migrations.downgrade("base")
+        assert [(r.revision, r.action) for r in reverted] == [(new.revision, "downgrade")]
+        result = migrations.check()
+        assert not result.ok and [i.revision for i in result.unapplied] == [new.revision]
+        assert migrations.pending_revisions() == [new.revision]
+        stamped = migrations.stamp("head")
+        assert [(s.revision, s.action) for s in stamped] == [(new.revision, "stamp")]
