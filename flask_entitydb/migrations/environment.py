@@ -11,6 +11,7 @@ import contextlib
 import fnmatch
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -132,6 +133,7 @@ def _run(config: Config, app: Flask, options: dict[str, Any]) -> None:
     engine = state.db.engine
     try:
         with (
+            _enum_plugin_quiet(backend),
             _lock_if_needed(config, engine),
             engine.connect() as connection,
             _sqlite_foreign_keys_off(connection),
@@ -223,6 +225,28 @@ def _enable_postgresql_enums() -> None:
                 "alembic-postgresql-enum is not installed, so changed PostgreSQL enum types"
                 " are not detected; install it with: pip install flask-entitydb[postgresql]"
             )
+
+
+class _SkipNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "only supports postgresql" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _enum_plugin_quiet(backend: str) -> Iterator[None]:
+    """Once imported (by a PostgreSQL run earlier in the process), alembic-postgresql-enum
+    logs a warning on every autogenerate for other databases; it has nothing to do there,
+    so that notice is dropped while migrating them."""
+    if backend == "postgresql" or "alembic_postgresql_enum" not in sys.modules:
+        yield
+        return
+    logger = logging.getLogger("alembic.alembic_postgresql_enum.compare_dispatch")
+    notice = _SkipNotice()
+    logger.addFilter(notice)
+    try:
+        yield
+    finally:
+        logger.removeFilter(notice)
 
 
 def _needs_lock(config: Config) -> bool:

@@ -1,0 +1,139 @@
+"""The pending-migration guard (``ENTITYDB_PENDING_MIGRATIONS``) on SQLite, MariaDB and
+PostgreSQL: checked once per process, warn or refuse to serve."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from migration_apps import USER_ENTITY, AppPackage, make_package, ok
+
+from flask_entitydb import migrations
+from flask_entitydb.migrations import guard
+
+
+@pytest.fixture
+def package(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[AppPackage]:
+    yield from make_package(tmp_path, database_url, monkeypatch)
+
+
+def _app(package: AppPackage, **config: Any) -> Flask:
+    app = package.create_app(**config)
+
+    @app.get("/")
+    def index() -> str:
+        return "hello"
+
+    return app
+
+
+def _statements(app: Flask) -> list[str]:
+    """Every SQL statement the app's engine runs from now on."""
+    seen: list[str] = []
+    with app.app_context():
+        engine = app.extensions["entitydb"].db.engine
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def record(*args: Any) -> None:
+        seen.append(str(args[2]))
+
+    return seen
+
+
+def _behind(package: AppPackage) -> None:
+    """A migrations folder with one revision the database does not have."""
+    package.write_entity("user", USER_ENTITY)
+    ok(package.cli("init"))
+    ok(package.cli("migrate", "-m", "users"))
+
+
+def _guards(app: Flask) -> list[Any]:
+    return [
+        f
+        for f in app.before_request_funcs.get(None, [])
+        if isinstance(f, guard.PendingMigrationsGuard)
+    ]
+
+
+def test_ignore_is_the_default_outside_debug_and_adds_nothing(package: AppPackage) -> None:
+    _behind(package)
+    app = _app(package)
+    assert _guards(app) == []
+    assert app.test_client().get("/").status_code == 200
+
+
+def test_warn_is_the_default_in_debug(package: AppPackage) -> None:
+    _behind(package)
+    assert len(_guards(_app(package, DEBUG=True))) == 1
+
+
+def test_warn_logs_once_and_checks_once_per_process(
+    package: AppPackage, caplog: pytest.LogCaptureFixture
+) -> None:
+    _behind(package)
+    app = _app(package, ENTITYDB_PENDING_MIGRATIONS="warn")
+    statements = _statements(app)
+    client = app.test_client()
+    with caplog.at_level(logging.WARNING, logger="flask_entitydb"):
+        assert client.get("/").status_code == 200
+        checked = len(statements)
+        assert checked >= 1
+        for _ in range(3):
+            assert client.get("/").status_code == 200
+    assert len(statements) == checked  # no query after the first request
+    warnings = [r for r in caplog.records if "flask db upgrade" in r.getMessage()]
+    assert len(warnings) == 1
+    (head,) = package.revision_files()
+    message = warnings[0].getMessage()
+    assert message.startswith("The database is at no revision but the application's")
+    assert f"'{head.name.split('_')[0]}'" in message
+
+
+def test_error_refuses_to_serve_until_upgraded(
+    package: AppPackage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _behind(package)
+    app = _app(package, ENTITYDB_PENDING_MIGRATIONS="error")
+    client = app.test_client()
+    response = client.get("/")
+    assert response.status_code == 503
+    assert "run &#39;flask db upgrade&#39;" in response.get_data(as_text=True)
+
+    # within the re-check interval, no new query
+    statements = _statements(app)
+    assert client.get("/").status_code == 503
+    assert statements == []
+
+    migrations.upgrade(app=app)
+    monkeypatch.setattr(guard, "RECHECK_SECONDS", 0.0)
+    app_guard = _guards(app)[0]
+    app_guard._next_check = 0.0
+    assert client.get("/").status_code == 200
+    assert app_guard.done
+    assert client.get("/").status_code == 200
+
+
+def test_database_at_head_passes_silently(
+    package: AppPackage, caplog: pytest.LogCaptureFixture
+) -> None:
+    _behind(package)
+    ok(package.cli("upgrade"))
+    app = _app(package, ENTITYDB_PENDING_MIGRATIONS="error")
+    with caplog.at_level(logging.WARNING, logger="flask_entitydb"):
+        assert app.test_client().get("/").status_code == 200
+    assert caplog.records == []
+    assert _guards(app)[0].done
+
+
+def test_app_without_migrations_folder_is_not_checked(package: AppPackage) -> None:
+    package.write_entity("user", USER_ENTITY)
+    app = _app(package, ENTITYDB_PENDING_MIGRATIONS="error")
+    assert app.test_client().get("/").status_code == 200
+    assert _guards(app)[0].done
