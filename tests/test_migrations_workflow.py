@@ -31,6 +31,7 @@ def test_init_migrate_upgrade_check_downgrade(package: AppPackage) -> None:
     text = first.read_text()
     assert "op.create_table" in text
     assert "please adjust" not in text and "end Alembic commands" not in text
+    assert 'op.create_table(\n        "users",' in text  # formatted by ruff (post-write hook)
 
     out = ok(package.cli("upgrade"))
     first_id = first.name.split("_")[0]
@@ -196,7 +197,9 @@ def test_offline_sql(package: AppPackage) -> None:
     assert "'head:base'" in result.stderr
 
 
-def test_history_heads_show_branches_merge_stamp(package: AppPackage) -> None:
+def test_history_heads_show_branches_merge_stamp(
+    package: AppPackage, monkeypatch: pytest.MonkeyPatch
+) -> None:
     package.write_entity("user", USER_ENTITY)
     ok(package.cli("init"))
     package.write_revision("a1", None, "pass", message="root")
@@ -224,6 +227,12 @@ def test_history_heads_show_branches_merge_stamp(package: AppPackage) -> None:
 
     out = ok(package.cli("show", "b1"))
     assert "Rev: b1" in out and "Parent: a1" in out
+
+    editor = package.write("editor.sh", '#!/bin/sh\necho "# edited" >> "$1"\n')
+    editor.chmod(0o755)
+    monkeypatch.setenv("EDITOR", str(editor))
+    ok(package.cli("edit", "b1"))
+    assert (package.versions / "b1_rev.py").read_text().endswith("# edited\n")
 
     out = ok(package.cli("stamp", "b1"))
     assert "Stamped b1: left" in out

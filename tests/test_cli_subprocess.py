@@ -1,0 +1,161 @@
+"""``flask db`` through the real ``flask`` command and Alembic's own command line, in
+subprocesses, on SQLite, MariaDB and PostgreSQL: the workflow, the raw-Alembic route,
+8 concurrent upgrades, and one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from migration_apps import USER_ENTITY, USER_ENTITY_WITH_EMAIL, AppPackage, make_package
+
+from flask_entitydb import migrations
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def package(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[AppPackage]:
+    yield from make_package(tmp_path, database_url, monkeypatch)
+
+
+def _ok(package: AppPackage, *args: str) -> str:
+    result = package.run(*args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+def test_workflow_through_the_flask_command(package: AppPackage) -> None:
+    package.write_entity("user", USER_ENTITY)
+    _ok(package, "init")
+    assert "add table 'users'" in _ok(package, "migrate", "-m", "users")
+    assert "Applied" in _ok(package, "upgrade")
+    assert package.tables() == {"alembic_version", "users"}
+
+    package.write_entity("user", USER_ENTITY_WITH_EMAIL)
+    result = package.run("check")
+    assert result.returncode == 1
+    assert "add column 'users.email'" in result.stdout
+
+    assert "add column 'users.email'" in _ok(package, "migrate", "-m", "email")
+    assert "Applied" in _ok(package, "upgrade")
+    assert "matches the entities" in _ok(package, "check")
+
+    out = _ok(package, "downgrade", "base")
+    assert out.count("Reverted") == 2
+    assert package.tables() == {"alembic_version"}
+
+
+def test_alembic_run_directly(package: AppPackage) -> None:
+    """FLASK_APP=<app> python -m alembic.config -c <app>/migrations/alembic.ini ..."""
+    package.write_entity("user", USER_ENTITY)
+    app = package.create_app()
+    migrations.init(app=app)
+    new = migrations.migrate("users", app=app)
+    assert new is not None
+    ini = str(package.migrations / "alembic.ini")
+    alembic = [sys.executable, "-m", "alembic.config", "-c", ini]
+
+    result = package.run_command([*alembic, "upgrade", "head"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"Applied {new.revision}: users" in result.stdout
+    assert package.version() == {new.revision}
+    assert "users" in package.tables()
+
+    result = package.run_command([*alembic, "downgrade", "base", "--sql"])
+    assert result.returncode == 1  # offline downgrade needs a range, as in Alembic
+    assert "Traceback" not in result.stderr
+
+    # without FLASK_APP: Alembic's one "FAILED:" line, no traceback
+    env_without_app = package.env()
+    del env_without_app["FLASK_APP"]
+    result = subprocess.run(
+        [*alembic, "upgrade", "head"],
+        env=env_without_app,
+        cwd=package.src,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "FAILED:" in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+EVENT_ENTITY = """\
+class Event(Base):
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(50))
+"""
+
+
+def test_concurrent_upgrades_apply_each_revision_once(package: AppPackage) -> None:
+    package.write_entity("event", EVENT_ENTITY)
+    migrations.init(app=package.create_app())
+    package.write_revision(
+        "r1",
+        None,
+        """
+        op.create_table(
+            "events",
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("name", sa.String(50), nullable=False),
+        )
+        """,
+        "op.drop_table('events')",
+        message="events",
+    )
+    package.write_revision(
+        "r2",
+        "r1",
+        """
+        time.sleep(1.0)  # keep the lock long enough for the others to queue up
+        op.execute("INSERT INTO events (name) VALUES ('once')")
+        """,
+        message="data step",
+    )
+
+    processes = [package.popen("upgrade") for _ in range(8)]
+    outputs = [process.communicate(timeout=180) for process in processes]
+    codes = [process.returncode for process in processes]
+    assert codes == [0] * 8, outputs
+
+    stdouts = [out for out, _ in outputs]
+    assert sum("Applied r2: data step" in out for out in stdouts) == 1
+    assert sum("Applied r1: events" in out for out in stdouts) == 1
+    assert sum("Nothing to do" in out for out in stdouts) == 7
+    assert package.scalar("SELECT COUNT(*) FROM events") == 1
+    assert package.version() == {"r2"}
+
+
+def test_errors_are_one_line_without_password(package: AppPackage) -> None:
+    package.write_entity("user", USER_ENTITY)
+    migrations.init(app=package.create_app())
+    url = sa.make_url(package.url)
+    if url.get_backend_name() == "sqlite":
+        package.url = "sqlite:////nonexistent-folder/sub/db.sqlite3"
+    else:
+        package.url = url.set(host="127.0.0.1", port=9, password="s3cr3t-pw").render_as_string(
+            hide_password=False
+        )
+
+    result = package.run("upgrade")
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: Cannot connect to the database")
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "s3cr3t-pw" not in result.stderr + result.stdout
+
+    result = package.run("-d", "no-such-folder", "current")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "There is no migrations folder at" in result.stderr
