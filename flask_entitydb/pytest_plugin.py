@@ -33,8 +33,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,21 +92,30 @@ def _fail(message: str) -> NoReturn:
     pytest.fail(message, pytrace=False)
 
 
-def _exit_unreachable(url: sa.URL, exc: BaseException) -> NoReturn:
+def _exit_unreachable(url: sa.URL, exc: BaseException, worker: str | None) -> NoReturn:
     from .connection import mask_text, mask_url
 
     reason = getattr(exc, "orig", None) or exc
     first_line = mask_text(str(reason)).strip().splitlines()[0] if str(reason) else ""
-    pytest.exit(
+    message = (
         f"flask-entitydb: cannot connect to the test database '{mask_url(url)}'"
         f" ({type(reason).__name__}: {first_line}); start the server or point"
-        f" --entitydb-url / {URL_ENV} at a reachable database.",
-        returncode=pytest.ExitCode.USAGE_ERROR,
+        f" --entitydb-url / {URL_ENV} at a reachable database."
     )
+    if worker is None:
+        pytest.exit(message, returncode=pytest.ExitCode.USAGE_ERROR)
+    # pytest.exit() inside an xdist worker crashes the run with an INTERNALERROR; fail
+    # each test instead, without the driver's exception chain
+    try:
+        pytest.fail(message, pytrace=False)
+    except pytest.fail.Exception as failure:
+        raise failure from None
 
 
-def _worker_id() -> str | None:
-    return os.environ.get("PYTEST_XDIST_WORKER") or None
+def _worker_id(config: pytest.Config) -> str | None:
+    """The xdist worker id (``gw0``, ...) of this process, or ``None`` outside xdist."""
+    workerinput = getattr(config, "workerinput", None)
+    return str(workerinput["workerid"]) if workerinput else None
 
 
 def _sqlite_worker_path(path: str, worker: str) -> str:
@@ -138,10 +146,12 @@ class EntityDBTestDatabase:
     """Its URL (``url.render_as_string(hide_password=False)`` is ``entitydb_url``)."""
     schema: SchemaMode
     """How :meth:`prepare` builds the schema: ``"migrations"`` or ``"create_all"``."""
+    worker: str | None = None
+    """The pytest-xdist worker id, or ``None``."""
     created: bool = False
     """Whether the plugin created this database and drops it at the end of the session."""
     prepared: dict[str, SchemaMode] = field(default_factory=dict)
-    _last_app: weakref.ref[Flask] | None = None
+    _last_engine: sa.Engine | None = None
 
     @property
     def url_string(self) -> str:
@@ -177,52 +187,44 @@ class EntityDBTestDatabase:
         with ``"create_all"`` it creates the entities' tables.
         """
         state = self.state_of(app)
-        self._dispose_previous_app(app)
+        with app.app_context():
+            self._dispose_previous_engine(state.db.engine)
         key = state.settings.migrations_dir
         if key in self.prepared:
             return state
         with app.app_context():
             if self.schema == "create_all":
-                _guard_connect(self.url, state.db.create_all)
+                _guard_connect(self.url, self.worker, state.db.create_all)
             else:
-                _upgrade_head(app, state)
+                _upgrade_head(app, state, self.worker)
         self.prepared[key] = self.schema
         return state
 
-    def _dispose_previous_app(self, app: Flask) -> None:
+    def _dispose_previous_engine(self, engine: sa.Engine) -> None:
         # A function-scoped 'app' fixture makes an engine (and pool) per test: close the
-        # previous app's idle connections so a long run does not pile them up.
-        previous = self._last_app() if self._last_app is not None else None
-        if previous is not None and previous is not app:
-            _dispose(previous)
-        self._last_app = weakref.ref(app)
+        # previous one's idle connections now, rather than leave them to the garbage
+        # collector (psycopg warns about connections deleted while open).
+        if self._last_engine is not None and self._last_engine is not engine:
+            self._last_engine.dispose()
+        self._last_engine = engine
 
     def close(self) -> None:
         """Dispose the last app's engine; drop the database if the plugin created it."""
-        previous = self._last_app() if self._last_app is not None else None
-        if previous is not None:
-            _dispose(previous)
+        if self._last_engine is not None:
+            self._last_engine.dispose()
+            self._last_engine = None
         if self.created:
             _drop_database(self.url)
 
 
-def _dispose(app: Flask) -> None:
-    from .extension import EXTENSION_KEY, EntityDBState
-
-    state = app.extensions.get(EXTENSION_KEY)
-    if isinstance(state, EntityDBState):
-        with app.app_context():
-            state.db.engine.dispose()
-
-
-def _guard_connect(url: sa.URL, action: Any) -> Any:
+def _guard_connect(url: sa.URL, worker: str | None, action: Any) -> Any:
     import sqlalchemy as sa
 
     try:
         return action()
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
         if _is_connect_error(url, exc):
-            _exit_unreachable(url, exc)
+            _exit_unreachable(url, exc, worker)
         raise
 
 
@@ -240,7 +242,7 @@ def _is_connect_error(url: sa.URL, exc: BaseException) -> bool:
         engine.dispose()
 
 
-def _upgrade_head(app: Flask, state: EntityDBState) -> None:
+def _upgrade_head(app: Flask, state: EntityDBState, worker: str | None) -> None:
     if not os.path.isdir(state.settings.migrations_dir):
         _fail(
             f"The app '{app.import_name}' has no migrations folder"
@@ -253,9 +255,20 @@ def _upgrade_head(app: Flask, state: EntityDBState) -> None:
     from .migrations import upgrade
 
     try:
-        _guard_connect(state.settings.url, lambda: upgrade("head"))
+        upgrade("head", app=app)
     except MigrationError as exc:
-        _fail(f"Bringing the test database to head failed: {exc}")
+        _fail_migration(state.settings.url, worker, "Bringing the test database to head", exc)
+
+
+def _fail_migration(url: sa.URL, worker: str | None, step: str, exc: BaseException) -> NoReturn:
+    import sqlalchemy as sa
+
+    cause = exc.__cause__
+    if isinstance(cause, (sa.exc.OperationalError, sa.exc.InterfaceError)) and (
+        _is_connect_error(url, cause)
+    ):
+        _exit_unreachable(url, cause, worker)
+    _fail(f"{step} with the app's migrations failed: {exc}")
 
 
 def _admin_engine(url: sa.URL) -> sa.Engine:
@@ -264,7 +277,7 @@ def _admin_engine(url: sa.URL) -> sa.Engine:
     return sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
 
 
-def _check_reachable(url: sa.URL) -> None:
+def _check_reachable(url: sa.URL, worker: str | None) -> None:
     import sqlalchemy as sa
 
     if url.get_backend_name() == "sqlite":
@@ -274,12 +287,12 @@ def _check_reachable(url: sa.URL) -> None:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except sa.exc.DBAPIError as exc:
-        _exit_unreachable(url, exc)
+        _exit_unreachable(url, exc, worker)
     finally:
         engine.dispose()
 
 
-def _create_worker_database(url: sa.URL, name: str) -> sa.URL:
+def _create_worker_database(url: sa.URL, name: str, worker: str) -> sa.URL:
     """Create a fresh database ``name`` on the server of ``url`` (dropping a leftover)."""
     import sqlalchemy as sa
 
@@ -294,7 +307,7 @@ def _create_worker_database(url: sa.URL, name: str) -> sa.URL:
         if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)) and (
             _is_connect_error(url, exc)
         ):
-            _exit_unreachable(url, exc)
+            _exit_unreachable(url, exc, worker)
         _fail(
             f"Cannot create the test database '{name}' for this xdist worker: "
             f"{exc.orig}; the test user needs the CREATE and DROP privileges."
@@ -338,13 +351,13 @@ def open_test_database(
     from .connection import mask_text
 
     raw = config.getoption("entitydb_url") or os.environ.get(URL_ENV)
-    worker = _worker_id()
+    worker = _worker_id(config)
     schema = _schema_mode(config)
     if not raw:
         folder = tmp_path_factory.mktemp("entitydb")
         path = folder / f"test_{worker or 'main'}.sqlite3"
         path.unlink(missing_ok=True)
-        return EntityDBTestDatabase(sa.URL.create("sqlite", database=str(path)), schema)
+        return EntityDBTestDatabase(sa.URL.create("sqlite", database=str(path)), schema, worker)
     try:
         url = sa.make_url(raw)
     except (sa.exc.ArgumentError, ValueError):
@@ -354,15 +367,17 @@ def open_test_database(
     if url.get_backend_name() == "sqlite":
         database = url.database or ""
         if worker is None or database in {"", ":memory:"} or database.startswith("file:"):
-            return EntityDBTestDatabase(url, schema)
+            return EntityDBTestDatabase(url, schema, worker)
         path_str = _sqlite_worker_path(database, worker)
         Path(path_str).unlink(missing_ok=True)
-        return EntityDBTestDatabase(url.set(database=path_str), schema, created=True)
-    _check_reachable(url)
+        return EntityDBTestDatabase(url.set(database=path_str), schema, worker, created=True)
+    _check_reachable(url, worker)
     if worker is None:
-        return EntityDBTestDatabase(url, schema)
+        return EntityDBTestDatabase(url, schema, worker)
     name = f"{url.database or 'entitydb_test'}_{worker}"
-    return EntityDBTestDatabase(_create_worker_database(url, name), schema, created=True)
+    return EntityDBTestDatabase(
+        _create_worker_database(url, name, worker), schema, worker, created=True
+    )
 
 
 @pytest.fixture(scope="session")
@@ -470,7 +485,7 @@ def entitydb_transaction(
         try:
             connection = db.engine.connect()
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-            _exit_unreachable(state.settings.url, exc)
+            _exit_unreachable(state.settings.url, exc, entitydb_database.worker)
         stack.callback(connection.close)
         if connection.dialect.name == "sqlite" and connection.dialect.driver == "pysqlite":
             _begin_sqlite_transaction(connection, stack)
@@ -511,14 +526,92 @@ def entitydb_session(entitydb_transaction: EntityDBTransaction) -> orm.scoped_se
 
 def check_migrations(app: Flask) -> None:
     """Test the app's migrations: upgrade to head, downgrade to base, upgrade again, and
-    check that the entities and the migrations agree.
+    check that the database then matches the entities (no change without a revision).
 
-    Add it to your suite as one test (it drops every table on the way, so it only runs
-    against the test database of the ``entitydb_url`` fixture)::
+    Add it to your suite as one test::
 
         from flask_entitydb.pytest_plugin import check_migrations
 
         def test_migrations(app):
             check_migrations(app)
+
+    Downgrading to base drops every table, so it only runs against the test database of
+    this pytest session (the ``entitydb_url`` fixture); it leaves the database at head.
+    Fails the test with a readable message naming the step or the differences.
     """
-    raise NotImplementedError
+    from .errors import MigrationError
+    from .migrations import check, downgrade, upgrade
+
+    database, state = _test_database_of(app)
+    if not os.path.isdir(state.settings.migrations_dir):
+        _fail(
+            f"check_migrations: the app '{app.import_name}' has no migrations folder"
+            f" '{state.settings.migrations_dir}'; create it with 'flask db init' and"
+            " 'flask db migrate'."
+        )
+    key = state.settings.migrations_dir
+    from flask import current_app
+
+    if current_app and current_app._get_current_object() is app:  # type: ignore[attr-defined]
+        state.db.session.remove()  # a session left open would block DROP TABLE on MySQL
+    with app.app_context():
+        if database.prepared.get(key) == "create_all":
+            # tables made by create_all have no revision: start from an empty schema
+            state.db.drop_all()
+            database.prepared.pop(key)
+        steps: list[tuple[str, Callable[[], object]]] = [
+            ("upgrade head", lambda: upgrade("head", app=app)),
+            ("downgrade base", lambda: downgrade("base", app=app)),
+            ("left-over tables", lambda: _no_entity_tables(state)),
+            ("upgrade head again", lambda: upgrade("head", app=app)),
+        ]
+        for step, run in steps:
+            try:
+                run()
+            except MigrationError as exc:
+                _fail_migration(
+                    state.settings.url, database.worker, f"check_migrations: '{step}'", exc
+                )
+        database.prepared[key] = "migrations"
+        try:
+            result = check(app=app)
+        except MigrationError as exc:
+            _fail_migration(state.settings.url, database.worker, "check_migrations: 'check'", exc)
+    if not result.ok:
+        details = "\n".join(result.describe())
+        _fail(f"check_migrations: the migrations do not match the entities.\n{details}")
+
+
+def _no_entity_tables(state: EntityDBState) -> None:
+    from sqlalchemy import inspect
+
+    from .errors import MigrationError
+
+    existing = set(inspect(state.db.engine).get_table_names())
+    left = sorted(existing & set(state.db.metadata.tables))
+    if left:
+        names = ", ".join(f"'{name}'" for name in left)
+        raise MigrationError(
+            f"after 'downgrade base' the tables {names} still exist; a revision's"
+            " downgrade() does not drop what its upgrade() creates."
+        )
+
+
+def _test_database_of(app: Flask) -> tuple[EntityDBTestDatabase, EntityDBState]:
+    from .connection import mask_url
+    from .extension import EXTENSION_KEY, EntityDBState
+
+    state = app.extensions.get(EXTENSION_KEY)
+    if not isinstance(state, EntityDBState):
+        _fail(
+            f"check_migrations: the app '{app.import_name}' does not use EntityDB; set it"
+            " up with EntityDB(app) or db.init_app(app)."
+        )
+    for database in _test_databases.values():
+        if _same_database(state.settings.url, database.url):
+            return database, state
+    _fail(
+        f"check_migrations drops every table, so it only runs against this test session's"
+        f" database, and the app uses '{mask_url(state.settings.url)}'; build the app with"
+        " app.config['DB_CONNECTION_STRING'] = entitydb_url (the 'entitydb_url' fixture)."
+    )
