@@ -4,7 +4,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -150,3 +154,115 @@ def test_ssl_true_with_ssl_mode_disabled_is_a_configuration_error(
     app = make_app(DB_CONNECTION_STRING=private_mariadb.app_url(ssl="true", ssl_mode="DISABLED"))
     with pytest.raises(ConfigurationError, match=r"'ssl=true'.*'ssl_mode=DISABLED'"):
         EntityDB(app)
+
+
+# -- flask db upgrade over TLS --------------------------------------------------------------
+
+APP_PACKAGE = """
+from flask import Flask
+from flask_entitydb import EntityDB
+
+def create_app():
+    app = Flask(__name__)
+    EntityDB(app)
+    return app
+"""
+
+PROBE_ENTITY = """
+from sqlalchemy.orm import Mapped, mapped_column
+from flask_entitydb import Entity
+
+
+class TLSProbe(Entity):
+    __tablename__ = "tls_probe"
+    cipher: Mapped[str] = mapped_column(primary_key=True)
+"""
+
+PROBE_REVISION = '''"""tls probe
+
+Revision ID: 0001tlsprobe
+Revises:
+"""
+from alembic import op
+
+revision = "0001tlsprobe"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    # what the migration's own connection sees
+    op.execute(
+        "CREATE TABLE tls_probe AS SELECT VARIABLE_VALUE AS cipher"
+        " FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'SSL_CIPHER'"
+    )
+
+
+def downgrade():
+    op.drop_table("tls_probe")
+'''
+
+
+@pytest.fixture(scope="module")
+def migrating_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A package ``tlsapp`` with a migrations folder holding one probe revision."""
+    root = tmp_path_factory.mktemp("tlsapp")
+    package = root / "tlsapp"
+    package.mkdir()
+    (package / "__init__.py").write_text(APP_PACKAGE)
+    (package / "entities").mkdir()
+    (package / "entities" / "__init__.py").write_text("")
+    (package / "entities" / "probe_entity.py").write_text(PROBE_ENTITY)
+    result = run_flask(root, "sqlite:///" + str(root / "init.db"), "db", "init")
+    assert result.returncode == 0, result.stderr
+    (package / "migrations" / "versions" / "0001_tls_probe.py").write_text(PROBE_REVISION)
+    return root
+
+
+def run_flask(root: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if key != "FLASK_APP"}
+    env.update(DB_CONNECTION_STRING=url, PYTHONPATH=str(root))
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "tlsapp:create_app", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.slow
+def test_flask_db_upgrade_over_tls(
+    migrating_app: Path, private_mariadb: MariaDBServer, tls_files: TLSFiles
+) -> None:
+    database = private_mariadb.create_database()
+    url = private_mariadb.app_url(database, ssl="true", ssl_ca=str(tls_files.ca))
+    result = run_flask(migrating_app, url, "db", "upgrade")
+    assert result.returncode == 0, result.stderr
+    assert private_mariadb.app_password not in result.stdout + result.stderr
+    ciphers = private_mariadb.execute(f"SELECT cipher FROM {database}.tls_probe")
+    assert len(ciphers) == 1 and ciphers[0][0], "the migration ran on a plaintext connection"
+    version = private_mariadb.execute(f"SELECT version_num FROM {database}.alembic_version")
+    assert [tuple(row) for row in version] == [("0001tlsprobe",)]
+
+
+@pytest.mark.slow
+def test_flask_db_upgrade_refused_without_tls(
+    migrating_app: Path, plain_mariadb: MariaDBServer
+) -> None:
+    database = plain_mariadb.create_database()
+    result = run_flask(migrating_app, plain_mariadb.app_url(database, ssl="true"), "db", "upgrade")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert "TLS" in lines[0]
+    assert plain_mariadb.app_password not in result.stderr + result.stdout
+    assert (
+        plain_mariadb.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = :db", db=database
+        )
+        == []
+    )  # nothing written
