@@ -101,6 +101,13 @@ def _echo_new_revision(new: NewRevision) -> None:
         )
 
 
+def _echo_no_changes() -> None:
+    click.echo(
+        "No changes between the entities and the database; no revision written"
+        " (--allow-empty writes one anyway)."
+    )
+
+
 def _echo_run(applied: list[AppliedRevision], target: str, verb: str) -> None:
     if not applied:
         click.echo(f"Nothing to do: the database is already at '{target}'.")
@@ -144,6 +151,11 @@ def init_command(directory: str | None, package: bool, replace_env: bool) -> Non
 @click.option("--version-path", default=None, help="Version folder to write into.")
 @click.option("--rev-id", default=None, help="Revision id to use instead of a generated one.")
 @click.option("--depends-on", multiple=True, help="Revision this one depends on; repeatable.")
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="With --autogenerate, write a revision even when nothing changed.",
+)
 def revision_command(
     directory: str | None,
     message: str | None,
@@ -155,14 +167,15 @@ def revision_command(
     version_path: str | None,
     rev_id: str | None,
     depends_on: tuple[str, ...],
+    allow_empty: bool,
 ) -> None:
-    """Write a new revision file."""
+    """Write a new revision file (empty unless --autogenerate)."""
     from . import migrations
 
     new = migrations.revision(
         message,
         autogenerate=autogenerate,
-        allow_empty=True,
+        allow_empty=allow_empty,
         sql=sql,
         head=head,
         splice=splice,
@@ -172,8 +185,10 @@ def revision_command(
         depends_on=list(depends_on) or None,
         directory=_folder(directory),
     )
-    if new is not None:
-        _echo_new_revision(new)
+    if new is None:
+        _echo_no_changes()
+        return
+    _echo_new_revision(new)
 
 
 @db_group.command("migrate")
@@ -212,10 +227,7 @@ def migrate_command(
         directory=_folder(directory),
     )
     if new is None:
-        click.echo(
-            "No changes between the entities and the database; no revision written"
-            " (--allow-empty writes one anyway)."
-        )
+        _echo_no_changes()
         return
     _echo_new_revision(new)
 

@@ -278,3 +278,50 @@ def test_migrations_dir_config(package: AppPackage) -> None:
     out = ok(package.cli("init", app=app))
     assert (package.path / "db" / "migrations" / "env.py").exists()
     assert str(package.path / "db" / "migrations") in out
+
+
+def test_revision_options(package: AppPackage) -> None:
+    package.write_entity("user", USER_ENTITY)
+    ok(package.cli("init"))
+    out = ok(
+        package.cli("revision", "-m", "by hand", "--rev-id", "hand1", "--branch-label", "core")
+    )
+    assert "(revision hand1)" in out
+    text = (package.versions / "hand1_by_hand.py").read_text()
+    assert "branch_labels: str | Sequence[str] | None = ('core',)" in text.replace('"', "'")
+    assert "def upgrade() -> None:\n    pass" in text
+
+    ok(package.cli("revision", "-m", "side", "--rev-id", "side1", "--head", "base", "--splice"))
+    ok(
+        package.cli(
+            "revision",
+            "-m",
+            "needs",
+            "--rev-id",
+            "dep1",
+            "--head",
+            "core@head",
+            "--depends-on",
+            "side1",
+        )
+    )
+    out = ok(package.cli("show", "dep1"))
+    assert "Parent: hand1" in out and "Also depends on: side1" in out
+    assert {i for i in ok(package.cli("heads")).split() if i in {"dep1", "side1"}} == {
+        "dep1",
+        "side1",
+    }
+
+    # --autogenerate with nothing to do writes nothing, unless --allow-empty
+    ok(package.cli("upgrade", "heads"))
+    result = package.cli("revision", "--autogenerate", "-m", "users")
+    assert result.exit_code == 1 and "flask db merge" in result.stderr
+    out = ok(package.cli("revision", "--autogenerate", "-m", "users", "--head", "core@head"))
+    assert "add table 'users'" in out
+    ok(package.cli("upgrade", "heads"))
+    before = package.revision_files()
+    auto = ("revision", "--autogenerate", "-m", "none", "--head", "core@head")
+    assert "No changes" in ok(package.cli(*auto))
+    assert package.revision_files() == before
+    ok(package.cli(*auto, "--allow-empty"))
+    assert len(package.revision_files()) == len(before) + 1

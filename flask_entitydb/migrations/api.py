@@ -162,9 +162,15 @@ def _require_entities(state: EntityDBState) -> None:
     )
 
 
+def _head_ids(script: ScriptDirectory) -> tuple[str, ...]:
+    """The revisions a database at head is at (heads that other heads depend on are
+    implied by those, as in Alembic's version table)."""
+    return tuple(s.revision for s in script.get_revisions("heads") if s is not None)
+
+
 def _require_head(config: EntityDBConfig) -> tuple[str, ...]:
     current = _database_heads(config)
-    heads = tuple(_script_directory(config).get_heads())
+    heads = _head_ids(_script_directory(config))
     if set(current) != set(heads):
         at = ", ".join(f"'{rev}'" for rev in current) or "no revision (empty)"
         head = ", ".join(f"'{rev}'" for rev in heads)
@@ -245,7 +251,7 @@ def revision(
     message: str | None = None,
     *,
     autogenerate: bool = False,
-    allow_empty: bool = True,
+    allow_empty: bool = False,
     sql: bool = False,
     head: str = "head",
     splice: bool = False,
@@ -262,7 +268,8 @@ def revision(
     With ``autogenerate``, the revision holds the differences between the entities and
     the database; the database must be at head and at least one entity must exist.
 
-    :param allow_empty: with ``autogenerate``, write a revision even when nothing changed.
+    :param allow_empty: with ``autogenerate``, write a revision even when nothing changed
+        (without ``autogenerate`` the revision is always written, with empty functions).
     :returns: the new revision, or ``None`` when autogenerate found no change and
         ``allow_empty`` is false.
     :raises MigrationError: no migrations folder, database behind head, no entities, ...
@@ -661,7 +668,7 @@ def check(
         config = make_config(app, directory, x_args=x_args)
         script = _script_directory(config)
         found = _database_heads(config)
-        head_ids = tuple(script.get_heads())
+        head_ids = _head_ids(script)
         if set(found) != set(head_ids):
             return CheckResult(current=found, heads=head_ids, unapplied=_unapplied(script, found))
         _require_entities(state)
@@ -690,7 +697,7 @@ def check_revisions(*, directory: PathArg = None, app: Flask | None = None) -> C
         config = make_config(app, directory)
         script = _script_directory(config)
         found = _database_heads(config)
-        head_ids = tuple(script.get_heads())
+        head_ids = _head_ids(script)
         return CheckResult(current=found, heads=head_ids, unapplied=_unapplied(script, found))
 
 

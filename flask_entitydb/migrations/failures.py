@@ -44,7 +44,7 @@ def command_error(error: Exception) -> MigrationError:
     message = one_line(error)
     if "Can't locate revision" in message or "No such revision" in message:
         message += "; 'flask db history' lists the revisions"
-    elif "Multiple head revisions" in message or "multiple heads" in message:
+    elif "multiple head" in message.lower():
         message += "; name one, use 'heads', or join them with 'flask db merge'"
     return MigrationError(message + ("" if message.endswith(".") else "."))
 

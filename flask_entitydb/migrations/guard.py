@@ -78,7 +78,8 @@ class PendingMigrationsGuard:
             self.done = True
             return
         try:
-            head_ids = set(ScriptDirectory(directory).get_heads())
+            script = ScriptDirectory(directory)
+            head_ids = {s.revision for s in script.get_revisions("heads") if s is not None}
             with state.db.engine.connect() as connection:
                 current = set(MigrationContext.configure(connection).get_current_heads())
         except sa.exc.DBAPIError as error:
