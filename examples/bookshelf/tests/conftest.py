@@ -17,9 +17,3 @@ from bookshelf import create_app
 def app(entitydb_url: str) -> Flask:
     """The app under test; pytest-flask's ``client`` fixture uses it."""
     return create_app({"TESTING": True, "DB_CONNECTION_STRING": entitydb_url})
-
-
-@pytest.fixture(autouse=True)
-def _each_test_in_a_transaction(entitydb_transaction: object) -> None:
-    """Every test runs in a transaction that is rolled back afterwards, including the
-    requests it makes through ``client``: views may commit, nothing is left behind."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, scoped_session
@@ -9,6 +10,12 @@ from sqlalchemy.orm import Session, scoped_session
 from bookshelf.entities.author_entity import Author
 from bookshelf.entities.book_entity import Book
 from bookshelf.entities.loan_entity import Loan
+
+
+@pytest.fixture(autouse=True)
+def _each_test_in_a_transaction(entitydb_transaction: object) -> None:
+    """Every test here runs in a transaction that is rolled back afterwards, including the
+    requests it makes through ``client``: views may commit, nothing is left behind."""
 
 
 def test_adding_a_book_creates_its_author(
