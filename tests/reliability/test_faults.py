@@ -266,6 +266,8 @@ def test_server_crash_restart_under_load(
         "acknowledged_lost": len(acknowledged - stored),
         "leaked_connections": 0,
         "down_seconds": round(back_up - went_down, 2),
+        "log_lines": sorted({r.getMessage().split(":")[0] for r in ours}),
+        "example_log_line": ours[0].getMessage(),
     }
     if FIGURES_FILE:
         Path(FIGURES_FILE).write_text(json.dumps(figures, indent=2) + "\n")
