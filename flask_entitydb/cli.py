@@ -402,8 +402,15 @@ def current_command(directory: str | None, verbose: bool) -> None:
     from . import migrations
 
     infos = migrations.current(directory=_folder(directory))
-    if not infos and verbose:
-        click.echo("The database has no revision applied.")
+    if verbose:
+        from flask import current_app
+
+        from .connection import mask_url
+
+        url = current_app.extensions["entitydb"].settings.url
+        click.echo(f"Current revision(s) for {mask_url(url)}:")
+        if not infos:
+            click.echo("(none: no revision applied)")
     _echo_revisions(infos, verbose)
 
 

@@ -248,3 +248,17 @@ def test_python_api_returns_values(package: AppPackage) -> None:
         assert migrations.pending_revisions() == [new.revision]
         stamped = migrations.stamp("head")
         assert [(s.revision, s.action) for s in stamped] == [(new.revision, "stamp")]
+
+
+def test_database_at_an_unknown_revision(package: AppPackage) -> None:
+    package.write_entity("user", USER_ENTITY)
+    ok(package.cli("init"))
+    ok(package.cli("migrate"))
+    ok(package.cli("upgrade"))
+    for path in package.revision_files():
+        path.unlink()
+    package.write_revision("other1", None, "pass")
+    for command in ("current", "check", "migrate"):
+        _one_error_line(package.cli(command), "which no file in", "stamp --purge")
+    ok(package.cli("stamp", "--purge", "other1"))
+    assert package.version() == {"other1"}

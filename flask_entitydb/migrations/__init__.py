@@ -1,6 +1,24 @@
 """Alembic-backed migrations: the ``flask db`` commands' Python API, and
 :func:`run_migrations`, the one function a generated ``env.py`` calls.
 
+Every command has a function of the same name that returns values instead of printing:
+:func:`upgrade` returns the :class:`AppliedRevision` list, :func:`check` a
+:class:`CheckResult`, :func:`migrate` the :class:`NewRevision` (or ``None``), and so on.
+They use the current app (or ``app=``) and its migrations folder (or ``directory=``).
+
+Coming from Flask-Migrate
+    Keep the migrations folder and its revisions; the version table is the same. Replace
+    Flask-Migrate's ``env.py`` (which needs Flask-Migrate's extension object, and calls
+    ``fileConfig``, which disables the app's loggers) with flask-entitydb's by running
+    ``flask db init --replace-env``, then remove ``Migrate(app, db)``. Until then, the
+    commands that run ``env.py`` stop with a message saying exactly that. ``alembic.ini``
+    may stay as it is (its logging sections are never applied); to run Alembic directly
+    it needs ``script_location = %(here)s``, as the one ``flask db init`` writes has.
+
+Coming from a hand-made Alembic ``env.py``
+    Replace its body with ``run_migrations()`` (``flask db init --replace-env``); options
+    it passed to ``context.configure()`` can be passed to :func:`run_migrations`.
+
 Importing this package is cheap: Alembic is only imported when one of these names is
 first used (``flask db --help`` and apps that never migrate do not pay for it).
 """

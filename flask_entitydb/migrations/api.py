@@ -21,6 +21,8 @@ from alembic.operations import ops
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import Script, ScriptDirectory
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError
 from flask import Flask, current_app
 
 from ..errors import MigrationError
@@ -140,7 +142,18 @@ def _database_heads(config: EntityDBConfig) -> tuple[str, ...]:
 
     with EnvironmentContext(config, script, fn=read, dont_mutate=True):
         script.run_env()
-    return found[0] if found else ()
+    heads = found[0] if found else ()
+    for rev in heads:
+        try:
+            script.get_revisions(rev)
+        except (CommandError, RevisionError):
+            raise MigrationError(
+                f"The database is at revision '{rev}', which no file in"
+                f" '{script.versions}' defines; use the migrations folder that belongs to"
+                " this database (-d), or 'flask db stamp --purge <revision>' if the"
+                " database is right."
+            ) from None
+    return heads
 
 
 def _unapplied(script: ScriptDirectory, found: tuple[str, ...]) -> tuple[RevisionInfo, ...]:
