@@ -83,8 +83,9 @@ def open_transactions(app: Flask, db: EntityDB, backend: str) -> int:
     with app.app_context(), db.engine.connect() as conn:
         if backend == "mysql":
             sql = (
-                "SELECT COUNT(*) FROM information_schema.innodb_trx"
-                " WHERE trx_mysql_thread_id <> CONNECTION_ID()"
+                "SELECT COUNT(*) FROM information_schema.innodb_trx t"
+                " JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id"
+                " WHERE p.db = DATABASE() AND p.id <> CONNECTION_ID()"
             )
         elif backend == "postgresql":
             sql = (
