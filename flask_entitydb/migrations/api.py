@@ -289,7 +289,7 @@ def revision(
     """
     app = _app(app)
     with _running(app) as state:
-        config = make_config(app, directory, x_args=x_args)
+        config = make_config(app, directory, x_args=x_args, writes_revisions=True)
         if sql:
             config.set_main_option("revision_environment", "true")
         found: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
@@ -385,7 +385,7 @@ def merge(
     (``flask db merge``)."""
     app = _app(app)
     with _running(app):
-        config = make_config(app, directory, runs_env=False)
+        config = make_config(app, directory, runs_env=False, writes_revisions=True)
         with _quiet():
             script = command.merge(
                 config,

@@ -129,6 +129,7 @@ def make_config(
     must_exist: bool = True,
     runs_env: bool = True,
     output_buffer: io.StringIO | None = None,
+    writes_revisions: bool = False,
 ) -> EntityDBConfig:
     """An Alembic config for ``app``'s migrations folder.
 
@@ -138,6 +139,8 @@ def make_config(
     :param must_exist: raise :class:`MigrationError` when the folder does not exist.
     :param runs_env: the command will run ``env.py``: refuse Flask-Migrate's.
     :param output_buffer: where ``--sql`` output goes.
+    :param writes_revisions: the command writes revision files: format them with ruff or
+        black (Alembic post-write hook) unless ``alembic.ini`` configures its own hooks.
     """
     path = migrations_directory(app, directory)
     if must_exist:
@@ -157,5 +160,6 @@ def make_config(
         attributes={ATTR_APP: app, **(attributes or {})},
     )
     config.set_main_option("script_location", path.replace("%", "%%"))
-    _add_format_hook(config)
+    if writes_revisions:
+        _add_format_hook(config)
     return config
