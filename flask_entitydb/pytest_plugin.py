@@ -150,8 +150,11 @@ class EntityDBTestDatabase:
     """The pytest-xdist worker id, or ``None``."""
     created: bool = False
     """Whether the plugin created this database and drops it at the end of the session."""
+    admin_url: sa.URL | None = None
+    """The URL given by the user, through which a worker's database was created."""
     prepared: dict[str, SchemaMode] = field(default_factory=dict)
     _last_engine: sa.Engine | None = None
+    _shared_engine: sa.Engine | None = None
 
     @property
     def url_string(self) -> str:
@@ -204,17 +207,33 @@ class EntityDBTestDatabase:
         # A function-scoped 'app' fixture makes an engine (and pool) per test: close the
         # previous one's idle connections now, rather than leave them to the garbage
         # collector (psycopg warns about connections deleted while open).
-        if self._last_engine is not None and self._last_engine is not engine:
-            self._last_engine.dispose()
+        last = self._last_engine
+        if last is not None and last is not engine and last is not self._shared_engine:
+            last.dispose()
         self._last_engine = engine
 
+    def connect(self, app_engine: sa.Engine) -> sa.Connection:
+        """A connection for one test's outer transaction.
+
+        It comes from the first app's engine, kept for the whole session, as long as later
+        apps use the same URL: a function-scoped ``app`` fixture makes a new engine per
+        test, and connecting it (plus SQLAlchemy's first-connect queries) would cost more
+        than the isolation itself.
+        """
+        shared = self._shared_engine
+        if shared is None or shared.url != app_engine.url:
+            if shared is not None and shared is not self._last_engine:
+                shared.dispose()
+            shared = self._shared_engine = app_engine
+        return shared.connect()
+
     def close(self) -> None:
-        """Dispose the last app's engine; drop the database if the plugin created it."""
-        if self._last_engine is not None:
-            self._last_engine.dispose()
-            self._last_engine = None
+        """Dispose the engines used; drop the database if the plugin created it."""
+        for engine in {id(e): e for e in (self._last_engine, self._shared_engine) if e}.values():
+            engine.dispose()
+        self._last_engine = self._shared_engine = None
         if self.created:
-            _drop_database(self.url)
+            _drop_database(self.url, self.admin_url or self.url)
 
 
 def _guard_connect(url: sa.URL, worker: str | None, action: Any) -> Any:
@@ -317,14 +336,13 @@ def _create_worker_database(url: sa.URL, name: str, worker: str) -> sa.URL:
     return url.set(database=name)
 
 
-def _drop_database(url: sa.URL) -> None:
+def _drop_database(url: sa.URL, admin_url: sa.URL) -> None:
     import sqlalchemy as sa
 
     if url.get_backend_name() == "sqlite":
         if url.database:
             Path(url.database).unlink(missing_ok=True)
         return
-    admin_url = url.set(database="postgres" if url.get_backend_name() == "postgresql" else None)
     engine = _admin_engine(admin_url)
     try:
         with engine.connect() as conn:
@@ -376,7 +394,7 @@ def open_test_database(
         return EntityDBTestDatabase(url, schema, worker)
     name = f"{url.database or 'entitydb_test'}_{worker}"
     return EntityDBTestDatabase(
-        _create_worker_database(url, name, worker), schema, worker, created=True
+        _create_worker_database(url, name, worker), schema, worker, created=True, admin_url=url
     )
 
 
@@ -483,7 +501,7 @@ def entitydb_transaction(
         if not current_app or current_app._get_current_object() is not app:  # type: ignore[attr-defined]
             stack.enter_context(app.app_context())
         try:
-            connection = db.engine.connect()
+            connection = entitydb_database.connect(db.engine)
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             _exit_unreachable(state.settings.url, exc, entitydb_database.worker)
         stack.callback(connection.close)

@@ -190,18 +190,20 @@ def table_names(url: str) -> set[str]:
 # -- isolation -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("order", ["forward", "reverse"])
 def test_rows_committed_in_one_test_are_gone_in_the_next(
-    shop: pytest.Pytester, database_url: str, order: str
+    shop: pytest.Pytester, database_url: str
 ) -> None:
-    shop.makepyfile(test_behaviour=BEHAVIOUR_TESTS)
-    names = BEHAVIOUR_ORDER if order == "forward" else BEHAVIOUR_ORDER[::-1]
-    node_ids = [f"test_behaviour.py::{name}" for name in names]
+    # the same tests twice, in forward and then reverse order, so each one runs both
+    # before and after each other one (a, b, c, d, d, c, b, a)
+    shop.makepyfile(test_forward=BEHAVIOUR_TESTS, test_reverse=BEHAVIOUR_TESTS)
+    node_ids = [f"test_forward.py::{name}" for name in BEHAVIOUR_ORDER] + [
+        f"test_reverse.py::{name}" for name in reversed(BEHAVIOUR_ORDER)
+    ]
 
     result = run(shop, "-v", f"--entitydb-url={database_url}", *node_ids)
 
-    result.assert_outcomes(passed=4)
-    result.stdout.fnmatch_lines([f"*{name} PASSED*" for name in names])
+    result.assert_outcomes(passed=8)
+    result.stdout.fnmatch_lines([f"*{node_id} PASSED*" for node_id in node_ids])
     # the schema was built in the named database, and nothing any test committed stayed
     assert "items" in table_names(database_url)
     assert scalar(database_url, "SELECT count(*) FROM items") == 0
@@ -639,7 +641,7 @@ def test_suite_with_its_own_db_fixtures_is_unaffected(
         """
     )
 
-    result = run(pytester, "-p", "no:randomly")
+    result = run(pytester)
     result.assert_outcomes(passed=2)
     output = [line for line in result.outlines if not line.startswith("plugins:")]
     assert not [line for line in output if "entitydb" in line.lower()]
