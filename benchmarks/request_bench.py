@@ -41,6 +41,7 @@ from variants import (
     make_app,
     prepare_database,
 )
+from werkzeug.test import EnvironBuilder
 
 
 def _batch(
@@ -67,6 +68,44 @@ def _batch(
     return run
 
 
+def calls_per_request(bench: BenchApp, view: str, requests: int = 50) -> float:
+    """Python and C function calls made inside the WSGI app per request: deterministic,
+    unlike time, so small differences between variants show even on a busy machine."""
+    method = "POST" if view == "insert" else "GET"
+    environs = [
+        EnvironBuilder(path=f"/{view}", method=method).get_environ() for _ in range(requests + 5)
+    ]
+    statuses: list[str] = []
+
+    def start_response(status: str, headers: object, exc_info: object = None) -> None:
+        statuses.append(status)
+
+    def serve(environ: dict[str, Any]) -> None:
+        body = bench.app(environ, start_response)
+        for _ in body:
+            pass
+        body.close()  # type: ignore[attr-defined]
+
+    for environ in environs[:5]:
+        serve(environ)
+    count = 0
+
+    def profiler(frame: object, event: str, arg: object) -> None:
+        nonlocal count
+        if event in ("call", "c_call"):
+            count += 1
+
+    sys.setprofile(profiler)
+    try:
+        for environ in environs[5:]:
+            serve(environ)
+    finally:
+        sys.setprofile(None)
+    if any(not status.startswith("200") for status in statuses):
+        raise RuntimeError(f"{bench.variant} /{view}: {set(statuses)}")
+    return count / requests
+
+
 def run_backend(backend: str, args: argparse.Namespace, sqlite_dir: str) -> str:
     urls = {
         v: database_url(backend, v, sqlite_dir=sqlite_dir, mysql_url=args.mysql_url)
@@ -90,6 +129,11 @@ def run_backend(backend: str, args: argparse.Namespace, sqlite_dir: str) -> str:
         for view in VIEWS
         for variant in VARIANTS
     }
+    calls = {
+        (view, variant): calls_per_request(benches[variant], view)
+        for view in VIEWS
+        for variant in VARIANTS
+    }
     say(f"{backend}: {len(cases)} cases x {args.rounds} rounds x {args.requests} requests")
     results = interleave(cases, args.rounds, progress=lambda line: say(f"{backend}: {line}"))
     baseline = BASELINE[backend]
@@ -106,6 +150,9 @@ def run_backend(backend: str, args: argparse.Namespace, sqlite_dir: str) -> str:
                     fmt_ratio(results.ratio(key, base), results.ratio_iqr(key, base)),
                     fmt_ratio(results.ratio(key, fsa)),
                 ]
+            row.append(
+                f"{calls[view, variant]:.0f} ({calls[view, variant] / calls[view, baseline]:.3f}x)"
+            )
             row.append(counters[variant][1] if view == "none" else "")
             rows.append(row)
     for bench in benches.values():
@@ -122,6 +169,7 @@ def run_backend(backend: str, args: argparse.Namespace, sqlite_dir: str) -> str:
         "CPU per request",
         f"CPU vs {baseline} (IQR)",
         "CPU vs FSA",
+        f"calls per request (vs {baseline})",
         "checkouts (DB-free view)",
     ]
     return (
@@ -130,7 +178,9 @@ def run_backend(backend: str, args: argparse.Namespace, sqlite_dir: str) -> str:
         " wall = elapsed time, CPU = this process's CPU time (excludes the database"
         " server's work and time spent descheduled), each ± half its interquartile range;"
         " ratios are medians of per-round ratios (interquartile range of those ratios in"
-        f" brackets); FSA = Flask-SQLAlchemy; load average at end: {loadavg()}\n\n"
+        " brackets); calls = Python and C function calls inside the WSGI app per request"
+        " (deterministic, counted with sys.setprofile outside the timed runs);"
+        f" FSA = Flask-SQLAlchemy; load average at end: {loadavg()}\n\n"
         + markdown_table(headers, rows)
     )
 

@@ -40,13 +40,16 @@ BASELINE = {"sqlite": "raw", "mysql": "raw+ping"}
 DEFAULT_MYSQL_URL = "mysql+mysqldb://root@127.0.0.1:3306"
 
 
-def engine_options(backend: str, variant: str) -> dict[str, Any]:
+def engine_options(backend: str, variant: str, pool_size: int | None = None) -> dict[str, Any]:
     """The engine options every variant gets, so all are configured the same way."""
-    if backend == "mysql" and variant != "raw":
-        return {"pool_pre_ping": True, "pool_recycle": 3600}
+    options: dict[str, Any] = {}
     if backend == "mysql":
-        return {"pool_recycle": 3600}
-    return {}
+        options["pool_recycle"] = 3600
+        if variant != "raw":
+            options["pool_pre_ping"] = True
+    if pool_size is not None:
+        options["pool_size"] = pool_size
+    return options
 
 
 def database_url(backend: str, variant: str, *, sqlite_dir: str, mysql_url: str) -> str:
@@ -171,8 +174,8 @@ _BUILDERS: dict[str, Callable[[Flask, str, dict[str, Any]], sa.Engine]] = {
 }
 
 
-def make_app(variant: str, backend: str, url: str) -> BenchApp:
+def make_app(variant: str, backend: str, url: str, *, pool_size: int | None = None) -> BenchApp:
     """Build the benchmark app of ``variant`` on the database at ``url``."""
     app = Flask("benchapp")
-    engine = _BUILDERS[variant](app, url, engine_options(backend, variant))
+    engine = _BUILDERS[variant](app, url, engine_options(backend, variant, pool_size))
     return BenchApp(variant, app, engine)
