@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from migration_apps import USER_ENTITY, USER_ENTITY_WITH_EMAIL, AppPackage, make_package
 
 from flask_entitydb import migrations
+from flask_entitydb.migrations.locking import migration_lock
 
 pytestmark = pytest.mark.slow
 
@@ -62,6 +63,16 @@ def test_alembic_run_directly(package: AppPackage) -> None:
     assert new is not None
     ini = str(package.migrations / "alembic.ini")
     alembic = [sys.executable, "-m", "alembic.config", "-c", ini]
+
+    # env.py takes the migration lock itself when Alembic runs it directly
+    engine = package.engine()
+    with engine.connect() as connection, migration_lock(connection, timeout=5):
+        result = package.run_command([*alembic, "-x", "lock_timeout=0.2", "upgrade", "head"])
+    engine.dispose()
+    assert result.returncode != 0
+    assert "FAILED: Could not take the migration lock" in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert package.version() == set()
 
     result = package.run_command([*alembic, "upgrade", "head"])
     assert result.returncode == 0, result.stdout + result.stderr

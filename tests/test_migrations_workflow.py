@@ -325,3 +325,31 @@ def test_revision_options(package: AppPackage) -> None:
     assert package.revision_files() == before
     ok(package.cli(*auto, "--allow-empty"))
     assert len(package.revision_files()) == len(before) + 1
+
+
+def test_env_py_options_reach_alembic(package: AppPackage) -> None:
+    """run_migrations(**options) in env.py is the escape hatch for context.configure()."""
+    package.write_entity("user", USER_ENTITY)
+    ok(package.cli("init"))
+    env = package.migrations / "env.py"
+    env.write_text(
+        env.read_text().replace(
+            "run_migrations()",
+            "run_migrations(\n"
+            "    version_table='acme_versions',\n"
+            "    include_object=lambda obj, name, *args: name != 'skip_me',\n"
+            ")",
+        )
+    )
+    engine = package.engine()
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE skip_me (id INTEGER PRIMARY KEY)")
+    engine.dispose()
+
+    out = ok(package.cli("migrate", "-m", "users"))
+    assert "skip_me" not in out
+    ok(package.cli("upgrade"))
+    assert {"acme_versions", "users", "skip_me"} <= package.tables()
+    assert "alembic_version" not in package.tables()
+    assert "(current)" in ok(package.cli("current"))
+    assert "matches the entities" in ok(package.cli("check"))
