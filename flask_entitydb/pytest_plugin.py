@@ -85,6 +85,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Reject an invalid ``entitydb_schema`` ini value at start-up (imports nothing)."""
+    _schema_mode(config)
+
+
 # -- the test database -------------------------------------------------------------------
 
 

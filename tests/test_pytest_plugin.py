@@ -552,6 +552,18 @@ def test_check_migrations_refuses_a_database_that_is_not_the_test_database(
     assert not other.exists()
 
 
+def test_invalid_schema_setting_is_a_usage_error(shop: pytest.Pytester) -> None:
+    shop.makeini("[pytest]\nentitydb_schema = create-all\n")
+    shop.makepyfile(test_behaviour=BEHAVIOUR_TESTS)
+
+    result = run(shop)
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: entitydb_schema is 'create-all'; use 'migrations' or 'create_all'."]
+    )
+
+
 # -- suites that do not use the plugin ------------------------------------------------------
 
 
