@@ -91,13 +91,9 @@ def _script_directory(config: EntityDBConfig) -> ScriptDirectory:
     return ScriptDirectory.from_config(config)
 
 
-def _info(
-    script: Script, current: Sequence[str] = (), *, include_parents: bool = True
-) -> RevisionInfo:
+def _info(script: Script, current: Sequence[str] = ()) -> RevisionInfo:
     is_current = script.revision in current
-    line = script.cmd_format(
-        False, include_branches=True, include_doc=True, include_parents=include_parents
-    )
+    line = script.cmd_format(False, include_branches=True, include_doc=True, include_parents=True)
     details = script.log_entry.rstrip()
     if is_current:
         line += " (current)"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 Action = Literal["upgrade", "downgrade", "stamp"]
@@ -82,7 +82,7 @@ class CheckResult:
     """The head revisions of the migrations folder."""
     unapplied: tuple[RevisionInfo, ...] = ()
     """Revisions not applied to the database, oldest first."""
-    changes: tuple[str, ...] = field(default=())
+    changes: tuple[str, ...] = ()
     """Differences between the entities and the database that no revision covers, in
     words. Only compared when the database is at head."""
 
