@@ -188,8 +188,8 @@ def run_backend(backend: str, args: argparse.Namespace, sqlite_dir: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=("sqlite", "mysql"), action="append")
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--requests", type=int, default=200, help="requests per batch")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--requests", type=int, default=100, help="requests per batch")
     parser.add_argument("--mysql-url", default=DEFAULT_MYSQL_URL)
     parser.add_argument("--keep", action="store_true", help="keep the MariaDB databases")
     args = parser.parse_args(argv)

@@ -60,7 +60,9 @@ def run_backend(backend: str, args: argparse.Namespace, sqlite_dir: str) -> str:
             for variant in VARIANTS
         }
         say(f"{backend}: {len(cases)} cases x {args.rounds} rounds x {args.duration} s")
-        results = interleave(cases, args.rounds, progress=lambda line: say(f"{backend}: {line}"))
+        results = interleave(
+            cases, args.rounds, warmup=0, progress=lambda line: say(f"{backend}: {line}")
+        )
     finally:
         for server in servers.values():
             server.stop()
@@ -105,7 +107,7 @@ def run_backend(backend: str, args: argparse.Namespace, sqlite_dir: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=("sqlite", "mysql"), action="append")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--duration", type=int, default=1, help="seconds per wrk run")
     parser.add_argument("--mysql-url", default=DEFAULT_MYSQL_URL)
     parser.add_argument("--keep", action="store_true", help="keep the MariaDB databases")
