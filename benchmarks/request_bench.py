@@ -14,6 +14,7 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 import tempfile
 import time
@@ -68,9 +69,10 @@ def _batch(
     return run
 
 
-def calls_per_request(bench: BenchApp, view: str, requests: int = 50) -> float:
-    """Python and C function calls made inside the WSGI app per request: deterministic,
-    unlike time, so small differences between variants show even on a busy machine."""
+def calls_per_request(bench: BenchApp, view: str, requests: int = 50) -> tuple[float, float]:
+    """Python and C function calls made inside the WSGI app per request (deterministic,
+    unlike time, so small differences between variants show even on a busy machine), and
+    SQL statements sent per request."""
     method = "POST" if view == "insert" else "GET"
     environs = [
         EnvironBuilder(path=f"/{view}", method=method).get_environ() for _ in range(requests + 5)
@@ -89,6 +91,11 @@ def calls_per_request(bench: BenchApp, view: str, requests: int = 50) -> float:
     for environ in environs[:5]:
         serve(environ)
     count = 0
+    statements = 0
+
+    def on_execute(*_: object) -> None:
+        nonlocal statements
+        statements += 1
 
     def profiler(frame: object, event: str, arg: object) -> None:
         nonlocal count
@@ -101,9 +108,16 @@ def calls_per_request(bench: BenchApp, view: str, requests: int = 50) -> float:
             serve(environ)
     finally:
         sys.setprofile(None)
+    # statements are counted apart: an event listener adds calls to every execution
+    sa.event.listen(bench.engine, "before_cursor_execute", on_execute)
+    try:
+        for environ in environs[5:]:
+            serve({**environ, "wsgi.input": io.BytesIO()})
+    finally:
+        sa.event.remove(bench.engine, "before_cursor_execute", on_execute)
     if any(not status.startswith("200") for status in statuses):
         raise RuntimeError(f"{bench.variant} /{view}: {set(statuses)}")
-    return count / requests
+    return count / requests, statements / requests
 
 
 def run_backend(backend: str, args: argparse.Namespace, sqlite_dir: str) -> str:
@@ -150,9 +164,9 @@ def run_backend(backend: str, args: argparse.Namespace, sqlite_dir: str) -> str:
                     fmt_ratio(results.ratio(key, base), results.ratio_iqr(key, base)),
                     fmt_ratio(results.ratio(key, fsa)),
                 ]
-            row.append(
-                f"{calls[view, variant]:.0f} ({calls[view, variant] / calls[view, baseline]:.3f}x)"
-            )
+            made, sent = calls[view, variant]
+            row.append(f"{made:.0f} ({made / calls[view, baseline][0]:.3f}x)")
+            row.append(f"{sent:g}")
             row.append(counters[variant][1] if view == "none" else "")
             rows.append(row)
     for bench in benches.values():
@@ -170,6 +184,7 @@ def run_backend(backend: str, args: argparse.Namespace, sqlite_dir: str) -> str:
         f"CPU vs {baseline} (IQR)",
         "CPU vs FSA",
         f"calls per request (vs {baseline})",
+        "SQL statements per request",
         "checkouts (DB-free view)",
     ]
     return (
