@@ -14,7 +14,6 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 import tempfile
 import time
@@ -69,10 +68,12 @@ def _batch(
     return run
 
 
-def calls_per_request(bench: BenchApp, view: str, requests: int = 50) -> tuple[float, float]:
-    """Python and C function calls made inside the WSGI app per request (deterministic,
-    unlike time, so small differences between variants show even on a busy machine), and
-    SQL statements sent per request."""
+def per_request(bench: BenchApp, view: str, what: str, requests: int = 50) -> float:
+    """Count, per request served by the WSGI app, either ``"calls"``: Python and C function
+    calls (deterministic, unlike time, so small differences between variants show even on
+    a busy machine), or ``"statements"``: SQL statements sent. Statements are counted with
+    an engine event listener, which adds calls to every execution from then on: count them
+    on an app built for that alone."""
     method = "POST" if view == "insert" else "GET"
     environs = [
         EnvironBuilder(path=f"/{view}", method=method).get_environ() for _ in range(requests + 5)
@@ -91,33 +92,30 @@ def calls_per_request(bench: BenchApp, view: str, requests: int = 50) -> tuple[f
     for environ in environs[:5]:
         serve(environ)
     count = 0
-    statements = 0
 
     def on_execute(*_: object) -> None:
-        nonlocal statements
-        statements += 1
+        nonlocal count
+        count += 1
 
     def profiler(frame: object, event: str, arg: object) -> None:
         nonlocal count
         if event in ("call", "c_call"):
             count += 1
 
-    sys.setprofile(profiler)
+    if what == "calls":
+        sys.setprofile(profiler)
+    else:
+        sa.event.listen(bench.engine, "before_cursor_execute", on_execute)
     try:
         for environ in environs[5:]:
             serve(environ)
     finally:
         sys.setprofile(None)
-    # statements are counted apart: an event listener adds calls to every execution
-    sa.event.listen(bench.engine, "before_cursor_execute", on_execute)
-    try:
-        for environ in environs[5:]:
-            serve({**environ, "wsgi.input": io.BytesIO()})
-    finally:
-        sa.event.remove(bench.engine, "before_cursor_execute", on_execute)
+        if what != "calls":
+            sa.event.remove(bench.engine, "before_cursor_execute", on_execute)
     if any(not status.startswith("200") for status in statuses):
         raise RuntimeError(f"{bench.variant} /{view}: {set(statuses)}")
-    return count / requests, statements / requests
+    return count / requests
 
 
 def run_backend(backend: str, args: argparse.Namespace, sqlite_dir: str) -> str:
@@ -144,10 +142,16 @@ def run_backend(backend: str, args: argparse.Namespace, sqlite_dir: str) -> str:
         for variant in VARIANTS
     }
     calls = {
-        (view, variant): calls_per_request(benches[variant], view)
+        (view, variant): per_request(benches[variant], view, "calls")
         for view in VIEWS
         for variant in VARIANTS
     }
+    statements = {}
+    for variant in VARIANTS:
+        counted = make_app(variant, backend, urls[variant])
+        for view in VIEWS:
+            statements[view, variant] = per_request(counted, view, "statements")
+        counted.engine.dispose()
     say(f"{backend}: {len(cases)} cases x {args.rounds} rounds x {args.requests} requests")
     results = interleave(cases, args.rounds, progress=lambda line: say(f"{backend}: {line}"))
     baseline = BASELINE[backend]
@@ -164,9 +168,9 @@ def run_backend(backend: str, args: argparse.Namespace, sqlite_dir: str) -> str:
                     fmt_ratio(results.ratio(key, base), results.ratio_iqr(key, base)),
                     fmt_ratio(results.ratio(key, fsa)),
                 ]
-            made, sent = calls[view, variant]
-            row.append(f"{made:.0f} ({made / calls[view, baseline][0]:.3f}x)")
-            row.append(f"{sent:g}")
+            made = calls[view, variant]
+            row.append(f"{made:.0f} ({made / calls[view, baseline]:.3f}x)")
+            row.append(f"{statements[view, variant]:g}")
             row.append(counters[variant][1] if view == "none" else "")
             rows.append(row)
     for bench in benches.values():
