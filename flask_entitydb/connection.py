@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -290,19 +290,25 @@ def merge_engine_options(*layers: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _check_mysql_tls(dbapi_connection: Any, connection_record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
-        row = cursor.fetchone()
-    finally:
-        cursor.close()
-    if not row or not row[1]:
-        # raising here makes the pool close the new connection
-        raise ConfigurationError(
-            "DB_CONNECTION_STRING asks for TLS ('ssl=true') but the server accepted an"
-            " unencrypted connection; enable TLS on the server, or set 'ssl=false'."
-        )
+def _tls_check(source: str, url: URL) -> Callable[[Any, Any], None]:
+    """A ``connect`` listener that refuses a new MySQL connection that is not encrypted."""
+    message = (
+        f"{source} asks for TLS ('ssl=true') but the server at '{mask_url(url)}' accepted an"
+        " unencrypted connection; enable TLS on the server, or set 'ssl=false'."
+    )
+
+    def check(dbapi_connection: Any, connection_record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        if not row or not row[1]:
+            # raising here makes the pool close the new connection
+            raise ConfigurationError(message)
+
+    return check
 
 
 def _enable_sqlite_foreign_keys(dbapi_connection: Any, connection_record: Any) -> None:
@@ -334,7 +340,7 @@ def _log_connection_failure(context: sa.engine.ExceptionContext) -> None:
         )
 
 
-def install_listeners(engine: sa.Engine, *, require_tls: bool) -> None:
+def install_listeners(engine: sa.Engine, *, require_tls: bool, source: str) -> None:
     """Attach the per-new-connection checks to ``engine``.
 
     They run once per new DBAPI connection, never per request: SQLite gets
@@ -346,4 +352,4 @@ def install_listeners(engine: sa.Engine, *, require_tls: bool) -> None:
     if backend == "sqlite":
         sa.event.listen(engine, "connect", _enable_sqlite_foreign_keys)
     elif backend in {"mysql", "mariadb"} and require_tls:
-        sa.event.listen(engine, "connect", _check_mysql_tls)
+        sa.event.listen(engine, "connect", _tls_check(source, engine.url))

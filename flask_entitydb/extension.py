@@ -131,7 +131,11 @@ class EntityDB:
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = dict(settings.engine_options)
         self._sqlalchemy.init_app(app)
         with app.app_context():
-            install_listeners(self._sqlalchemy.engine, require_tls=settings.require_tls)
+            install_listeners(
+                self._sqlalchemy.engine,
+                require_tls=settings.require_tls,
+                source=settings.url_source,
+            )
 
         discovery = discover_entities(
             app.import_name,
