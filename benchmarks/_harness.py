@@ -74,11 +74,14 @@ def interleave(
     warmup: int = 1,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    collect_garbage: bool = True,
 ) -> Results:
     """Run every case once per round, in a different (shuffled) order each round.
 
     :param warmup: rounds run first and thrown away (imports, caches, pool filling).
     :param progress: called with a short line after each round.
+    :param collect_garbage: run ``gc.collect()`` before each case (turn it off for cases
+        of a few microseconds, run thousands of times: one request each, say).
     """
     rng = random.Random(seed)
     names = list(cases)
@@ -87,7 +90,8 @@ def interleave(
         order = names[:]
         rng.shuffle(order)
         for name in order:
-            gc.collect()
+            if collect_garbage:
+                gc.collect()
             value = cases[name]()
             if number < 0:
                 continue

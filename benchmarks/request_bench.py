@@ -1,19 +1,27 @@
-"""Per-request overhead through Flask's in-process test client.
+"""Per-request overhead in process: Flask's test client (or the bare WSGI call).
 
-Every variant of ``variants.py`` serves the same three views; each round runs a batch of
-requests of every (view, variant) pair in a shuffled order, and the ratios are taken against
-the matching baseline of the same round (SQLite: ``raw``; MariaDB: ``raw+ping``). A pool
-``checkout`` listener counts connections checked out by the DB-free view (target: 0).
+Every variant of ``variants.py`` serves the same three views. Each round sends ONE request
+of every (view, variant) pair, in a shuffled order, and times each request on its own; with
+thousands of rounds, the median of the per-request ratios against the matching baseline
+(SQLite: ``raw``; MariaDB: ``raw+ping``), taken round by round, is robust against a busy
+machine: a request slowed by another process is an outlier, not a shift. Timed per request:
+wall time and this thread's CPU time.
+
+Also reported, deterministic: Python and C function calls per request inside the WSGI app,
+SQL statements per request, and connections checked out by the DB-free view (target: 0,
+counted with a pool ``checkout`` listener).
 
 Run from the repository root::
 
-    python benchmarks/request_bench.py                 # SQLite and MariaDB
-    python benchmarks/request_bench.py --backend sqlite --rounds 25
+    python benchmarks/request_bench.py                 # SQLite and MariaDB, test client
+    python benchmarks/request_bench.py --driver wsgi   # no test client: the app alone
+    python benchmarks/request_bench.py --backend sqlite --rounds 3000
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 import tempfile
 import time
@@ -44,26 +52,46 @@ from variants import (
 from werkzeug.test import EnvironBuilder
 
 
-def _batch(
-    bench: BenchApp, view: str, requests: int, checkouts: list[int]
+def _request(
+    bench: BenchApp, view: str, driver: str, checkouts: list[int]
 ) -> Callable[[], dict[str, float]]:
-    client = bench.app.test_client()
-    method: Callable[..., Any] = client.post if view == "insert" else client.get
+    """One request of ``view``, timed; through the test client or the bare WSGI call."""
     path = f"/{view}"
+    method = "POST" if view == "insert" else "GET"
+    statuses: list[str] = []
+
+    def start_response(status: str, headers: object, exc_info: object = None) -> None:
+        statuses.append(status)
+
+    if driver == "client":
+        client = bench.app.test_client()
+        send: Callable[..., Any] = client.post if view == "insert" else client.get
+
+        def serve() -> int:
+            return int(send(path).status_code)
+
+    else:
+        environ = EnvironBuilder(path=path, method=method).get_environ()
+
+        def serve() -> int:
+            body = bench.app({**environ, "wsgi.input": io.BytesIO()}, start_response)
+            for _ in body:
+                pass
+            body.close()  # type: ignore[attr-defined]
+            return int(statuses.pop()[:3])
 
     def run() -> dict[str, float]:
         before = checkouts[0]
-        cpu = time.process_time()
+        cpu = time.thread_time()
         start = time.perf_counter()
-        for _ in range(requests):
-            response = method(path)
-            if response.status_code != 200:
-                raise RuntimeError(f"{bench.variant} {path}: HTTP {response.status_code}")
+        status = serve()
         elapsed = time.perf_counter() - start
-        cpu = time.process_time() - cpu
+        cpu = time.thread_time() - cpu
+        if status != 200:
+            raise RuntimeError(f"{bench.variant} {path}: HTTP {status}")
         if view == "none":
             checkouts[1] += checkouts[0] - before
-        return {"wall": elapsed / requests, "cpu": cpu / requests}
+        return {"wall": elapsed, "cpu": cpu}
 
     return run
 
@@ -118,6 +146,12 @@ def per_request(bench: BenchApp, view: str, what: str, requests: int = 50) -> fl
     return count / requests
 
 
+DRIVERS = {
+    "client": "Flask test client",
+    "wsgi": "bare WSGI call (no test client)",
+}
+
+
 def run_backend(backend: str, args: argparse.Namespace, sqlite_dir: str) -> str:
     urls = {
         v: database_url(backend, v, sqlite_dir=sqlite_dir, mysql_url=args.mysql_url)
@@ -137,7 +171,7 @@ def run_backend(backend: str, args: argparse.Namespace, sqlite_dir: str) -> str:
         sa.event.listen(bench.engine, "checkout", on_checkout)
 
     cases = {
-        f"{view}/{variant}": _batch(benches[variant], view, args.requests, counters[variant])
+        f"{view}/{variant}": _request(benches[variant], view, args.driver, counters[variant])
         for view in VIEWS
         for variant in VARIANTS
     }
@@ -152,8 +186,8 @@ def run_backend(backend: str, args: argparse.Namespace, sqlite_dir: str) -> str:
         for view in VIEWS:
             statements[view, variant] = per_request(counted, view, "statements")
         counted.engine.dispose()
-    say(f"{backend}: {len(cases)} cases x {args.rounds} rounds x {args.requests} requests")
-    results = interleave(cases, args.rounds, progress=lambda line: say(f"{backend}: {line}"))
+    say(f"{backend}: {len(cases)} cases x {args.rounds} rounds of one request each")
+    results = interleave(cases, args.rounds, warmup=50, collect_garbage=False)
     baseline = BASELINE[backend]
     rows = []
     for view in VIEWS:
@@ -192,11 +226,11 @@ def run_backend(backend: str, args: argparse.Namespace, sqlite_dir: str) -> str:
         "checkouts (DB-free view)",
     ]
     return (
-        f"### {backend}: in-process test client\n\n"
-        f"{args.rounds} interleaved rounds of {args.requests} requests per view and variant;"
-        " wall = elapsed time, CPU = this process's CPU time (excludes the database"
-        " server's work and time spent descheduled), each ± half its interquartile range;"
-        " ratios are medians of per-round ratios (interquartile range of those ratios in"
+        f"### {backend}: in process, {DRIVERS[args.driver]}\n\n"
+        f"{args.rounds} interleaved rounds of one request per view and variant;"
+        " wall = elapsed time, CPU = this thread's CPU time (excludes the database"
+        " server's work and time spent descheduled), medians ± half the interquartile range;"
+        " ratios are medians of the per-round ratios (interquartile range of those ratios in"
         " brackets); calls = Python and C function calls inside the WSGI app per request"
         " (deterministic, counted with sys.setprofile outside the timed runs);"
         f" FSA = Flask-SQLAlchemy; load average at end: {loadavg()}\n\n"
@@ -207,13 +241,13 @@ def run_backend(backend: str, args: argparse.Namespace, sqlite_dir: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=("sqlite", "mysql"), action="append")
-    parser.add_argument("--rounds", type=int, default=20)
-    parser.add_argument("--requests", type=int, default=100, help="requests per batch")
+    parser.add_argument("--rounds", type=int, default=1000, help="requests per case")
+    parser.add_argument("--driver", choices=tuple(DRIVERS), default="client")
     parser.add_argument("--mysql-url", default=DEFAULT_MYSQL_URL)
     parser.add_argument("--keep", action="store_true", help="keep the MariaDB databases")
     args = parser.parse_args(argv)
     backends = args.backend or ["sqlite", "mysql"]
-    print("## Per-request overhead, in-process test client\n")
+    print(f"## Per-request overhead, in process: {DRIVERS[args.driver]}\n")
     print("\n".join(machine_report()) + "\n")
     print(f"Command: `python benchmarks/request_bench.py {' '.join(argv or sys.argv[1:])}`\n")
     with tempfile.TemporaryDirectory(prefix="edb-bench-") as sqlite_dir:
