@@ -20,15 +20,13 @@ from flask import Flask
 
 from ..errors import MigrationError
 from ..extension import EXTENSION_KEY, EntityDBState
+from .folder import check_env, check_ini, check_revision_files
 
 TEMPLATES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 """Folder of flask-entitydb's Alembic templates."""
 
 TEMPLATE = "entitydb"
 """Name of the template ``flask db init`` writes."""
-
-ENV_MARKER = "flask_entitydb"
-"""Text every flask-entitydb ``env.py`` contains (used to recognise one)."""
 
 # Keys of Config.attributes through which the API talks to run_migrations() in env.py.
 ATTR_APP = "flask_entitydb.app"
@@ -64,24 +62,6 @@ def migrations_directory(app: Flask, directory: str | os.PathLike[str] | None = 
     if directory is not None and os.fspath(directory):
         return os.path.abspath(os.fspath(directory))
     return app_state(app).settings.migrations_dir
-
-
-def check_env(directory: str) -> None:
-    """Refuse an ``env.py`` written by Flask-Migrate, which needs Flask-Migrate's
-    extension object, and say how to switch."""
-    env = os.path.join(directory, "env.py")
-    try:
-        with open(env, encoding="utf-8") as file:
-            text = file.read()
-    except OSError:
-        return  # Alembic reports a missing env.py itself
-    uses_flask_migrate = "extensions['migrate']" in text or 'extensions["migrate"]' in text
-    if uses_flask_migrate and ENV_MARKER not in text:
-        raise MigrationError(
-            f"'{env}' was written by Flask-Migrate and needs its extension; run"
-            " 'flask db init --replace-env' to use flask-entitydb's env.py instead (your"
-            " revisions and alembic.ini are kept)."
-        )
 
 
 def _format_hook() -> dict[str, str] | None:
@@ -159,7 +139,11 @@ def make_config(
         cmd_opts=argparse.Namespace(x=list(x_args), quiet=True),
         attributes={ATTR_APP: app, **(attributes or {})},
     )
+    if must_exist:
+        check_ini(config, path)
     config.set_main_option("script_location", path.replace("%", "%%"))
+    if must_exist:
+        check_revision_files(config)
     if writes_revisions:
         _add_format_hook(config)
     return config

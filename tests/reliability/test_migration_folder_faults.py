@@ -85,40 +85,41 @@ def two_heads(package: AppPackage) -> None:
     package.write_revision("r3", "r1", "pass", message="right")
 
 
-def known_bug(what: str) -> pytest.MarkDecorator:
-    """Raw exception (traceback under ``flask db``) today; strict, so the fix is noticed."""
-    return pytest.mark.xfail(strict=True, reason=f"flask db shows a traceback for {what}")
-
-
 BREAKAGES = [
     pytest.param(
-        syntax_error_in_revision,
-        id="syntax-error-in-revision",
-        marks=known_bug("a revision file with a SyntaxError"),
+        syntax_error_in_revision, ("r2_rev.py'", "syntax error on line 15"), id="syntax-error"
     ),
     pytest.param(
-        revision_with_unknown_parent,
-        id="unknown-parent",
-        marks=known_bug("a revision whose down_revision does not exist (KeyError)"),
+        revision_with_unknown_parent, ("r2_rev.py'", "follows revision 'nope'"), id="unknown-parent"
     ),
+    pytest.param(env_py_missing, ("has no env.py", "--replace-env"), id="env-py-missing"),
     pytest.param(
-        env_py_missing, id="env-py-missing", marks=known_bug("a missing env.py (ImportError)")
+        alembic_ini_garbage, ("alembic.ini' is not a valid ini file",), id="alembic-ini-garbage"
     ),
-    pytest.param(
-        alembic_ini_garbage,
-        id="alembic-ini-garbage",
-        marks=known_bug("an unparsable alembic.ini (MissingSectionHeaderError)"),
-    ),
-    pytest.param(folder_is_a_file, id="folder-is-a-file"),
-    pytest.param(folder_missing, id="folder-missing"),
-    pytest.param(two_heads, id="two-heads"),
+    pytest.param(folder_is_a_file, ("no migrations folder",), id="folder-is-a-file"),
+    pytest.param(folder_missing, ("no migrations folder",), id="folder-missing"),
+    pytest.param(two_heads, ("flask db merge",), id="two-heads"),
 ]
 
 
-@pytest.mark.parametrize("breakage", BREAKAGES)
-def test_upgrade_with_a_broken_folder(package: AppPackage, breakage: Breakage) -> None:
+@pytest.mark.parametrize(("breakage", "fragments"), BREAKAGES)
+def test_upgrade_with_a_broken_folder(
+    package: AppPackage, breakage: Breakage, fragments: tuple[str, ...]
+) -> None:
     breakage(package)
-    refused(package.cli("upgrade"))
+    refused(package.cli("upgrade"), *fragments)
+    assert_nothing_written(package)
+
+
+@pytest.mark.parametrize(
+    "breakage", [syntax_error_in_revision, revision_with_unknown_parent, alembic_ini_garbage]
+)
+@pytest.mark.parametrize("command", ["history", "heads", "check", "migrate", "stamp"])
+def test_other_commands_with_a_broken_folder(
+    package: AppPackage, breakage: Breakage, command: str
+) -> None:
+    breakage(package)
+    refused(package.cli(command))
     assert_nothing_written(package)
 
 
