@@ -18,11 +18,17 @@ time of the process, and the sum of the tests' own durations (setup + call + tea
 pytest's JUnit XML), so start-up cost is left out. Reported: medians, the per-test cost, the
 isolation overhead per test (``case - none``) and the paired ratio recreate / savepoint.
 
+The suite's ``app`` fixture is session-scoped by default, so every case reuses one engine
+and its pooled connection and the figures are the isolation's own cost. With
+``--app-scope=function`` (pytest-flask's usual pattern) each test builds a new app and
+engine: the ``none`` and ``recreate`` cases then also connect to the server for every test,
+while the plugin keeps taking its connections from the first app's engine.
+
 Run from the repository root, with a MariaDB server the user may create databases on::
 
     python benchmarks/isolation_bench.py
     python benchmarks/isolation_bench.py --url mysql+mysqldb://root@127.0.0.1:3306/test \\
-        --tests 500 --rounds 3
+        --tests 500 --rounds 3 --app-scope function
 """
 
 from __future__ import annotations
@@ -107,12 +113,16 @@ class Loan(Entity):
 """
 
 CONFTEST = """
+import os
+
 import pytest
 
 from isobench import create_app, db
 
+APP_SCOPE = os.environ["ISOBENCH_APP_SCOPE"]
 
-@pytest.fixture
+
+@pytest.fixture(scope=APP_SCOPE)
 def app(entitydb_url):
     app = create_app(entitydb_url)
     yield app
@@ -189,12 +199,16 @@ def admin(url: sa.URL, sql: str) -> None:
         engine.dispose()
 
 
-def run_case(root: Path, server: sa.URL, case: str, tests: int) -> dict[str, float]:
+def run_case(root: Path, server: sa.URL, case: str, tests: int, app_scope: str) -> dict[str, float]:
     """Run one test file against a fresh database; return wall and summed test time."""
     name = f"isobench_{uuid.uuid4().hex[:10]}"
     admin(server, f"CREATE DATABASE {name}")
     report = root / f"{case}.xml"
-    env = {**os.environ, "ENTITYDB_TEST_URL": server.set(database=name).render_as_string(False)}
+    env = {
+        **os.environ,
+        "ENTITYDB_TEST_URL": server.set(database=name).render_as_string(False),
+        "ISOBENCH_APP_SCOPE": app_scope,
+    }
     env.pop("DB_CONNECTION_STRING", None)
     env.pop("PYTEST_ADDOPTS", None)
     try:
@@ -235,6 +249,12 @@ def main() -> None:
     parser.add_argument("--url", default=os.environ.get("ENTITYDB_TEST_MYSQL_URL", DEFAULT_URL))
     parser.add_argument("--tests", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--app-scope",
+        choices=("session", "function"),
+        default="session",
+        help="scope of the suite's 'app' fixture (function: a new app and engine per test)",
+    )
     args = parser.parse_args()
     server = sa.make_url(args.url)
 
@@ -243,7 +263,10 @@ def main() -> None:
         root = Path(tmp)
         write_project(root, args.tests)
         results = interleave(
-            {case: (lambda c=case: run_case(root, server, c, args.tests)) for case in FIXTURES},
+            {
+                case: (lambda c=case: run_case(root, server, c, args.tests, args.app_scope))
+                for case in FIXTURES
+            },
             rounds=args.rounds,
             warmup=0,
             progress=say,
@@ -280,7 +303,10 @@ def main() -> None:
         )
     ratio = results.ratio("recreate@tests", "savepoint@tests")
     overhead_ratio = overhead.ratio("recreate", "savepoint")
-    print(f"## Test isolation: {args.tests} tests on MariaDB, {args.rounds} rounds\n")
+    print(
+        f"## Test isolation: {args.tests} tests on MariaDB, {args.rounds} rounds,"
+        f" {args.app_scope}-scoped app fixture\n"
+    )
     print("\n".join(report))
     print(f"- load average at end: {loadavg()}\n")
     headers = (
