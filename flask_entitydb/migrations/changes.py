@@ -100,6 +100,12 @@ def describe(op: ops.MigrateOperation, dialect: sa.Dialect | None = None) -> str
         return f"add enum type {_quoted(op.schema, op.name)}"  # type: ignore[attr-defined]
     if name == "DropEnumOp":
         return f"drop enum type {_quoted(op.schema, op.name)}"  # type: ignore[attr-defined]
+    if name == "AddEnumValuesOp":
+        enum = _quoted(op.schema, op.name)  # type: ignore[attr-defined]
+        old_values = set(op.old_values)  # type: ignore[attr-defined]
+        added = [value for value in op.new_values if value not in old_values]  # type: ignore[attr-defined]
+        values = ", ".join(f"'{value}'" for value in added)
+        return f"add value{'s' if len(added) > 1 else ''} {values} to enum type {enum}"
     if name == "SyncEnumValuesOp":
         enum = _quoted(op.schema, op.name)  # type: ignore[attr-defined]
         before = ", ".join(op.old_values)  # type: ignore[attr-defined]
