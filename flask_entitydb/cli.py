@@ -8,6 +8,7 @@ stderr and exit status 1; the Alembic machinery is only imported when a command 
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -94,8 +95,8 @@ def _echo_new_revision(new: NewRevision) -> None:
     click.echo(f"Wrote '{new.path}' (revision {new.revision}).")
     if new.drops:
         click.secho(
-            f"Warning: this revision drops {', '.join(new.drops)}: applying it deletes"
-            " their data; check the file before running 'flask db upgrade'.",
+            f"Warning: this revision deletes data ({', '.join(new.drops)}); check the file"
+            f" '{new.path}' before 'flask db upgrade'.",
             fg="yellow",
             err=True,
         )
@@ -130,13 +131,15 @@ def init_command(directory: str | None, package: bool, replace_env: bool) -> Non
     """Create the migrations folder."""
     from . import migrations
 
-    path = migrations.init(_folder(directory), package=package, replace_env=replace_env)
+    folder = _folder(directory)
+    path = migrations.init(folder, package=package, replace_env=replace_env)
     if replace_env:
         click.echo(f"Replaced '{os.path.join(path, 'env.py')}' with flask-entitydb's env.py.")
     else:
+        db = f"flask db -d {shlex.quote(folder)}" if folder else "flask db"
         click.echo(
-            f"Created the migrations folder '{path}'; next, run 'flask db migrate -m"
-            " \"first revision\"' and 'flask db upgrade'."
+            f"Created the migrations folder '{path}'; next, run '{db} migrate -m"
+            f" \"first revision\"' and '{db} upgrade'."
         )
 
 
@@ -409,8 +412,8 @@ def current_command(directory: str | None, verbose: bool) -> None:
 
         url = current_app.extensions["entitydb"].settings.url
         click.echo(f"Current revision(s) for {mask_url(url)}:")
-        if not infos:
-            click.echo("(none: no revision applied)")
+    if not infos:
+        click.echo("The database has no revision applied ('flask db upgrade' applies them).")
     _echo_revisions(infos, verbose)
 
 

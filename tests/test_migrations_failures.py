@@ -124,13 +124,26 @@ def test_failing_revision_is_named_and_upgrade_continues_after_the_fix(
     backend = sa.make_url(package.url).get_backend_name()
     if backend == "postgresql":
         # transactional DDL: the whole run is undone
-        assert "the whole run was rolled back" in stderr
+        assert stderr.endswith(
+            "; the whole run was rolled back, so the database is as it was before; fix the"
+            " revision and run the command again.\n"
+        )
         assert package.version() == set()
         assert "t1" not in package.tables()
+    elif backend == "sqlite":
+        # transactional DDL, one transaction per revision: r2 is undone, r1 stays
+        assert stderr.endswith(
+            "; it was rolled back and the version table is at 'r1', the last revision that"
+            " succeeded; fix the revision and run the command again.\n"
+        )
+        assert "not transactional" not in stderr and "partial" not in stderr
+        assert package.version() == {"r1"}
+        assert "t1" in package.tables() and "t2" not in package.tables()
     else:
-        # MySQL/MariaDB and SQLite: one transaction per revision, stamped after each
+        # MySQL/MariaDB: DDL commits at once; one transaction per revision, stamped after each
         assert "the version table is at 'r1'" in stderr
         assert "may hold a partial change from 'r2'" in stderr
+        assert stderr.endswith("fix the revision and run the command again.\n")
         assert package.version() == {"r1"}
         assert {"t1", "t2"} <= package.tables()
 
@@ -258,7 +271,24 @@ def test_database_at_an_unknown_revision(package: AppPackage) -> None:
     for path in package.revision_files():
         path.unlink()
     package.write_revision("other1", None, "pass")
-    for command in ("current", "check", "migrate"):
-        _one_error_line(package.cli(command), "which no file in", "stamp --purge")
+    for args in (["current"], ["check"], ["migrate"], ["upgrade"], ["stamp", "head"]):
+        _one_error_line(package.cli(*args), "which no file in", "stamp --purge")
     ok(package.cli("stamp", "--purge", "other1"))
     assert package.version() == {"other1"}
+
+
+def test_flask_migrate_folder_in_the_working_directory_is_pointed_out(
+    package: AppPackage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package.write_entity("user", USER_ENTITY)
+    ok(package.cli("-d", str(package.src / "migrations"), "init"))
+    monkeypatch.chdir(package.src)  # ./migrations, where Flask-Migrate keeps it
+    stderr = _one_error_line(
+        package.cli("upgrade"), f"no migrations folder at '{package.migrations}'"
+    )
+    assert f"there is one at '{package.src / 'migrations'}'" in stderr
+    assert "move it into the app's package" in stderr and "ENTITYDB_MIGRATIONS_DIR" in stderr
+    # without one in the working directory, the plain message
+    monkeypatch.chdir(package.path)
+    stderr = _one_error_line(package.cli("upgrade"), "create it with 'flask db init'")
+    assert "there is one at" not in stderr

@@ -25,6 +25,9 @@ def test_init_migrate_upgrade_check_downgrade(package: AppPackage) -> None:
     for name in ("alembic.ini", "env.py", "script.py.mako", "README", "versions"):
         assert (package.migrations / name).exists(), name
 
+    out = ok(package.cli("current"))
+    assert out == "The database has no revision applied ('flask db upgrade' applies them).\n"
+
     out = ok(package.cli("migrate", "-m", "create users"))
     assert "add table 'users'" in out
     (first,) = package.revision_files()
@@ -141,12 +144,16 @@ def test_drops_are_called_out(package: AppPackage) -> None:
 
     package.write_entity("user", USER_ENTITY)
     (package.path / "entities" / "tag_entity.py").unlink()
+    before = set(package.revision_files())
     result = package.cli("migrate", "-m", "drop things")
     assert result.exit_code == 0, result.output
     assert "! drop column 'users.email'  (deletes its data)" in result.stdout
     assert "! drop table 'tags'  (deletes its data)" in result.stdout
-    assert "Warning: this revision drops" in result.stderr
-    assert "column 'users.email'" in result.stderr and "table 'tags'" in result.stderr
+    (path,) = set(package.revision_files()) - before
+    assert result.stderr == (
+        "Warning: this revision deletes data (drop table 'tags', drop column 'users.email');"
+        f" check the file '{path}' before 'flask db upgrade'.\n"
+    )
 
 
 def test_exclude_tables_keeps_other_applications_tables(package: AppPackage) -> None:
@@ -256,7 +263,9 @@ def test_directory_option_on_group_and_commands(package: AppPackage, tmp_path: P
     package.write_entity("user", USER_ENTITY)
     folder = tmp_path / "elsewhere"
     out = ok(package.cli("-d", str(folder), "init"))
-    assert str(folder) in out
+    assert f"'{folder}'" in out
+    assert f"next, run 'flask db -d {folder} migrate -m" in out
+    assert f"and 'flask db -d {folder} upgrade'" in out
     assert (folder / "env.py").exists()
     assert not package.migrations.exists()
 
@@ -278,6 +287,14 @@ def test_migrations_dir_config(package: AppPackage) -> None:
     out = ok(package.cli("init", app=app))
     assert (package.path / "db" / "migrations" / "env.py").exists()
     assert str(package.path / "db" / "migrations") in out
+    assert "next, run 'flask db migrate -m" in out
+
+    # paths are shown normalised
+    app = package.create_app(ENTITYDB_MIGRATIONS_DIR="../outside/migrations")
+    out = ok(package.cli("init", app=app))
+    assert f"'{package.src / 'outside' / 'migrations'}'" in out and "/../" not in out
+    out = ok(package.cli("init", "--replace-env", app=app))
+    assert f"'{package.src / 'outside' / 'migrations' / 'env.py'}'" in out
 
 
 def test_revision_options(package: AppPackage) -> None:

@@ -415,7 +415,12 @@ def _migrate_database(
             app, directory, x_args=x_args, attributes={ATTR_ON_APPLY: record, ATTR_LOCKED: True}
         )
         with hold_migration_lock(state.db.engine, lock_timeout):
-            run(config)
+            try:
+                run(config)
+            except (CommandError, RevisionError) as error:
+                if "Can't locate revision" in str(error):
+                    _database_heads(config)  # says so when the database's revision is unknown
+                raise
     return applied
 
 

@@ -61,7 +61,19 @@ def migrations_directory(app: Flask, directory: str | os.PathLike[str] | None = 
     directory) if given, else the app's configured folder."""
     if directory is not None and os.fspath(directory):
         return os.path.abspath(os.fspath(directory))
-    return app_state(app).settings.migrations_dir
+    return os.path.normpath(os.path.abspath(app_state(app).settings.migrations_dir))
+
+
+def _elsewhere_hint(path: str) -> str:
+    """A hint when the folder is missing but a Flask-Migrate style ``./migrations`` exists
+    in the working directory (Flask-Migrate's default place)."""
+    found = os.path.abspath("migrations")
+    if found == path or not os.path.isfile(os.path.join(found, "env.py")):
+        return ""
+    return (
+        f"; there is one at '{found}' (Flask-Migrate's default place): move it into the"
+        " app's package, or set 'ENTITYDB_MIGRATIONS_DIR' to its path"
+    )
 
 
 def _format_hook() -> dict[str, str] | None:
@@ -125,6 +137,9 @@ def make_config(
     path = migrations_directory(app, directory)
     if must_exist:
         if not os.path.isdir(path):
+            hint = _elsewhere_hint(path) if directory is None else ""
+            if hint:
+                raise MigrationError(f"There is no migrations folder at '{path}'{hint}.")
             raise MigrationError(
                 f"There is no migrations folder at '{path}'; create it with 'flask db init',"
                 " or point to it with 'flask db -d <folder>' or 'ENTITYDB_MIGRATIONS_DIR'."

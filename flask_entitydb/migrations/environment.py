@@ -107,7 +107,10 @@ def _run(config: Config, app: Flask, options: dict[str, Any]) -> None:
         "compare_type": compare_type,
         "compare_server_default": compare_server_default,
         "render_as_batch": backend == "sqlite",
-        "transaction_per_migration": backend in _MYSQL,
+        # SQLite DDL is transactional once the driver is made to say BEGIN (see
+        # _sqlite_transactions); like MySQL, commit each revision as it succeeds
+        "transactional_ddl": True if backend == "sqlite" else None,
+        "transaction_per_migration": backend in _MYSQL or backend == "sqlite",
         "include_name": _combine(
             _include_name(settings.exclude_tables, options.get("version_table", VERSION_TABLE)),
             options.pop("include_name", None),
@@ -137,6 +140,7 @@ def _run(config: Config, app: Flask, options: dict[str, Any]) -> None:
             _lock_if_needed(config, engine),
             engine.connect() as connection,
             _sqlite_foreign_keys_off(connection),
+            _sqlite_transactions(connection),
         ):
             context.configure(connection=connection, **opts)
             progress.start()
@@ -313,6 +317,27 @@ def _sqlite_foreign_keys_off(connection: sa.Connection) -> Iterator[None]:
             connection.commit()
 
 
+@contextlib.contextmanager
+def _sqlite_transactions(connection: sa.Connection) -> Iterator[None]:
+    """On SQLite, start every transaction with an explicit ``BEGIN``: Python's sqlite3
+    driver only opens one before data changes, so a revision's ``CREATE TABLE`` or
+    ``ALTER TABLE`` would be committed at once and survive the revision's failure."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+
+    def begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    if connection.in_transaction():
+        connection.commit()
+    sa.event.listen(connection, "begin", begin)
+    try:
+        yield
+    finally:
+        sa.event.remove(connection, "begin", begin)
+
+
 class _Progress:
     """``on_version_apply`` hook: one :class:`AppliedRevision` per step, with its time."""
 
@@ -383,10 +408,17 @@ def _revision_failure(
     last = progress.applied[-1].revision if progress.applied else None
     if context.is_transactional_ddl():
         if opts.get("transaction_per_migration"):
-            where = f"at '{last}', the last revision that succeeded" if last else "unchanged"
-            state = f"it was rolled back and the database is {where}"
+            where = (
+                f"the version table is at '{last}', the last revision that succeeded"
+                if last
+                else "the database is as it was before"
+            )
+            state = f"it was rolled back and {where}; fix the revision"
         else:
-            state = "the whole run was rolled back, so the database is as it was before"
+            state = (
+                "the whole run was rolled back, so the database is as it was before; fix"
+                " the revision"
+            )
     else:
         where = (
             f"the version table is at '{last}', the last revision that succeeded"
@@ -395,8 +427,9 @@ def _revision_failure(
         )
         state = (
             f"{where}, and the database may hold a partial change from '{script.revision}'"
-            " (DDL is not transactional here): check the database, fix the revision"
+            " (this database commits each DDL statement at once): check the database,"
+            " fix the revision"
         )
     return MigrationError(
-        f"Revision {name} failed: {one_line(error)}; {state}, then run the command again."
+        f"Revision {name} failed: {one_line(error)}; {state} and run the command again."
     )
