@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 _O = TypeVar("_O", bound=object)
 
 EXTENSION_KEY = "entitydb"
+
+log = logging.getLogger("flask_entitydb")
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,9 @@ class EntityDB:
         app.config["SQLALCHEMY_DATABASE_URI"] = settings.url
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = dict(settings.engine_options)
         self._sqlalchemy.init_app(app)
+        # registered after Flask-SQLAlchemy's own teardown, so it runs first (Flask runs
+        # teardowns in reverse order) and leaves nothing for that one to do
+        app.teardown_appcontext(self._remove_session)
         with app.app_context():
             install_listeners(
                 self._sqlalchemy.engine,
@@ -155,6 +161,23 @@ class EntityDB:
             from .cli import db_group
 
             app.cli.add_command(db_group, self._command_name)
+
+    def _remove_session(self, exc: BaseException | None) -> None:
+        """End the app context's session; a connection the database has dropped is
+        discarded instead of rolled back, so teardown never raises for it."""
+        if not self.session.registry.has():
+            return
+        session = self.session.registry()
+        try:
+            session.close()
+        except (sa.exc.DBAPIError, sa.exc.DisconnectionError) as error:
+            log.warning(
+                "Discarded a database connection that failed while closing the session: %s",
+                type(error).__name__,
+            )
+            session.invalidate()
+        finally:
+            self.session.registry.clear()
 
     # -- per-app state -------------------------------------------------------------------
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from conftest import create_database
 from flask import Flask, abort, request
 from sqlalchemy import MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -250,3 +252,32 @@ def lingering_locks(app: Flask, db: EntityDB, backend: str) -> int:
             )
             return int(conn.execute(sa.text(sql)).scalar_one())
         return 0
+
+
+@pytest.mark.mysql
+def test_connection_killed_before_teardown_does_not_fail_the_request(
+    make_app: Callable[..., Flask], tmp_path: Path
+) -> None:
+    url, drop = create_database("mysql", tmp_path)
+    try:
+        app, db = make_notes_app(make_app, url)
+        admin = sa.create_engine(url, poolclass=sa.NullPool)
+
+        @app.get("/killed")
+        def killed() -> str:
+            db.session.execute(sa.select(Note)).all()  # a transaction is open now
+            connection_id = db.session.execute(sa.text("SELECT CONNECTION_ID()")).scalar_one()
+            with admin.connect() as conn:
+                conn.execute(sa.text(f"KILL {int(connection_id)}"))
+            return "answered"
+
+        client = app.test_client()
+        assert client.get("/killed").text == "answered"
+        with app.app_context():
+            assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        # the next request gets a working connection
+        assert client.post("/notes", data={"title": "after"}).status_code == 200
+        assert count_rows(app, db) == 1
+        admin.dispose()
+    finally:
+        drop()
