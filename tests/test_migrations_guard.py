@@ -97,14 +97,24 @@ def test_warn_logs_once_and_checks_once_per_process(
 
 
 def test_error_refuses_to_serve_until_upgraded(
-    package: AppPackage, monkeypatch: pytest.MonkeyPatch
+    package: AppPackage, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     _behind(package)
+    (head,) = package.revision_files()
+    head_id = head.name.split("_")[0]
     app = _app(package, ENTITYDB_PENDING_MIGRATIONS="error")
     client = app.test_client()
-    response = client.get("/")
+    with caplog.at_level(logging.WARNING, logger="flask_entitydb"):
+        response = client.get("/")
     assert response.status_code == 503
-    assert "run &#39;flask db upgrade&#39;" in response.get_data(as_text=True)
+    body = response.get_data(as_text=True)
+    assert "The database schema is out of date; the service is not available yet." in body
+    # nothing about the revisions or the commands for the public
+    assert head_id not in body and "flask db" not in body and "revision" not in body
+    (record,) = [r for r in caplog.records if r.name == "flask_entitydb"]
+    assert record.levelno == logging.ERROR
+    assert f"'{head_id}'" in record.getMessage()
+    assert "run 'flask db upgrade'" in record.getMessage()
 
     # within the re-check interval, no new query
     statements = _statements(app)
@@ -137,3 +147,19 @@ def test_app_without_migrations_folder_is_not_checked(package: AppPackage) -> No
     app = _app(package, ENTITYDB_PENDING_MIGRATIONS="error")
     assert app.test_client().get("/").status_code == 200
     assert _guards(app)[0].done
+
+
+def test_unreachable_database_does_not_block_requests(
+    package: AppPackage, caplog: pytest.LogCaptureFixture
+) -> None:
+    _behind(package)
+    url = sa.make_url(package.url)
+    if url.get_backend_name() == "sqlite":
+        unreachable = "sqlite:////nonexistent-folder/sub/db.sqlite3"
+    else:
+        unreachable = url.set(host="127.0.0.1", port=9).render_as_string(hide_password=False)
+    app = _app(package, ENTITYDB_PENDING_MIGRATIONS="error", DB_CONNECTION_STRING=unreachable)
+    with caplog.at_level(logging.WARNING, logger="flask_entitydb"):
+        assert app.test_client().get("/").status_code == 200  # the view needs no database
+    assert any("Could not compare" in r.getMessage() for r in caplog.records)
+    assert not _guards(app)[0].done  # tried again later

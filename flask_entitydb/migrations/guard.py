@@ -11,16 +11,18 @@ of the migrations folder, once (not per request):
     default in debug mode, where a forgotten ``flask db upgrade`` is the usual cause of
     confusing errors).
 ``"error"``
-    Answer every request with ``503 Service Unavailable`` and a message saying to run
-    ``flask db upgrade`` while the database is behind. The check is repeated at most
-    every :data:`RECHECK_SECONDS` until the database is at head, so the process starts
-    serving after the upgrade without a restart.
+    Answer every request with ``503 Service Unavailable`` while the database is behind.
+    The response says only :data:`REFUSAL`, nothing about the revisions or commands; the
+    details (the revisions, "run 'flask db upgrade'") go to the log, as an error on the
+    ``flask_entitydb`` logger. The check is repeated at most every
+    :data:`RECHECK_SECONDS` until the database is at head, so the process starts serving
+    after the upgrade without a restart.
 
 Once the database has been found at head, each request costs one attribute check. The
 comparison reads the ``alembic_version`` table directly (a custom ``version_table``
 passed to ``run_migrations()`` is not seen). An app without a migrations folder is not
-checked. When the database cannot be reached the check is retried later and the request
-goes on (it will report the database error itself).
+checked. When the database cannot be reached, requests are not blocked: the check is
+retried later and the request goes on (it will report the database error itself).
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ from ..extension import EXTENSION_KEY, EntityDBState
 
 log = logging.getLogger("flask_entitydb")
 
+REFUSAL = "The database schema is out of date; the service is not available yet."
+"""The body of the 503 responses of the ``"error"`` policy (the details are logged)."""
+
 RECHECK_SECONDS = 5.0
 """With ``"error"``, how often a process that found the database behind checks again."""
 
@@ -51,7 +56,8 @@ class PendingMigrationsGuard:
         self.done = False
         """``True`` once there is nothing more to check in this process."""
         self.refusal: str | None = None
-        """The 503 message while the database is behind (``"error"`` policy)."""
+        """What was logged while the database is behind (``"error"`` policy); requests
+        are answered with :data:`REFUSAL`."""
         self._next_check = 0.0
         self._lock = threading.Lock()
 
@@ -63,7 +69,7 @@ class PendingMigrationsGuard:
                 if not self.done and time.monotonic() >= self._next_check:
                     self._check()
         if self.refusal is not None:
-            raise ServiceUnavailable(description=self.refusal)
+            raise ServiceUnavailable(description=REFUSAL)
 
     def _check(self) -> None:
         import sqlalchemy as sa
