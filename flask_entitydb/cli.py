@@ -109,6 +109,29 @@ def _echo_no_changes() -> None:
     )
 
 
+def _warn_sqlite_enums() -> None:
+    """SQLite stores an Enum as a VARCHAR, so a changed list of values cannot be seen
+    there: say so when the entities have Enum columns."""
+    import sqlalchemy as sa
+    from flask import current_app
+
+    state = current_app.extensions["entitydb"]
+    if state.settings.url.get_backend_name() != "sqlite":
+        return
+    dialect = state.db.engine.dialect
+    for table in state.db.metadata.tables.values():
+        for column in table.columns:
+            if isinstance(column.type.dialect_impl(dialect), sa.Enum):
+                click.secho(
+                    "Warning: changes to the values of Enum columns are not detected on"
+                    " SQLite (it has no enum type); run 'flask db check' against MariaDB or"
+                    " PostgreSQL to see them.",
+                    fg="yellow",
+                    err=True,
+                )
+                return
+
+
 def _echo_run(applied: list[AppliedRevision], target: str, verb: str) -> None:
     if not applied:
         click.echo(f"Nothing to do: the database is already at '{target}'.")
@@ -229,6 +252,7 @@ def migrate_command(
         x_args=x_args,
         directory=_folder(directory),
     )
+    _warn_sqlite_enums()
     if new is None:
         _echo_no_changes()
         return
@@ -461,6 +485,8 @@ def check_command(ctx: click.Context, directory: str | None, x_args: tuple[str, 
     from . import migrations
 
     result = migrations.check(x_args=x_args, directory=_folder(directory))
+    if not result.unapplied:  # the entities were compared
+        _warn_sqlite_enums()
     for line in result.describe():
         click.echo(line)
     if not result.ok:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from migration_apps import AppPackage, make_package, ok
+from migration_apps import USER_ENTITY, AppPackage, make_package, ok
 
 
 @pytest.fixture
@@ -156,3 +156,28 @@ def test_changed_server_default_and_type_are_detected(package: AppPackage) -> No
     ok(package.cli("migrate", "-m", "defaults"))
     ok(package.cli("upgrade"))
     ok(package.cli("check"))
+
+
+SQLITE_ENUM_WARNING = (
+    "Warning: changes to the values of Enum columns are not detected on SQLite (it has no"
+    " enum type); run 'flask db check' against MariaDB or PostgreSQL to see them.\n"
+)
+
+
+def test_sqlite_says_enum_value_changes_are_not_detected(package: AppPackage) -> None:
+    package.write_entity("article", ARTICLE)
+    ok(package.cli("init"))
+    on_sqlite = package.url.startswith("sqlite")
+    result = package.cli("migrate", "-m", "articles")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (SQLITE_ENUM_WARNING if on_sqlite else "")
+    ok(package.cli("upgrade"))
+    result = package.cli("check")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (SQLITE_ENUM_WARNING if on_sqlite else "")
+
+    # no Enum column, no warning
+    package.write_entity("article", USER_ENTITY)
+    result = package.cli("migrate", "-m", "users instead")
+    assert result.exit_code == 0, result.output
+    assert "Enum" not in result.stderr and "deletes data" in result.stderr
