@@ -43,9 +43,13 @@ def _case(server: Server, view: str, duration: float) -> Callable[[], dict[str, 
 
 
 def run_backend(backend: str, args: argparse.Namespace, sqlite_dir: str) -> str:
+    variants = [v for v in VARIANTS if v in args.variants or v == BASELINE[backend]]
+    if "flask-sqlalchemy" not in variants:
+        variants.append("flask-sqlalchemy")
+    views = args.views
     urls = {
         v: database_url(backend, v, sqlite_dir=sqlite_dir, mysql_url=args.mysql_url)
-        for v in VARIANTS
+        for v in variants
     }
     servers: dict[str, Server] = {}
     try:
@@ -56,8 +60,8 @@ def run_backend(backend: str, args: argparse.Namespace, sqlite_dir: str) -> str:
             )
         cases = {
             f"{view}/{variant}": _case(servers[variant], view, args.duration)
-            for view in VIEWS
-            for variant in VARIANTS
+            for view in views
+            for variant in variants
         }
         say(f"{backend}: {len(cases)} cases x {args.rounds} rounds x {args.duration} s")
         results = interleave(
@@ -71,8 +75,8 @@ def run_backend(backend: str, args: argparse.Namespace, sqlite_dir: str) -> str:
                 drop_database(url)
     baseline = BASELINE[backend]
     rows = []
-    for view in VIEWS:
-        for variant in VARIANTS:
+    for view in views:
+        for variant in variants:
             row: list[object] = [view, variant]
             for metric in ("wall", "cpu"):
                 key = f"{view}/{variant}@{metric}"
@@ -109,6 +113,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=("sqlite", "mysql"), action="append")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--duration", type=int, default=1, help="seconds per wrk run")
+    parser.add_argument(
+        "--variants",
+        type=lambda text: text.split(","),
+        default=list(VARIANTS),
+        help="comma-separated subset (the baseline and flask-sqlalchemy always run)",
+    )
+    parser.add_argument("--views", type=lambda text: text.split(","), default=list(VIEWS))
     parser.add_argument("--mysql-url", default=DEFAULT_MYSQL_URL)
     parser.add_argument("--keep", action="store_true", help="keep the MariaDB databases")
     args = parser.parse_args(argv)
