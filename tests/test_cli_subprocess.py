@@ -85,6 +85,26 @@ def test_alembic_run_directly(package: AppPackage) -> None:
     assert f"Reverted {new.revision}: users" in result.stdout
     assert package.tables() == {"alembic_version"}
 
+    # from another working directory, with nothing on PYTHONPATH: alembic.ini's
+    # prepend_sys_path (relative to the file) finds the app
+    assert "prepend_sys_path = %(here)s/../..\n" in (package.migrations / "alembic.ini").read_text()
+    elsewhere = package.src.parent / "elsewhere"
+    elsewhere.mkdir()
+    env_elsewhere = package.env()
+    env_elsewhere.pop("PYTHONPATH")
+    result = subprocess.run(
+        [*alembic, "upgrade", "head"],
+        env=env_elsewhere,
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"Applied {new.revision}: users" in result.stdout
+    assert package.version() == {new.revision}
+
     # without FLASK_APP: Alembic's one "FAILED:" line, no traceback
     env_without_app = package.env()
     del env_without_app["FLASK_APP"]

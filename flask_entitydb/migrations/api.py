@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, cast
 
@@ -253,7 +254,37 @@ def init(
         config = make_config(app, path, must_exist=False)
         with _quiet():
             command.init(config, path, template=TEMPLATE, package=package)
+    _set_prepend_sys_path(app, path)
     return path
+
+
+def _import_root(app: Flask) -> str | None:
+    """The ``sys.path`` entry the app's top-level package (or module) was imported from."""
+    module = sys.modules.get(app.import_name.split(".")[0])
+    if module is None:
+        return None
+    paths = list(getattr(module, "__path__", []))
+    if paths:  # a package: its folder's parent
+        return os.path.dirname(os.path.abspath(str(paths[0])))
+    file = getattr(module, "__file__", None)
+    return os.path.dirname(os.path.abspath(str(file))) if file else None
+
+
+def _set_prepend_sys_path(app: Flask, path: str) -> None:
+    """Make the new ``alembic.ini`` put the app's import root on ``sys.path`` relative to
+    the file itself (``%(here)s``), so Alembic run directly finds the app from any working
+    directory."""
+    root = _import_root(app)
+    ini = os.path.join(path, "alembic.ini")
+    if root is None or not os.path.isfile(ini):
+        return
+    relative = os.path.relpath(root, path).replace(os.sep, "/")
+    value = "%(here)s" if relative == "." else f"%(here)s/{relative}"
+    with open(ini, encoding="utf-8") as file:
+        text = file.read()
+    text = text.replace("\nprepend_sys_path = .\n", f"\nprepend_sys_path = {value}\n", 1)
+    with open(ini, "w", encoding="utf-8") as file:
+        file.write(text)
 
 
 def revision(

@@ -7,6 +7,7 @@
 
 [alembic]
 script_location = %(here)s
+# where Python imports the app from ('flask db init' writes it relative to this file)
 prepend_sys_path = .
 path_separator = os
 
