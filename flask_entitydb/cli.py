@@ -330,7 +330,7 @@ def upgrade_command(
     _echo_run(applied, revision, "Upgraded:")
 
 
-@db_group.command("downgrade")
+@db_group.command("downgrade", context_settings={"ignore_unknown_options": True})
 @_directory_option
 @click.option("--sql", is_flag=True, help="Print the SQL instead of running it; needs FROM:TO.")
 @_tag_option

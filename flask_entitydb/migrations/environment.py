@@ -30,6 +30,7 @@ from .compare import compare_server_default, compare_type, enable_postgresql_enu
 from .config import ATTR_APP, ATTR_LOCKED, ATTR_ON_APPLY, app_state
 from .failures import database_error, one_line, reported_here
 from .locking import migration_lock
+from .portable import portable_types, register_renderer, render_item
 from .results import Action, AppliedRevision
 
 log = logging.getLogger("flask_entitydb")
@@ -106,7 +107,9 @@ def _run(config: Config, app: Flask, options: dict[str, Any]) -> None:
         "target_metadata": state.db.metadata,
         "compare_type": compare_type,
         "compare_server_default": compare_server_default,
-        "render_as_batch": backend == "sqlite",
+        # batch operations work on SQLite (table rebuilds) and are plain ALTERs elsewhere,
+        # so a revision made on one backend runs on the others
+        "render_as_batch": True,
         # SQLite DDL is transactional once the driver is made to say BEGIN (see
         # _sqlite_transactions); like MySQL, commit each revision as it succeeds
         "transactional_ddl": True if backend == "sqlite" else None,
@@ -119,8 +122,13 @@ def _run(config: Config, app: Flask, options: dict[str, Any]) -> None:
             _include_object(settings.exclude_tables), options.pop("include_object", None)
         ),
         "on_version_apply": [progress, *_as_list(options.pop("on_version_apply", None))],
+        "render_item": _first_rendering(render_item, options.pop("render_item", None)),
+        "process_revision_directives": _chain(
+            portable_types(state.db.metadata), options.pop("process_revision_directives", None)
+        ),
     }
     opts.update(options)
+    register_renderer()
     if backend == "postgresql":
         _enable_postgresql_enums()
 
@@ -169,6 +177,31 @@ def _as_list(value: Any) -> list[Any]:
     if callable(value):
         return [value]
     return list(value)
+
+
+def _chain(*hooks: Callable[..., None] | None) -> Callable[..., None]:
+    """One ``process_revision_directives`` hook running ``hooks`` in order."""
+    present = [hook for hook in hooks if hook is not None]
+
+    def run(context: MigrationContext, revision: Any, directives: list[Any]) -> None:
+        for hook in present:
+            hook(context, revision, directives)
+
+    return run
+
+
+def _first_rendering(
+    ours: Callable[..., Any], theirs: Callable[..., Any] | None
+) -> Callable[..., Any]:
+    """A ``render_item`` hook: the caller's rendering when it has one, else ours."""
+    if theirs is None:
+        return ours
+
+    def render(type_: str, obj: Any, autogen_context: Any) -> Any:
+        rendered = theirs(type_, obj, autogen_context)
+        return ours(type_, obj, autogen_context) if rendered is False else rendered
+
+    return render
 
 
 def _combine(ours: Callable[..., bool], theirs: Callable[..., bool] | None) -> Callable[..., bool]:
