@@ -41,6 +41,7 @@ from .config import (
 )
 from .environment import DEFAULT_LOCK_TIMEOUT, hold_migration_lock
 from .failures import translated
+from .portable import drop_indexes_with_tables
 from .results import AppliedRevision, CheckResult, NewRevision, RevisionInfo
 
 OnApply = Callable[[AppliedRevision], None]
@@ -328,6 +329,7 @@ def revision(
             if not autogenerate or not scripts:
                 return
             script: ops.MigrationScript = scripts[0]
+            drop_indexes_with_tables(script)  # before describing: as the file will be
             operations = [op for upgrade in script.upgrade_ops_list for op in upgrade.ops]
             described = _changes.describe_all(operations, context.dialect)
             found.append(described)

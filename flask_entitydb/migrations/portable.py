@@ -16,6 +16,10 @@ the revision is rendered:
   (``sa.String().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")``).
 
 Types the entities declare (everything that is not reflected) are left as written.
+
+It also leaves out the index drops of a table the same step drops
+(:func:`drop_indexes_with_tables`): dropping the table drops its indexes, and MySQL and
+MariaDB refuse to drop an index on its own while a foreign key of the table needs it.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ def portable_types(metadata: sa.MetaData) -> Directives:
         for script in directives:
             if not isinstance(script, ops.MigrationScript):
                 continue
+            drop_indexes_with_tables(script)
             for container in [*script.upgrade_ops_list, *script.downgrade_ops_list]:
                 for op in _flatten(container.ops):
                     _rewrite(op, metadata, context.dialect)
@@ -53,6 +58,34 @@ def portable_types(metadata: sa.MetaData) -> Directives:
                     _drop_enum_types_with_tables(downgrade, metadata)
 
     return process
+
+
+def drop_indexes_with_tables(script: ops.MigrationScript) -> None:
+    """Remove from ``script``'s upgrade and downgrade every index drop of a table the same
+    step drops. Autogenerate writes ``drop_index`` before ``drop_table`` (for an entity
+    removed, and in the downgrade of the revision that created it); on MySQL and MariaDB
+    that fails with error 1553 when the index is one a foreign key needs, as for
+    ``mapped_column(ForeignKey(...), index=True)``. An index dropped from a table that
+    stays is left alone."""
+    for container in [*script.upgrade_ops_list, *script.downgrade_ops_list]:
+        dropped = {
+            (op.schema, op.table_name) for op in container.ops if isinstance(op, ops.DropTableOp)
+        }
+        if dropped:
+            _without_index_drops(container, dropped)
+
+
+def _without_index_drops(container: ops.OpContainer, tables: set[tuple[str | None, str]]) -> None:
+    kept: list[ops.MigrateOperation] = []
+    for op in container.ops:
+        if isinstance(op, ops.DropIndexOp) and (op.schema, op.table_name) in tables:
+            continue
+        if isinstance(op, ops.OpContainer):
+            _without_index_drops(op, tables)
+            if op.is_empty():
+                continue
+        kept.append(op)
+    container.ops = kept
 
 
 class DropEnumTypeOp(ops.MigrateOperation):
