@@ -61,6 +61,23 @@ class _EntitySession(_FlaskSQLAlchemySession):
             return self._single_engine
         return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
 
+    def close(self) -> None:
+        """Close the session; a connection the database has dropped is discarded instead
+        of rolled back, so the teardown at the end of a request never raises for it.
+
+        Done here rather than in a teardown function of our own: Flask-SQLAlchemy's
+        teardown already calls it, and a second teardown would cost every request (even
+        one that never touches the database) a dozen function calls.
+        """
+        try:
+            super().close()
+        except (sa.exc.DBAPIError, sa.exc.DisconnectionError) as error:
+            log.warning(
+                "Discarded a database connection that failed while closing the session: %s",
+                type(error).__name__,
+            )
+            self.invalidate()
+
 
 class EntityDB:
     """Database access for Flask apps whose entities live in ``*_entity.py`` modules.
@@ -133,9 +150,6 @@ class EntityDB:
         app.config["SQLALCHEMY_DATABASE_URI"] = settings.url
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = dict(settings.engine_options)
         self._sqlalchemy.init_app(app)
-        # registered after Flask-SQLAlchemy's own teardown, so it runs first (Flask runs
-        # teardowns in reverse order) and leaves nothing for that one to do
-        app.teardown_appcontext(self._remove_session)
         with app.app_context():
             install_listeners(
                 self._sqlalchemy.engine,
@@ -161,23 +175,6 @@ class EntityDB:
             from .cli import db_group
 
             app.cli.add_command(db_group, self._command_name)
-
-    def _remove_session(self, exc: BaseException | None) -> None:
-        """End the app context's session; a connection the database has dropped is
-        discarded instead of rolled back, so teardown never raises for it."""
-        if not self.session.registry.has():
-            return
-        session = self.session.registry()
-        try:
-            session.close()
-        except (sa.exc.DBAPIError, sa.exc.DisconnectionError) as error:
-            log.warning(
-                "Discarded a database connection that failed while closing the session: %s",
-                type(error).__name__,
-            )
-            session.invalidate()
-        finally:
-            self.session.registry.clear()
 
     # -- per-app state -------------------------------------------------------------------
 
