@@ -1,17 +1,41 @@
 """flask-entitydb: SQLAlchemy entities, ``DB_CONNECTION_STRING`` and safe Alembic
-migrations for Flask, in one extension."""
+migrations for Flask, in one extension.
+
+The names below are imported on first use, so that importing the package (which pytest
+does for the bundled plugin in every test run) does not import Flask and SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .discovery import EntityDiscoveryWarning
-from .entity import NAMING_CONVENTION, Entity
-from .errors import (
-    ConfigurationError,
-    EntityDBError,
-    EntityDiscoveryError,
-    LockTimeoutError,
-    MigrationError,
-)
-from .extension import EntityDB, EntityDBState
+
+if TYPE_CHECKING:
+    from .discovery import EntityDiscoveryWarning
+    from .entity import NAMING_CONVENTION, Entity
+    from .errors import (
+        ConfigurationError,
+        EntityDBError,
+        EntityDiscoveryError,
+        LockTimeoutError,
+        MigrationError,
+    )
+    from .extension import EntityDB, EntityDBState
+
+_EXPORTS = {
+    "NAMING_CONVENTION": ".entity",
+    "ConfigurationError": ".errors",
+    "Entity": ".entity",
+    "EntityDB": ".extension",
+    "EntityDBError": ".errors",
+    "EntityDBState": ".extension",
+    "EntityDiscoveryError": ".errors",
+    "EntityDiscoveryWarning": ".discovery",
+    "LockTimeoutError": ".errors",
+    "MigrationError": ".errors",
+}
 
 __all__ = [
     "NAMING_CONVENTION",
@@ -26,3 +50,16 @@ __all__ = [
     "MigrationError",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'flask_entitydb' has no attribute '{name}'")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

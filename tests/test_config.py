@@ -236,3 +236,19 @@ def test_flask_cli_prints_one_line_for_bad_config(tmp_path: Path) -> None:
         " 'mysql+mysqldb://root:***@h/x?ssl=maybe'; use 'ssl=true' or 'ssl=false'."
     )
     assert "hunter2" not in result.stdout + result.stderr
+
+
+def test_importing_the_package_is_cheap() -> None:
+    """pytest imports the bundled plugin in every run: that must not pull in Flask or
+    SQLAlchemy for test suites that do not use flask-entitydb."""
+    code = (
+        "import sys, flask_entitydb, flask_entitydb.pytest_plugin\n"
+        "heavy = sorted(m for m in ('flask', 'sqlalchemy', 'alembic') if m in sys.modules)\n"
+        "print(heavy)\n"
+        "from flask_entitydb import EntityDB\n"
+        "print(sorted(set(flask_entitydb.__all__) - set(dir(flask_entitydb))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.splitlines() == ["[]", "[]"]
