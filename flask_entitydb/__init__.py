@@ -22,7 +22,8 @@ if TYPE_CHECKING:
         LockTimeoutError,
         MigrationError,
     )
-    from .extension import EntityDB, EntityDBState
+    from .extension import EntityDB
+    from .state import EntityDBState
 
 _EXPORTS = {
     "NAMING_CONVENTION": ".entity",
@@ -30,7 +31,7 @@ _EXPORTS = {
     "Entity": ".entity",
     "EntityDB": ".extension",
     "EntityDBError": ".errors",
-    "EntityDBState": ".extension",
+    "EntityDBState": ".state",
     "EntityDiscoveryError": ".errors",
     "EntityDiscoveryWarning": ".discovery",
     "LockTimeoutError": ".errors",

@@ -432,7 +432,7 @@ def current_command(directory: str | None, verbose: bool) -> None:
     if verbose:
         from flask import current_app
 
-        from .connection import mask_url
+        from .masking import mask_url
 
         url = current_app.extensions["entitydb"].settings.url
         click.echo(f"Current revision(s) for {mask_url(url)}:")

@@ -8,7 +8,6 @@ that keep long-running apps healthy.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -17,6 +16,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from .errors import ConfigurationError
+from .masking import mask_text, mask_unparsed, mask_url
 
 log = logging.getLogger("flask_entitydb")
 
@@ -42,36 +42,6 @@ _DRIVER_INSTALL_HINTS: dict[str, str] = {
     "pg8000": "pip install pg8000",
 }
 
-# greedy: a password with an unencoded '@' is hidden up to the last '@' (over-masking is safe)
-_PASSWORD_IN_TEXT = re.compile(r"(?P<head>://[^:/@?#]*:)(?P<password>.*)@", re.DOTALL)
-
-
-def mask_text(text: str) -> str:
-    """Hide the password of anything in ``text`` that looks like ``scheme://user:pw@host``.
-
-    Used for strings that did not parse as a URL, so they cannot be masked by SQLAlchemy.
-    """
-    return _PASSWORD_IN_TEXT.sub(r"\g<head>***@", text)
-
-
-def _mask_unparsed(text: str) -> str:
-    """Mask a string that is not a URL: without a ``scheme://user:`` to anchor on, hide
-    everything before its last ``@`` (where credentials would end)."""
-    masked, count = _PASSWORD_IN_TEXT.subn(r"\g<head>***@", text)
-    if count == 0 and "@" in text:
-        masked = "***" + text[text.rindex("@") :]
-    return masked
-
-
-def mask_url(url: URL | str) -> str:
-    """Return ``url`` as a string with its password replaced by ``***``."""
-    if isinstance(url, URL):
-        return url.render_as_string(hide_password=True)
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return mask_text(url)
-
 
 def parse_url(raw: str | URL, source: str) -> URL:
     """Parse a connection string and check that its dialect and driver are usable.
@@ -92,7 +62,7 @@ def parse_url(raw: str | URL, source: str) -> URL:
             url = make_url(raw.strip())
         except (ArgumentError, ValueError):
             raise ConfigurationError(
-                f"{source} is not a valid database URL: '{_mask_unparsed(raw)}'; use the form"
+                f"{source} is not a valid database URL: '{mask_unparsed(raw)}'; use the form"
                 " 'dialect+driver://user:password@host:port/database'."
             ) from None
     if url.host and "@" in url.host:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
@@ -12,71 +11,21 @@ from flask import Flask, current_app
 from flask.globals import app_ctx
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.pagination import Pagination
-from flask_sqlalchemy.session import Session as _FlaskSQLAlchemySession
 from sqlalchemy import orm
 
-from .config import Settings, load_settings
-from .connection import install_listeners, mask_url
-from .discovery import Discovery, discover_entities
+from .config import load_settings
+from .discovery import discover_entities
+from .engines import EntitySession, setup_engines
 from .entity import Entity
+from .masking import mask_url
+from .state import EXTENSION_KEY, EntityDBState
 
 if TYPE_CHECKING:
     from flask_sqlalchemy.session import Session
 
 _O = TypeVar("_O", bound=object)
 
-EXTENSION_KEY = "entitydb"
-
 log = logging.getLogger("flask_entitydb")
-
-
-@dataclass(frozen=True)
-class EntityDBState:
-    """What :meth:`EntityDB.init_app` sets up for one app, kept in
-    ``app.extensions["entitydb"]``."""
-
-    db: EntityDB
-    settings: Settings
-    discovery: Discovery
-
-
-class _EntitySession(_FlaskSQLAlchemySession):
-    """Flask-SQLAlchemy's session, minus its per-statement engine lookup when the app has
-    a single engine (the usual case): that engine is found once, when the session is
-    created, instead of on every flush and query (see ``benchmarks/README.md``)."""
-
-    def __init__(self, db: SQLAlchemy, **kwargs: Any) -> None:
-        super().__init__(db, **kwargs)
-        engines = db.engines
-        self._single_engine = engines.get(None) if len(engines) == 1 else None
-
-    def get_bind(
-        self,
-        mapper: Any | None = None,
-        clause: Any | None = None,
-        bind: sa.Engine | sa.Connection | None = None,
-        **kwargs: Any,
-    ) -> sa.Engine | sa.Connection:
-        if bind is None and self._single_engine is not None:
-            return self._single_engine
-        return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
-
-    def close(self) -> None:
-        """Close the session; a connection the database has dropped is discarded instead
-        of rolled back, so the teardown at the end of a request never raises for it.
-
-        Done here rather than in a teardown function of our own: Flask-SQLAlchemy's
-        teardown already calls it, and a second teardown would cost every request (even
-        one that never touches the database) a dozen function calls.
-        """
-        try:
-            super().close()
-        except (sa.exc.DBAPIError, sa.exc.DisconnectionError) as error:
-            log.warning(
-                "Discarded a database connection that failed while closing the session: %s",
-                type(error).__name__,
-            )
-            self.invalidate()
 
 
 class EntityDB:
@@ -106,7 +55,7 @@ class EntityDB:
         # Sessions are scoped to the app context as in Flask-SQLAlchemy, keyed by the
         # context itself rather than its id(), which saves a function call per lookup.
         options: dict[str, Any] = {
-            "class_": _EntitySession,
+            "class_": EntitySession,
             "scopefunc": app_ctx._get_current_object,  # type: ignore[attr-defined]
             **(session_options or {}),
         }
@@ -146,16 +95,7 @@ class EntityDB:
                 " EntityDB provides 'db.session' itself, remove the other instance."
             )
         settings = load_settings(app, self._engine_options)
-        # Flask-SQLAlchemy reads its per-app engine configuration from app.config.
-        app.config["SQLALCHEMY_DATABASE_URI"] = settings.url
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = dict(settings.engine_options)
-        self._sqlalchemy.init_app(app)
-        with app.app_context():
-            install_listeners(
-                self._sqlalchemy.engine,
-                require_tls=settings.require_tls,
-                source=settings.url_source,
-            )
+        setup_engines(app, self._sqlalchemy, settings)
 
         discovery = discover_entities(
             app.import_name,

@@ -46,7 +46,8 @@ if TYPE_CHECKING:
     from flask import Flask
     from sqlalchemy import orm
 
-    from .extension import EntityDB, EntityDBState
+    from .extension import EntityDB
+    from .state import EntityDBState
 
 URL_ENV = "ENTITYDB_TEST_URL"
 """Environment variable naming the test database (``--entitydb-url`` wins over it)."""
@@ -98,7 +99,7 @@ def _fail(message: str) -> NoReturn:
 
 
 def _exit_unreachable(url: sa.URL, exc: BaseException, worker: str | None) -> NoReturn:
-    from .connection import mask_text, mask_url
+    from .masking import mask_text, mask_url
 
     reason = getattr(exc, "orig", None) or exc
     first_line = mask_text(str(reason)).strip().splitlines()[0] if str(reason) else ""
@@ -169,8 +170,8 @@ class EntityDBTestDatabase:
     def state_of(self, app: Flask) -> EntityDBState:
         """The EntityDB state of ``app``; fails the test when ``app`` does not use EntityDB
         or does not use this database."""
-        from .connection import mask_url
-        from .extension import EXTENSION_KEY, EntityDBState
+        from .masking import mask_url
+        from .state import EXTENSION_KEY, EntityDBState
 
         state = app.extensions.get(EXTENSION_KEY)
         if not isinstance(state, EntityDBState):
@@ -371,7 +372,7 @@ def open_test_database(
     """Resolve, and create where needed, the database of this session or xdist worker."""
     import sqlalchemy as sa
 
-    from .connection import mask_text
+    from .masking import mask_text
 
     raw = config.getoption("entitydb_url") or os.environ.get(URL_ENV)
     worker = _worker_id(config)
@@ -621,8 +622,8 @@ def _no_entity_tables(state: EntityDBState) -> None:
 
 
 def _test_database_of(app: Flask) -> tuple[EntityDBTestDatabase, EntityDBState]:
-    from .connection import mask_url
-    from .extension import EXTENSION_KEY, EntityDBState
+    from .masking import mask_url
+    from .state import EXTENSION_KEY, EntityDBState
 
     state = app.extensions.get(EXTENSION_KEY)
     if not isinstance(state, EntityDBState):

@@ -27,7 +27,7 @@ from alembic.util import CommandError
 from flask import Flask, current_app
 
 from ..errors import MigrationError
-from ..extension import EntityDBState
+from ..state import EntityDBState
 from . import changes as _changes
 from .config import (
     ATTR_LOCKED,

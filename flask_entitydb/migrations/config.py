@@ -19,7 +19,7 @@ from alembic.config import Config
 from flask import Flask
 
 from ..errors import MigrationError
-from ..extension import EXTENSION_KEY, EntityDBState
+from ..state import EXTENSION_KEY, EntityDBState
 from .folder import check_env, check_ini, check_revision_files
 
 TEMPLATES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 
-from ..connection import mask_text, mask_url
 from ..errors import EntityDBError, MigrationError
+from ..masking import mask_text, mask_url
 
 
 def one_line(error: BaseException) -> str:

@@ -36,7 +36,7 @@ from flask import Flask
 from werkzeug.exceptions import ServiceUnavailable
 
 from ..config import PendingPolicy
-from ..extension import EXTENSION_KEY, EntityDBState
+from ..state import EXTENSION_KEY, EntityDBState
 
 log = logging.getLogger("flask_entitydb")
 
