@@ -17,9 +17,20 @@ from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
-from .servers import MARIADBD, MariaDBServer, TLSFiles, free_port, make_tls_files, require_tool
+from .servers import (
+    MARIADBD,
+    MariaDBServer,
+    PostgreSQLServer,
+    TLSFiles,
+    free_port,
+    make_tls_files,
+    pg_tool,
+    private_dir,
+    require_tool,
+)
 
 ServerFactory = Callable[..., MariaDBServer]
+PostgreSQLFactory = Callable[..., PostgreSQLServer]
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +50,16 @@ def mariadb_server_factory(
     require_tool(MARIADBD, "mariadbd")
     servers: list[MariaDBServer] = []
 
-    def factory(tls: TLSFiles | None = None, options: Sequence[str] = ()) -> MariaDBServer:
+    def factory(
+        tls: TLSFiles | None = None,
+        options: Sequence[str] = (),
+        *,
+        server_id: int = 0,
+        replica_of: MariaDBServer | None = None,
+    ) -> MariaDBServer:
+        """``server_id`` turns the binary log on; ``replica_of`` (a server started with a
+        ``server_id``) makes the new server its GTID replica, with the primary's users and
+        databases."""
         opts = list(options)
         if tls is None:
             opts.append("--skip-ssl")
@@ -54,10 +74,15 @@ def mariadb_server_factory(
             port=free_port(),
             options=tuple(opts),
             app_password="pw-" + secrets.token_urlsafe(12),
+            server_id=server_id or (len(servers) + 100 if replica_of else 0),
         )
         servers.append(server)
         server.initialize()
         server.start()
+        if replica_of is not None:
+            server.app_password = replica_of.app_password
+            server.replicate_from(replica_of)
+            return server
         server.execute("CREATE DATABASE test")
         server.execute("CREATE USER 'app'@'127.0.0.1' IDENTIFIED BY :pw", pw=server.app_password)
         server.execute("GRANT ALL PRIVILEGES ON *.* TO 'app'@'127.0.0.1'")
@@ -96,3 +121,55 @@ def private_database(private_mariadb: MariaDBServer) -> Iterator[str]:
     if not private_mariadb.running:
         private_mariadb.start()
     private_mariadb.execute(f"DROP DATABASE IF EXISTS {name}")
+
+
+@pytest.fixture(scope="session")
+def postgresql_server_factory() -> Iterator[PostgreSQLFactory]:
+    """Start private PostgreSQL servers: ``factory(settings=["name=value", ...])`` for a
+    primary (with a database ``test`` and a password user ``app``), or
+    ``factory(replica_of=server)`` for a streaming replica of a running one
+    (``pg_basebackup -R``).
+
+    Every server is stopped and its directory removed at the end of the session.
+    """
+    pg_tool("initdb")
+    servers: list[PostgreSQLServer] = []
+
+    def factory(
+        settings: Sequence[str] = (), *, replica_of: PostgreSQLServer | None = None
+    ) -> PostgreSQLServer:
+        if replica_of is not None:
+            server = replica_of.make_replica(private_dir("edb-pg-replica-"))
+            servers.append(server)
+            server.start()
+            return server
+        server = PostgreSQLServer(
+            base_dir=private_dir("edb-pg-"), port=free_port(), settings=tuple(settings)
+        )
+        servers.append(server)
+        server.initialize()
+        server.start()
+        server.execute("CREATE DATABASE test")
+        server.create_app_user()
+        return server
+
+    yield factory
+    for server in reversed(servers):
+        server.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgresql_cluster(
+    postgresql_server_factory: PostgreSQLFactory,
+) -> tuple[PostgreSQLServer, PostgreSQLServer]:
+    """A private PostgreSQL primary and its streaming replica (started once per session)."""
+    primary = postgresql_server_factory()
+    return primary, postgresql_server_factory(replica_of=primary)
+
+
+@pytest.fixture(scope="session")
+def mariadb_cluster(mariadb_server_factory: ServerFactory) -> tuple[MariaDBServer, MariaDBServer]:
+    """A private MariaDB primary (binary log, GTID) and its replica (started once per
+    session)."""
+    primary = mariadb_server_factory(server_id=1)
+    return primary, mariadb_server_factory(server_id=2, replica_of=primary)
