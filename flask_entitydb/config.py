@@ -3,9 +3,11 @@
 Config keys (all optional):
 
 ``DB_CONNECTION_STRING``
-    Database URL; app config first, then the environment variable of the same name.
+    Database URL. A URL in the app config (this key or ``SQLALCHEMY_DATABASE_URI``) wins
+    over the environment variable of the same name.
 ``SQLALCHEMY_DATABASE_URI``
-    Honoured when ``DB_CONNECTION_STRING`` is not set (apps coming from Flask-SQLAlchemy).
+    The same, for apps coming from Flask-SQLAlchemy; set to a different URL than
+    ``DB_CONNECTION_STRING`` in the same config, it is an error.
 ``ENTITYDB_SQLITE_FILE``
     File name of the embedded SQLite default, in the instance folder
     (default ``entitydb.sqlite3``).
@@ -34,7 +36,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from flask import Flask
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 from .connection import (
     check_engine,
@@ -44,6 +47,7 @@ from .connection import (
     prepare_url,
 )
 from .errors import ConfigurationError
+from .masking import mask_unparsed, mask_url
 
 log = logging.getLogger("flask_entitydb")
 
@@ -82,16 +86,46 @@ def _string_list(app: Flask, key: str) -> tuple[str, ...] | None:
     return tuple(value)
 
 
+def _same_url(first: str | URL, second: str | URL) -> bool:
+    def text(value: str | URL) -> str:
+        if isinstance(value, URL):
+            return value.render_as_string(hide_password=False)
+        try:
+            return make_url(value.strip()).render_as_string(hide_password=False)
+        except (ArgumentError, ValueError, AttributeError):
+            return str(value)
+
+    return text(first) == text(second)
+
+
 def _raw_url(app: Flask) -> tuple[str | URL, str]:
+    """The URL and where it came from: a URL the app's config names always wins over the
+    environment, so a test config (``sqlite://``) can never reach the database an exported
+    ``DB_CONNECTION_STRING`` names."""
     configured = app.config.get("DB_CONNECTION_STRING")
-    if configured is not None:
-        return configured, "DB_CONNECTION_STRING (app config)"
+    legacy = app.config.get("SQLALCHEMY_DATABASE_URI")
+    if configured is not None and legacy is not None and not _same_url(configured, legacy):
+        raise ConfigurationError(
+            "The app config sets both 'DB_CONNECTION_STRING'"
+            f" ('{_masked(configured)}') and 'SQLALCHEMY_DATABASE_URI'"
+            f" ('{_masked(legacy)}') to different databases; keep one of them."
+        )
     from_env = os.environ.get("DB_CONNECTION_STRING")
+    for value, source in (
+        (configured, "DB_CONNECTION_STRING (app config)"),
+        (legacy, "SQLALCHEMY_DATABASE_URI"),
+    ):
+        if value is not None:
+            if from_env is not None and not _same_url(value, from_env):
+                log.info(
+                    "Using %s; the DB_CONNECTION_STRING environment variable (%s) is"
+                    " ignored because the app config names a database",
+                    source,
+                    mask_url(from_env),
+                )
+            return value, source
     if from_env is not None:
         return from_env, "DB_CONNECTION_STRING (environment)"
-    legacy = app.config.get("SQLALCHEMY_DATABASE_URI")
-    if legacy is not None:
-        return legacy, "SQLALCHEMY_DATABASE_URI"
     name = app.config.get("ENTITYDB_SQLITE_FILE", "entitydb.sqlite3")
     if not isinstance(name, str) or not name.strip():
         raise ConfigurationError(
@@ -102,6 +136,15 @@ def _raw_url(app: Flask) -> tuple[str | URL, str]:
     os.makedirs(app.instance_path, exist_ok=True)
     log.info("DB_CONNECTION_STRING is not set; using the embedded SQLite database %s", path)
     return URL.create("sqlite", database=path), "the SQLite default"
+
+
+def _masked(value: str | URL) -> str:
+    if isinstance(value, URL):
+        return mask_url(value)
+    try:
+        return mask_url(make_url(value.strip()))
+    except (ArgumentError, ValueError, AttributeError):
+        return mask_unparsed(str(value))
 
 
 def load_settings(app: Flask, engine_options: Mapping[str, Any]) -> Settings:

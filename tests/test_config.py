@@ -61,9 +61,10 @@ def test_environment_used_when_config_missing(
     make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("DB_CONNECTION_STRING", f"sqlite:///{tmp_path}/env.db")
-    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/legacy.db")
+    app = make_app()
     db = EntityDB(app)
     assert db.state(app).settings.url.database == f"{tmp_path}/env.db"
+    assert db.state(app).settings.url_source == "DB_CONNECTION_STRING (environment)"
 
 
 def test_sqlalchemy_database_uri_honoured(make_app: Callable[..., Flask], tmp_path: Path) -> None:
