@@ -131,8 +131,8 @@ def test_failing_revision_is_named_and_upgrade_continues_after_the_fix(
     elif backend == "sqlite":
         # transactional DDL, one transaction per revision: r2 is undone, r1 stays
         assert stderr.endswith(
-            "; it was rolled back and the version table is at 'r1', the last revision that"
-            " succeeded; fix the revision and run the command again.\n"
+            "; it was rolled back and the version table is at 'r1'; fix the revision and run"
+            " the command again.\n"
         )
         assert "not transactional" not in stderr and "partial" not in stderr
         assert package.version() == {"r1"}
@@ -154,6 +154,74 @@ def test_failing_revision_is_named_and_upgrade_continues_after_the_fix(
     assert "Applied r2: second table" in out
     assert package.version() == {"r2"}
     assert package.scalar("SELECT COUNT(*) FROM t2") == 1
+
+
+_INDEX_NEEDED_BY_A_FOREIGN_KEY = """
+    if op.get_bind().dialect.name in ("mysql", "mariadb"):
+        # the app's own bug: the foreign key needs the index (MariaDB error 1553)
+        op.drop_index("ix_child_parent_id", table_name="child")
+    else:
+        op.execute("DELETE FROM no_such_table")
+"""
+
+
+def test_failed_downgrade_names_the_version_the_database_is_at(package: AppPackage) -> None:
+    """Going down, the last step that succeeded is not the database's revision: the
+    report reads the version table."""
+    package.write_entity("user", USER_ENTITY)
+    ok(package.cli("init"))
+    package.write_revision(
+        "r1",
+        None,
+        """
+        op.create_table("parent", sa.Column("id", sa.Integer, primary_key=True))
+        op.create_table(
+            "child",
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("parent_id", sa.Integer, nullable=True),
+        )
+        """,
+        """
+        op.drop_table("child")
+        op.drop_table("parent")
+        """,
+        message="tables",
+    )
+    package.write_revision(
+        "r2",
+        "r1",
+        """
+        op.create_index("ix_child_parent_id", "child", ["parent_id"])
+        with op.batch_alter_table("child") as batch:
+            batch.create_foreign_key("fk_child_parent", "parent", ["parent_id"], ["id"])
+        """,
+        _INDEX_NEEDED_BY_A_FOREIGN_KEY,
+        message="child index",
+    )
+    package.write_revision(
+        "r3",
+        "r2",
+        "op.create_table('t3', sa.Column('id', sa.Integer, primary_key=True))",
+        "op.drop_table('t3')",
+        message="third table",
+    )
+    ok(package.cli("upgrade"))
+    assert package.version() == {"r3"}
+
+    result = package.cli("downgrade", "base")
+    stderr = _one_error_line(result, "Revision 'r2' (child index) failed")
+    backend = sa.make_url(package.url).get_backend_name()
+    if backend == "mysql":
+        assert "1553" in stderr
+    if backend == "postgresql":
+        assert "the whole run was rolled back" in stderr
+        assert package.version() == {"r3"}
+    else:
+        # r3 was reverted: the database is at r2, whose downgrade failed
+        assert package.version() == {"r2"}
+        assert "the version table is at 'r2'" in stderr
+        assert "'r3'" not in stderr
+    ok(package.cli("current"))
 
 
 def _flask_migrate_folder(folder: Path) -> None:
