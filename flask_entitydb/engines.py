@@ -39,22 +39,12 @@ def setup_engines(app: Flask, sqlalchemy: SQLAlchemy, settings: Settings) -> Non
 class EntitySession(_FlaskSQLAlchemySession):
     """Flask-SQLAlchemy's session, minus its per-statement engine lookup when the app has
     a single engine (the usual case): that engine is found once, when the session is
-    created, instead of on every flush and query (see ``benchmarks/README.md``).
-
-    A :class:`~sqlalchemy.engine.Connection` given as the session's ``bind`` (SQLAlchemy's
-    recipe for joining an external transaction, ``sessionmaker.configure(bind=connection,
-    join_transaction_mode="create_savepoint")``) takes the place of the app's default
-    engine; Flask-SQLAlchemy's session ignores it.
-    """
+    created, instead of on every flush and query (see ``benchmarks/README.md``)."""
 
     def __init__(self, db: SQLAlchemy, **kwargs: Any) -> None:
         super().__init__(db, **kwargs)
         engines = db.engines
-        joined = self.bind if isinstance(self.bind, sa.Connection) else None
-        self._joined: sa.Connection | None = joined
-        self._default_engine = engines.get(None)
-        default = joined or self._default_engine
-        self._single_engine = default if len(engines) == 1 else None
+        self._single_engine = engines.get(None) if len(engines) == 1 else None
 
     def get_bind(
         self,
@@ -65,10 +55,7 @@ class EntitySession(_FlaskSQLAlchemySession):
     ) -> sa.Engine | sa.Connection:
         if bind is None and self._single_engine is not None:
             return self._single_engine
-        found = super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
-        if self._joined is not None and found is self._default_engine:
-            return self._joined
-        return found
+        return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
 
     def close(self) -> None:
         """Close the session; a connection the database has dropped is discarded instead

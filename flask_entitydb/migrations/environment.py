@@ -28,7 +28,7 @@ from flask import Flask, current_app, has_app_context
 from ..errors import EntityDBError, MigrationError
 from .compare import compare_server_default, compare_type, enable_postgresql_enums
 from .config import ATTR_APP, ATTR_LOCKED, ATTR_ON_APPLY, app_state
-from .failures import database_error, one_line, reported_here
+from .failures import database_error, one_line, reported_here, version_table_state
 from .locking import migration_lock
 from .portable import portable_types, register_renderer, render_item
 from .results import Action, AppliedRevision
@@ -438,14 +438,11 @@ def _revision_failure(
     if script is None:
         return None
     name = f"'{script.revision}'" + (f" ({script.doc})" if script.doc else "")
-    last = progress.applied[-1].revision if progress.applied else None
+    # what the version table holds now, read from the database: going down, the last
+    # step that succeeded is not the revision the database is at
+    where = version_table_state(context.get_context())
     if context.is_transactional_ddl():
         if opts.get("transaction_per_migration"):
-            where = (
-                f"the version table is at '{last}', the last revision that succeeded"
-                if last
-                else "the database is as it was before"
-            )
             state = f"it was rolled back and {where}; fix the revision"
         else:
             state = (
@@ -453,11 +450,6 @@ def _revision_failure(
                 " the revision"
             )
     else:
-        where = (
-            f"the version table is at '{last}', the last revision that succeeded"
-            if last
-            else "the version table is unchanged"
-        )
         state = (
             f"{where}, and the database may hold a partial change from '{script.revision}'"
             " (this database commits each DDL statement at once): check the database,"

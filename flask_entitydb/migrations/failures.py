@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 
 import sqlalchemy as sa
+from alembic.runtime.migration import MigrationContext
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 
@@ -86,3 +87,22 @@ def translated(url: sa.URL, source: str) -> Iterator[None]:
         raise command_error(error) from error
     except sa.exc.DBAPIError as error:
         raise database_error(error, url, source) from error
+
+
+def version_table_state(migration: MigrationContext) -> str:
+    """What the version table holds now, read from the database, in words (for example
+    ``the version table is at 'c81bac34faab'``), after a revision failed."""
+    connection = migration.connection
+    try:
+        if connection is not None and connection.in_transaction():
+            connection.rollback()
+        heads = migration.get_current_heads()
+    except Exception as error:  # the connection itself failed: say so, guess nothing
+        return f"the version table could not be read ({one_line(error)})"
+    finally:
+        if connection is not None and not connection.closed and connection.in_transaction():
+            connection.rollback()
+    if not heads:
+        return "the version table is empty (no revision applied)"
+    at = ", ".join(f"'{head}'" for head in sorted(heads))
+    return f"the version table is at {at}"
