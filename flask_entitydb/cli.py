@@ -7,9 +7,11 @@ stderr and exit status 1; the Alembic machinery is only imported when a command 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -75,6 +77,18 @@ def _folder(directory: str | None) -> str | None:
     return str(value) if value else None
 
 
+def _command(arguments: str) -> str:
+    """``flask <group> <arguments>`` with the group's real name (``command_name``)."""
+    name = "db"
+    parent: click.Context | None = click.get_current_context()
+    while parent is not None:
+        if parent.command is db_group:
+            name = parent.info_name or name
+            break
+        parent = parent.parent
+    return " ".join(part for part in ("flask", name, arguments) if part)
+
+
 def _echo_applied(item: AppliedRevision) -> None:
     click.echo(item.describe())
 
@@ -84,28 +98,78 @@ def _echo_revisions(infos: list[RevisionInfo], verbose: bool) -> None:
         click.echo(info.details + "\n" if verbose else info.line)
 
 
-def _echo_new_revision(new: NewRevision) -> None:
-    if new.changes:
-        click.echo("Detected changes:")
-        for change in new.changes:
-            if change in new.drops:
-                click.echo(f"  ! {change}  (deletes its data)")
-            else:
-                click.echo(f"  - {change}")
-    click.echo(f"Wrote '{new.path}' (revision {new.revision}).")
+def _echo_new_revision(new: NewRevision, verbose: bool = True) -> None:
+    """The new file as Alembic and Flask-Migrate print it (``Generating ... done``), or
+    with ``verbose`` the changes in words and the file."""
+    if not verbose:
+        click.echo(f"  Generating {new.path} ...  done")
+    else:
+        if new.changes:
+            click.echo("Detected changes:")
+            for change in new.changes:
+                if change in new.drops:
+                    click.echo(f"  ! {change}  (deletes its data)")
+                else:
+                    click.echo(f"  - {change}")
+        click.echo(f"Wrote '{new.path}' (revision {new.revision}).")
     if new.drops:
         click.secho(
             f"Warning: this revision deletes data ({', '.join(new.drops)}); check the file"
-            f" '{new.path}' before 'flask db upgrade'.",
+            f" '{new.path}' before '{_command('upgrade')}'.",
             fg="yellow",
             err=True,
         )
 
 
+class _EchoAlembicLog(logging.Handler):
+    """Alembic's log lines on stderr, formatted as Flask-Migrate's ``alembic.ini`` does."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.setFormatter(logging.Formatter("%(levelname)-5.5s [%(name)s] %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(self.format(record), err=True)
+
+
+@contextlib.contextmanager
+def _alembic_log_lines(enabled: bool) -> Iterator[None]:
+    """While autogenerate runs, print what Alembic logs about the changes it detects
+    (``INFO  [alembic.autogenerate.compare] Detected added table 'users'``) on stderr,
+    as Flask-Migrate does; the host's logging configuration is left as it is."""
+    if not enabled:
+        yield
+        return
+    logger = logging.getLogger("alembic.autogenerate")
+    handler = _EchoAlembicLog()
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        # the host does not log these: show them here only, not in its handlers
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
+def _verbose_option(function: _F) -> _F:
+    return click.option(
+        "-v",
+        "--verbose",
+        is_flag=True,
+        help="Describe the changes in words instead of Alembic's log lines.",
+    )(function)
+
+
 def _echo_no_changes() -> None:
     click.echo(
         "No changes between the entities and the database; no revision written"
-        " (--allow-empty writes one anyway)."
+        " (--allow-empty writes one anyway).",
+        err=True,
     )
 
 
@@ -159,7 +223,7 @@ def init_command(directory: str | None, package: bool, replace_env: bool) -> Non
     if replace_env:
         click.echo(f"Replaced '{os.path.join(path, 'env.py')}' with flask-entitydb's env.py.")
     else:
-        db = f"flask db -d {shlex.quote(folder)}" if folder else "flask db"
+        db = _command(f"-d {shlex.quote(folder)}" if folder else "")
         click.echo(
             f"Created the migrations folder '{path}'; next, run '{db} migrate -m"
             f" \"first revision\"' and '{db} upgrade'."
@@ -182,6 +246,7 @@ def init_command(directory: str | None, package: bool, replace_env: bool) -> Non
     is_flag=True,
     help="With --autogenerate, write a revision even when nothing changed.",
 )
+@_verbose_option
 def revision_command(
     directory: str | None,
     message: str | None,
@@ -194,27 +259,29 @@ def revision_command(
     rev_id: str | None,
     depends_on: tuple[str, ...],
     allow_empty: bool,
+    verbose: bool,
 ) -> None:
     """Write a new revision file (empty unless --autogenerate)."""
     from . import migrations
 
-    new = migrations.revision(
-        message,
-        autogenerate=autogenerate,
-        allow_empty=allow_empty,
-        sql=sql,
-        head=head,
-        splice=splice,
-        branch_label=branch_label,
-        version_path=version_path,
-        rev_id=rev_id,
-        depends_on=list(depends_on) or None,
-        directory=_folder(directory),
-    )
+    with _alembic_log_lines(autogenerate and not verbose):
+        new = migrations.revision(
+            message,
+            autogenerate=autogenerate,
+            allow_empty=allow_empty,
+            sql=sql,
+            head=head,
+            splice=splice,
+            branch_label=branch_label,
+            version_path=version_path,
+            rev_id=rev_id,
+            depends_on=list(depends_on) or None,
+            directory=_folder(directory),
+        )
     if new is None:
         _echo_no_changes()
         return
-    _echo_new_revision(new)
+    _echo_new_revision(new, verbose)
 
 
 @db_group.command("migrate")
@@ -227,6 +294,7 @@ def revision_command(
 @click.option("--rev-id", default=None, help="Revision id to use instead of a generated one.")
 @click.option("--allow-empty", is_flag=True, help="Write a revision even when nothing changed.")
 @_x_option
+@_verbose_option
 def migrate_command(
     directory: str | None,
     message: str | None,
@@ -237,26 +305,28 @@ def migrate_command(
     rev_id: str | None,
     allow_empty: bool,
     x_args: tuple[str, ...],
+    verbose: bool,
 ) -> None:
     """Autogenerate a revision from the entities (revision --autogenerate)."""
     from . import migrations
 
-    new = migrations.migrate(
-        message,
-        allow_empty=allow_empty,
-        head=head,
-        splice=splice,
-        branch_label=branch_label,
-        version_path=version_path,
-        rev_id=rev_id,
-        x_args=x_args,
-        directory=_folder(directory),
-    )
+    with _alembic_log_lines(not verbose):
+        new = migrations.migrate(
+            message,
+            allow_empty=allow_empty,
+            head=head,
+            splice=splice,
+            branch_label=branch_label,
+            version_path=version_path,
+            rev_id=rev_id,
+            x_args=x_args,
+            directory=_folder(directory),
+        )
     _warn_sqlite_enums()
     if new is None:
         _echo_no_changes()
         return
-    _echo_new_revision(new)
+    _echo_new_revision(new, verbose)
 
 
 @db_group.command("edit")
@@ -436,8 +506,11 @@ def current_command(directory: str | None, verbose: bool) -> None:
 
         url = current_app.extensions["entitydb"].settings.url
         click.echo(f"Current revision(s) for {mask_url(url)}:")
-    if not infos:
-        click.echo("The database has no revision applied ('flask db upgrade' applies them).")
+    if not infos:  # stdout stays empty, as with Flask-Migrate and Alembic
+        click.echo(
+            f"The database has no revision applied ('{_command('upgrade')}' applies them).",
+            err=True,
+        )
     _echo_revisions(infos, verbose)
 
 

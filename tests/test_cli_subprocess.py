@@ -36,7 +36,7 @@ def _ok(package: AppPackage, *args: str) -> str:
 def test_workflow_through_the_flask_command(package: AppPackage) -> None:
     package.write_entity("user", USER_ENTITY)
     _ok(package, "init")
-    assert "add table 'users'" in _ok(package, "migrate", "-m", "users")
+    assert "add table 'users'" in _ok(package, "migrate", "-m", "users", "-v")
     assert "Applied" in _ok(package, "upgrade")
     assert package.tables() == {"alembic_version", "users"}
 
@@ -45,7 +45,12 @@ def test_workflow_through_the_flask_command(package: AppPackage) -> None:
     assert result.returncode == 1
     assert "add column 'users.email'" in result.stdout
 
-    assert "add column 'users.email'" in _ok(package, "migrate", "-m", "email")
+    result = package.run("migrate", "-m", "email")
+    assert result.returncode == 0, result.stderr
+    # Flask-Migrate's streams: Alembic's log lines on stderr, the new file on stdout
+    assert result.stderr.startswith("INFO  [alembic.autogenerate.compare")
+    assert "] Detected added column 'users.email'\n" in result.stderr
+    assert result.stdout.startswith("  Generating ") and result.stdout.endswith("...  done\n")
     assert "Applied" in _ok(package, "upgrade")
     assert "matches the entities" in _ok(package, "check")
 

@@ -42,7 +42,7 @@ def test_tables_with_an_indexed_foreign_key_are_dropped_and_created_again(
     package.write_entity("book", BOOK_ENTITY)
     ok(package.cli("init"))
 
-    out = ok(package.cli("migrate", "-m", "authors and books"))
+    out = ok(package.cli("migrate", "-m", "authors and books", "-v"))
     assert "add index 'ix_books_author_id' on 'books'" in out
     (first,) = package.revision_files()
     downgrade = first.read_text().split("def downgrade")[1]
@@ -67,7 +67,7 @@ def test_tables_with_an_indexed_foreign_key_are_dropped_and_created_again(
 
     # a revision dropping the table with the indexed foreign key
     (package.path / "entities" / "book_entity.py").unlink()
-    out = ok(package.cli("migrate"))
+    out = ok(package.cli("migrate", "-v"))
     assert "drop table 'books'" in out
     assert "drop index" not in out  # the listing is what the file does
     (second,) = set(package.revision_files()) - {first}
@@ -95,7 +95,7 @@ def test_an_index_dropped_from_a_table_that_stays_is_still_dropped(package: AppP
     ok(package.cli("upgrade"))
 
     package.write_entity("book", BOOK_ENTITY.replace(", index=True", ""))
-    out = ok(package.cli("migrate"))
+    out = ok(package.cli("migrate", "-v"))
     assert "drop index 'ix_books_author_id' on 'books'" in out
     (path,) = [p for p in package.revision_files() if "drop_index" in p.name]
     assert 'batch_op.drop_index(batch_op.f("ix_books_author_id"))' in path.read_text()

@@ -75,7 +75,7 @@ def _enum_types(package: AppPackage) -> set[str]:
 def test_common_types_round_trip_without_false_positives(package: AppPackage) -> None:
     package.write_entity("article", ARTICLE)
     ok(package.cli("init"))
-    out = ok(package.cli("migrate", "-m", "articles"))
+    out = ok(package.cli("migrate", "-m", "articles", "-v"))
     assert "add table 'articles'" in out and "add table 'comments'" in out
     ok(package.cli("upgrade"))
 
@@ -168,7 +168,7 @@ def test_sqlite_says_enum_value_changes_are_not_detected(package: AppPackage) ->
     package.write_entity("article", ARTICLE)
     ok(package.cli("init"))
     on_sqlite = package.url.startswith("sqlite")
-    result = package.cli("migrate", "-m", "articles")
+    result = package.cli("migrate", "-m", "articles", "-v")
     assert result.exit_code == 0, result.output
     assert result.stderr == (SQLITE_ENUM_WARNING if on_sqlite else "")
     ok(package.cli("upgrade"))

@@ -25,11 +25,16 @@ def test_init_migrate_upgrade_check_downgrade(package: AppPackage) -> None:
     for name in ("alembic.ini", "env.py", "script.py.mako", "README", "versions"):
         assert (package.migrations / name).exists(), name
 
-    out = ok(package.cli("current"))
-    assert out == "The database has no revision applied ('flask db upgrade' applies them).\n"
+    result = package.cli("current")
+    assert result.exit_code == 0 and result.stdout == ""  # as Flask-Migrate: nothing
+    assert (
+        result.stderr == "The database has no revision applied ('flask db upgrade' applies them).\n"
+    )
 
     out = ok(package.cli("migrate", "-m", "create users"))
-    assert "add table 'users'" in out
+    # Alembic's log line, where Flask-Migrate prints it
+    assert "Detected added table 'users'" in out
+    assert f"  Generating {package.versions}" in out and out.endswith(" ...  done\n")
     (first,) = package.revision_files()
     text = first.read_text()
     assert "op.create_table" in text
@@ -48,7 +53,7 @@ def test_init_migrate_upgrade_check_downgrade(package: AppPackage) -> None:
     assert "add column 'users.email'" in result.output
     assert "flask db migrate" in result.output
 
-    out = ok(package.cli("migrate", "-m", "add email"))
+    out = ok(package.cli("migrate", "-m", "add email", "-v"))
     assert "add column 'users.email'" in out
     second = next(p for p in package.revision_files() if p != first)
     second_id = second.name.split("_")[0]
@@ -66,7 +71,7 @@ def test_init_migrate_upgrade_check_downgrade(package: AppPackage) -> None:
     assert "matches the entities" in out
 
     out = ok(package.cli("current"))
-    assert second_id in out and "(current)" in out
+    assert out == f"{second_id} (head)\n"  # as Flask-Migrate prints it
 
     out = ok(package.cli("downgrade", "base"))
     assert out.index(f"Reverted {second_id}") < out.index(f"Reverted {first_id}")
@@ -145,7 +150,7 @@ def test_drops_are_called_out(package: AppPackage) -> None:
     package.write_entity("user", USER_ENTITY)
     (package.path / "entities" / "tag_entity.py").unlink()
     before = set(package.revision_files())
-    result = package.cli("migrate", "-m", "drop things")
+    result = package.cli("migrate", "-m", "drop things", "-v")
     assert result.exit_code == 0, result.output
     assert "! drop column 'users.email'  (deletes its data)" in result.stdout
     assert "! drop table 'tags'  (deletes its data)" in result.stdout
@@ -225,7 +230,7 @@ def test_history_heads_show_branches_merge_stamp(
     out = ok(package.cli("merge", "-m", "join"))
     merge_id = out.split("(revision ")[1].split(")")[0]
     out = ok(package.cli("heads"))
-    assert out.splitlines() == [f"b1, c1 -> {merge_id} (head) (mergepoint), join"]
+    assert out.splitlines() == [f"{merge_id} (head)"]
 
     out = ok(package.cli("history"))
     lines = out.splitlines()
@@ -245,7 +250,7 @@ def test_history_heads_show_branches_merge_stamp(
     assert "Stamped b1: left" in out
     assert package.version() == {"b1"}
     out = ok(package.cli("history", "-i"))
-    assert "a1 -> b1, left (current)" in out
+    assert "a1 -> b1 (current), left" in out  # where Alembic puts it
     out = ok(package.cli("show", "current"))
     assert "Rev: b1" in out
 
@@ -273,7 +278,7 @@ def test_directory_option_on_group_and_commands(package: AppPackage, tmp_path: P
     ok(package.cli("-d", str(folder), "upgrade"))
     assert "users" in package.tables()
     out = ok(package.cli("current", "--directory", str(folder)))
-    assert "(current)" in out
+    assert "(head)" in out
 
     result = package.cli("upgrade")
     assert result.exit_code == 1
@@ -301,7 +306,9 @@ def test_revision_options(package: AppPackage) -> None:
     package.write_entity("user", USER_ENTITY)
     ok(package.cli("init"))
     out = ok(
-        package.cli("revision", "-m", "by hand", "--rev-id", "hand1", "--branch-label", "core")
+        package.cli(
+            "revision", "-m", "by hand", "--rev-id", "hand1", "--branch-label", "core", "-v"
+        )
     )
     assert "(revision hand1)" in out
     text = (package.versions / "hand1_by_hand.py").read_text()
@@ -334,7 +341,7 @@ def test_revision_options(package: AppPackage) -> None:
     result = package.cli("revision", "--autogenerate", "-m", "users")
     assert result.exit_code == 1 and "flask db merge" in result.stderr
     out = ok(package.cli("revision", "--autogenerate", "-m", "users", "--head", "core@head"))
-    assert "add table 'users'" in out
+    assert "Detected added table 'users'" in out
     ok(package.cli("upgrade", "heads"))
     before = package.revision_files()
     auto = ("revision", "--autogenerate", "-m", "none", "--head", "core@head")
@@ -368,5 +375,5 @@ def test_env_py_options_reach_alembic(package: AppPackage) -> None:
     ok(package.cli("upgrade"))
     assert {"acme_versions", "users", "skip_me"} <= package.tables()
     assert "alembic_version" not in package.tables()
-    assert "(current)" in ok(package.cli("current"))
+    assert "(head)" in ok(package.cli("current"))
     assert "matches the entities" in ok(package.cli("check"))

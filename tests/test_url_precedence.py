@@ -104,5 +104,3 @@ def test_legacy_key_wins_over_the_environment(
     db = EntityDB(app)
     assert db.state(app).settings.url.database == f"{tmp_path}/legacy.db"
     assert db.state(app).settings.url_source == "SQLALCHEMY_DATABASE_URI"
-
-

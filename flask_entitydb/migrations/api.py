@@ -93,12 +93,33 @@ def _script_directory(config: EntityDBConfig) -> ScriptDirectory:
     return ScriptDirectory.from_config(config)
 
 
-def _info(script: Script, current: Sequence[str] = ()) -> RevisionInfo:
-    is_current = script.revision in current
-    line = script.cmd_format(False, include_branches=True, include_doc=True, include_parents=True)
-    details = script.log_entry.rstrip()
+def _history_line(script: Script, is_current: bool) -> str:
+    """The line ``alembic history`` prints (``(current)`` where Alembic puts it)."""
+    text = script.cmd_format(
+        False, include_branches=True, include_parents=True, tree_indicators=False
+    )
     if is_current:
-        line += " (current)"
+        text += " (current)"
+    if script.is_branch_point:
+        text += " (branchpoint)"
+    if script.is_merge_point:
+        text += " (mergepoint)"
+    return f"{text}, {script.doc}"
+
+
+def _info(script: Script, current: Sequence[str] = (), *, style: str = "history") -> RevisionInfo:
+    """A :class:`RevisionInfo`; ``style`` picks the Alembic command whose one-line format
+    :attr:`RevisionInfo.line` has: ``history``, ``current``, ``heads`` or ``branches``."""
+    is_current = script.revision in current
+    if style == "current":
+        line = script.cmd_format(False)
+    elif style == "heads":
+        line = script.cmd_format(False, include_branches=True, tree_indicators=False)
+    elif style == "branches":
+        line = script.cmd_format(False, include_branches=True)
+    else:
+        line = _history_line(script, is_current)
+    details = script.log_entry.rstrip()
     return RevisionInfo(
         revision=script.revision,
         message=script.doc,
@@ -678,7 +699,7 @@ def heads(
             if resolve_dependencies
             else script.get_revisions(script.get_heads())
         )
-        return [_info(s) for s in found if s is not None]
+        return [_info(s, style="heads") for s in found if s is not None]
 
 
 def branches(*, directory: PathArg = None, app: Flask | None = None) -> list[RevisionInfo]:
@@ -687,7 +708,7 @@ def branches(*, directory: PathArg = None, app: Flask | None = None) -> list[Rev
     app = _app(app)
     with _running(app):
         script = _script_directory(make_config(app, directory, runs_env=False))
-        return [_info(s) for s in script.walk_revisions() if s.is_branch_point]
+        return [_info(s, style="branches") for s in script.walk_revisions() if s.is_branch_point]
 
 
 def current(*, directory: PathArg = None, app: Flask | None = None) -> list[RevisionInfo]:
@@ -698,7 +719,9 @@ def current(*, directory: PathArg = None, app: Flask | None = None) -> list[Revi
         config = make_config(app, directory)
         found = _database_heads(config)
         script = _script_directory(config)
-        return [_info(s, found) for s in script.get_revisions(found) if s is not None]
+        return [
+            _info(s, found, style="current") for s in script.get_revisions(found) if s is not None
+        ]
 
 
 def check(

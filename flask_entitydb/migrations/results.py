@@ -51,7 +51,11 @@ class RevisionInfo:
     next_revisions: tuple[str, ...]
     """The revisions that follow it (two or more at a branch point)."""
     line: str
-    """Alembic's one-line summary, as ``alembic history`` prints it."""
+    """Alembic's one-line summary, as the Alembic command of the same name prints it
+    (and Flask-Migrate, so scripts parsing it keep working): ``834b1a697901 (head)`` from
+    :func:`~flask_entitydb.migrations.current` and
+    :func:`~flask_entitydb.migrations.heads`, ``<base> -> 834b1a697901 (head), users`` from
+    :func:`~flask_entitydb.migrations.history` and the others."""
     details: str
     """Alembic's verbose, multi-line description, as ``alembic show`` prints it."""
 
