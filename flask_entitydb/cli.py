@@ -8,6 +8,7 @@ stderr and exit status 1; the Alembic machinery is only imported when a command 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import shlex
@@ -59,6 +60,45 @@ def _tag_option(function: _F) -> _F:
     return click.option("--tag", default=None, help="Arbitrary tag for custom env.py scripts.")(
         function
     )
+
+
+def _per_bind(function: _F) -> _F:
+    """Add ``--bind KEY`` and run the command for that bind, or for every bind of the
+    app in turn (with a header line per bind when there are several); the exit status is
+    1 when it was 1 for any bind."""
+
+    @click.option(
+        "--bind",
+        "bind_key",
+        default=None,
+        metavar="KEY",
+        help="Only this bind (ENTITYDB_BINDS key, or 'default'); default: every bind.",
+    )
+    @functools.wraps(function)
+    def run(*args: Any, bind_key: str | None, **kwargs: Any) -> Any:
+        from flask import current_app
+
+        from .masking import mask_url
+        from .migrations.binds import bind_name, selected_keys, using_bind
+        from .migrations.config import app_state
+
+        state = app_state(current_app)
+        keys = selected_keys(state, bind_key)
+        failed = False
+        for key in keys:
+            if len(keys) > 1:
+                url = state.settings.bind(key).primary.url
+                click.echo(f"[{bind_name(key)}] {mask_url(url)}")
+            with using_bind(key):
+                try:
+                    function(*args, **kwargs)
+                except click.exceptions.Exit as done:
+                    if done.exit_code:
+                        failed = True
+        if failed:
+            click.get_current_context().exit(1)
+
+    return run  # type: ignore[return-value]
 
 
 @click.group("db", cls=AppGroup)
@@ -179,11 +219,15 @@ def _warn_sqlite_enums() -> None:
     import sqlalchemy as sa
     from flask import current_app
 
+    from .migrations.binds import bind_engine, bind_metadata, selected_bind
+
     state = current_app.extensions["entitydb"]
-    if state.settings.url.get_backend_name() != "sqlite":
+    key = selected_bind()
+    engine = bind_engine(state, key)
+    if engine.url.get_backend_name() != "sqlite":
         return
-    dialect = state.db.engine.dialect
-    for table in state.db.metadata.tables.values():
+    dialect = engine.dialect
+    for table in bind_metadata(state.db.metadata, key).tables.values():
         for column in table.columns:
             if isinstance(column.type.dialect_impl(dialect), sa.Enum):
                 click.secho(
@@ -206,6 +250,7 @@ def _echo_run(applied: list[AppliedRevision], target: str, verb: str) -> None:
 
 
 @db_group.command("init")
+@_per_bind
 @_directory_option
 @click.option("--package", is_flag=True, help="Write __init__.py files into the folders.")
 @click.option(
@@ -217,8 +262,16 @@ def _echo_run(applied: list[AppliedRevision], target: str, verb: str) -> None:
 def init_command(directory: str | None, package: bool, replace_env: bool) -> None:
     """Create the migrations folder."""
     from . import migrations
+    from .migrations.binds import bind_name, selected_bind
+    from .migrations.config import migrations_directory
 
     folder = _folder(directory)
+    key = selected_bind()
+    if key is not None or _several_binds():
+        existing = migrations_directory(current_app_object(), folder)
+        if not replace_env and os.path.isdir(existing) and os.listdir(existing):
+            click.echo(f"Kept the existing migrations folder '{existing}' ({bind_name(key)}).")
+            return
     path = migrations.init(folder, package=package, replace_env=replace_env)
     if replace_env:
         click.echo(f"Replaced '{os.path.join(path, 'env.py')}' with flask-entitydb's env.py.")
@@ -230,7 +283,23 @@ def init_command(directory: str | None, package: bool, replace_env: bool) -> Non
         )
 
 
+def current_app_object() -> Any:
+    from flask import current_app
+
+    return current_app._get_current_object()  # type: ignore[attr-defined]
+
+
+def _several_binds() -> bool:
+    """Whether ``init`` runs for several binds (then existing folders are kept)."""
+    from .migrations.config import app_state
+
+    return len(app_state(current_app_object()).settings.bind_keys) > 1 and (
+        click.get_current_context().params.get("bind_key") is None
+    )
+
+
 @db_group.command("revision")
+@_per_bind
 @_directory_option
 @click.option("-m", "--message", default=None, help="Revision message.")
 @click.option("--autogenerate", is_flag=True, help="Fill the revision with the entities' changes.")
@@ -285,6 +354,7 @@ def revision_command(
 
 
 @db_group.command("migrate")
+@_per_bind
 @_directory_option
 @click.option("-m", "--message", default=None, help="Revision message (default: the changes).")
 @click.option("--head", default="head", show_default=True, help="Revision to build upon.")
@@ -366,6 +436,7 @@ def merge_command(
 
 
 @db_group.command("upgrade")
+@_per_bind
 @_directory_option
 @click.option("--sql", is_flag=True, help="Print the SQL instead of running it (offline).")
 @_tag_option
@@ -401,6 +472,7 @@ def upgrade_command(
 
 
 @db_group.command("downgrade", context_settings={"ignore_unknown_options": True})
+@_per_bind
 @_directory_option
 @click.option("--sql", is_flag=True, help="Print the SQL instead of running it; needs FROM:TO.")
 @_tag_option
@@ -438,6 +510,7 @@ def downgrade_command(
 
 
 @db_group.command("show")
+@_per_bind
 @_directory_option
 @click.argument("revision", default="head")
 def show_command(directory: str | None, revision: str) -> None:
@@ -448,6 +521,7 @@ def show_command(directory: str | None, revision: str) -> None:
 
 
 @db_group.command("history")
+@_per_bind
 @_directory_option
 @click.option("-r", "--rev-range", default=None, help="Range, e.g. 'base:current'.")
 @click.option("-v", "--verbose", is_flag=True, help="Show every detail.")
@@ -465,6 +539,7 @@ def history_command(
 
 
 @db_group.command("heads")
+@_per_bind
 @_directory_option
 @click.option("-v", "--verbose", is_flag=True, help="Show every detail.")
 @click.option("--resolve-dependencies", is_flag=True, help="Treat dependencies as down revisions.")
@@ -492,6 +567,7 @@ def branches_command(directory: str | None, verbose: bool) -> None:
 
 
 @db_group.command("current")
+@_per_bind
 @_directory_option
 @click.option("-v", "--verbose", is_flag=True, help="Show every detail.")
 def current_command(directory: str | None, verbose: bool) -> None:
@@ -503,8 +579,10 @@ def current_command(directory: str | None, verbose: bool) -> None:
         from flask import current_app
 
         from .masking import mask_url
+        from .migrations.binds import selected_bind
 
-        url = current_app.extensions["entitydb"].settings.url
+        settings = current_app.extensions["entitydb"].settings
+        url = settings.bind(selected_bind()).primary.url
         click.echo(f"Current revision(s) for {mask_url(url)}:")
     if not infos:  # stdout stays empty, as with Flask-Migrate and Alembic
         click.echo(
@@ -515,6 +593,7 @@ def current_command(directory: str | None, verbose: bool) -> None:
 
 
 @db_group.command("stamp")
+@_per_bind
 @_directory_option
 @click.option("--sql", is_flag=True, help="Print the SQL instead of running it (offline).")
 @_tag_option
@@ -549,6 +628,7 @@ def stamp_command(
 
 
 @db_group.command("check")
+@_per_bind
 @_directory_option
 @_x_option
 @click.pass_context

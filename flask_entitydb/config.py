@@ -25,14 +25,29 @@ Config keys (all optional):
 ``ENTITYDB_PENDING_MIGRATIONS``
     ``"ignore"``, ``"warn"`` or ``"error"`` when the database is not at the head revision
     (default ``"warn"`` in debug mode, ``"ignore"`` otherwise).
+``ENTITYDB_BINDS``
+    Bind key -> URL (or a dict with ``primary``, ``replicas``, ``engine_options``) of the
+    app's other databases; a key an entity names in ``__bind_key__`` and that is not
+    configured is read from ``DB_CONNECTION_STRING_<KEY>`` in the environment.
+``ENTITYDB_REPLICAS``
+    Read replica URLs of the default database (else ``DB_REPLICA_CONNECTION_STRINGS`` from
+    the environment, comma-separated).
+``ENTITYDB_REPLICA_STICKY_SECONDS``
+    Seconds a client reads from the primary after its last write (default 2).
+``ENTITYDB_REPLICA_MAX_LAG``
+    Seconds of replication lag above which a replica is skipped (default: not checked).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any, Literal
 
 from flask import Flask
@@ -56,8 +71,35 @@ _PENDING_POLICIES: tuple[PendingPolicy, ...] = ("ignore", "warn", "error")
 
 
 @dataclass(frozen=True)
+class DatabaseSettings:
+    """One database server the app connects to: a bind's primary or one of its read
+    replicas, prepared like ``DB_CONNECTION_STRING`` is."""
+
+    url: URL
+    """The URL handed to SQLAlchemy (``ssl`` translated, dialect defaults applied)."""
+    url_source: str
+    """Where the URL came from, named in messages."""
+    engine_options: Mapping[str, Any]
+    require_tls: bool
+
+
+@dataclass(frozen=True)
+class BindSettings:
+    """One bind (database) of the app: its primary and its read replicas."""
+
+    key: str | None
+    """The bind key (``None``: the default database)."""
+    primary: DatabaseSettings
+    replicas: tuple[DatabaseSettings, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
-    """Everything flask-entitydb reads from one app's configuration."""
+    """Everything flask-entitydb reads from one app's configuration.
+
+    ``url``, ``url_source``, ``engine_options`` and ``require_tls`` are the default
+    database's; :meth:`bind` gives any bind's, replicas included.
+    """
 
     url: URL
     """The URL handed to SQLAlchemy (``ssl`` translated, dialect defaults applied)."""
@@ -70,6 +112,34 @@ class Settings:
     migrations_dir: str
     exclude_tables: tuple[str, ...]
     pending_migrations: PendingPolicy
+    replicas: tuple[DatabaseSettings, ...] = ()
+    """Read replicas of the default database."""
+    binds: Mapping[str, BindSettings] = field(default_factory=lambda: MappingProxyType({}))
+    """The other databases, by bind key."""
+    replica_sticky_seconds: float = 2.0
+    replica_max_lag: float | None = None
+
+    def bind(self, key: str | None) -> BindSettings:
+        """The settings of bind ``key`` (``None``: the default database).
+
+        :raises KeyError: no such bind.
+        """
+        if key is None:
+            primary = DatabaseSettings(
+                self.url, self.url_source, self.engine_options, self.require_tls
+            )
+            return BindSettings(None, primary, self.replicas)
+        return self.binds[key]
+
+    @property
+    def bind_keys(self) -> tuple[str | None, ...]:
+        """``None`` (the default database) and every other bind's key, in order."""
+        return (None, *self.binds)
+
+    @property
+    def has_replicas(self) -> bool:
+        """Whether any bind has a read replica."""
+        return bool(self.replicas) or any(b.replicas for b in self.binds.values())
 
 
 def _string_list(app: Flask, key: str) -> tuple[str, ...] | None:
@@ -147,15 +217,10 @@ def _masked(value: str | URL) -> str:
         return mask_unparsed(str(value))
 
 
-def load_settings(app: Flask, engine_options: Mapping[str, Any]) -> Settings:
-    """Read and validate the configuration of ``app``.
-
-    :param engine_options: the extension's constructor ``engine_options``.
-    :raises ConfigurationError: a value is invalid; the message names the key.
-    """
-    raw, source = _raw_url(app)
-    url, dialect_defaults, require_tls = prepare_url(parse_url(raw, source), source)
-
+def _option_layers(
+    app: Flask, engine_options: Mapping[str, Any]
+) -> tuple[tuple[str, Mapping[str, Any]], ...]:
+    """The engine option layers every database gets, weakest first, with their names."""
     config_options = app.config.get("ENTITYDB_ENGINE_OPTIONS", {})
     if not isinstance(config_options, Mapping):
         raise ConfigurationError(
@@ -168,17 +233,227 @@ def load_settings(app: Flask, engine_options: Mapping[str, Any]) -> Settings:
             "'SQLALCHEMY_ENGINE_OPTIONS' must be a dict of create_engine() options, got"
             f" {type(legacy_options).__name__}."
         )
-    # every setting is checked on its own, so the message names the one at fault
-    check_engine(url, dialect_defaults, source)
-    for blame, layer in (
+    return (
         ("EntityDB(engine_options=...)", engine_options),
         ("'SQLALCHEMY_ENGINE_OPTIONS'", legacy_options),
         ("'ENTITYDB_ENGINE_OPTIONS'", config_options),
+    )
+
+
+def prepare_database(
+    raw: str | URL, source: str, layers: Iterable[tuple[str, Mapping[str, Any]]]
+) -> DatabaseSettings:
+    """Parse, prepare and check one connection string and its engine options (the same
+    path for the default database, every bind and every replica).
+
+    :param layers: engine option dicts with the name blamed in messages, weakest first.
+    :raises ConfigurationError: the URL or an option is invalid.
+    """
+    url, dialect_defaults, require_tls = prepare_url(parse_url(raw, source), source)
+    # every setting is checked on its own, so the message names the one at fault
+    check_engine(url, dialect_defaults, source)
+    present = [(blame, layer) for blame, layer in layers if layer]
+    for blame, layer in present:
+        check_option_types(layer, blame)
+        check_engine(url, merge_engine_options(dialect_defaults, layer), blame)
+    options = merge_engine_options(dialect_defaults, *(layer for _, layer in present))
+    return DatabaseSettings(url, source, options, require_tls)
+
+
+def _number(app: Flask, key: str, default: float | None, example: str) -> float | None:
+    value = app.config.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = float(value)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
     ):
-        if layer:
-            check_option_types(layer, blame)
-            check_engine(url, merge_engine_options(dialect_defaults, layer), blame)
-    options = merge_engine_options(dialect_defaults, engine_options, legacy_options, config_options)
+        raise ConfigurationError(
+            f"'{key}' must be a number of seconds, 0 or more, got {value!r}; for example"
+            f" app.config['{key}'] = {example}."
+        )
+    return float(value)
+
+
+_BIND_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def bind_env_name(key: str, prefix: str = "DB_CONNECTION_STRING") -> str:
+    """The environment variable of bind ``key``: ``DB_CONNECTION_STRING_ANALYTICS``."""
+    return f"{prefix}_{key.upper()}"
+
+
+def _replica_urls(value: Any, source: str) -> list[tuple[str | URL, str]]:
+    """Replica URLs from a config list, or a comma-separated string (environment)."""
+    if isinstance(value, (str, URL)):
+        parts: list[Any] = (
+            [part.strip() for part in str(value).split(",")] if isinstance(value, str) else [value]
+        )
+        parts = [part for part in parts if part]
+    elif isinstance(value, Sequence) and all(isinstance(v, (str, URL)) for v in value):
+        parts = list(value)
+    else:
+        raise ConfigurationError(
+            f"{source} must be a list of database URLs, got {type(value).__name__}; for"
+            f" example ['mysql+mysqldb://app:pw@replica1/app']."
+        )
+    if len(parts) == 1:
+        return [(parts[0], source)]
+    return [(part, f"{source} #{number}") for number, part in enumerate(parts, 1)]
+
+
+def _replicas(
+    primary: DatabaseSettings,
+    value: Any,
+    source: str,
+    layers: Iterable[tuple[str, Mapping[str, Any]]],
+) -> tuple[DatabaseSettings, ...]:
+    if value is None:
+        return ()
+    layers = tuple(layers)
+    found = []
+    for raw, where in _replica_urls(value, source):
+        replica = prepare_database(raw, where, layers)
+        if replica.url.get_backend_name() != primary.url.get_backend_name():
+            raise ConfigurationError(
+                f"{where} is a '{replica.url.get_backend_name()}' database but its primary"
+                f" ({primary.url_source}) is '{primary.url.get_backend_name()}'; a read"
+                " replica must be a copy of its primary."
+            )
+        found.append(replica)
+    return tuple(found)
+
+
+def _default_replicas(
+    app: Flask, primary: DatabaseSettings, layers: Iterable[tuple[str, Mapping[str, Any]]]
+) -> tuple[DatabaseSettings, ...]:
+    configured = app.config.get("ENTITYDB_REPLICAS")
+    if configured is not None:
+        return _replicas(primary, configured, "'ENTITYDB_REPLICAS'", layers)
+    from_env = os.environ.get("DB_REPLICA_CONNECTION_STRINGS")
+    if from_env is not None and from_env.strip():
+        return _replicas(primary, from_env, "DB_REPLICA_CONNECTION_STRINGS (environment)", layers)
+    return ()
+
+
+def _configured_binds(app: Flask) -> tuple[Mapping[Any, Any], str]:
+    configured = app.config.get("ENTITYDB_BINDS")
+    name = "ENTITYDB_BINDS"
+    if configured is None:
+        configured = app.config.get("SQLALCHEMY_BINDS")
+        name = "SQLALCHEMY_BINDS"
+    if configured is None:
+        return {}, "ENTITYDB_BINDS"
+    if not isinstance(configured, Mapping):
+        raise ConfigurationError(
+            f"'{name}' must be a dict of bind key -> database URL, got"
+            f" {type(configured).__name__}; for example app.config['{name}'] ="
+            " {'analytics': 'postgresql+psycopg://app:pw@db/analytics'}."
+        )
+    return configured, name
+
+
+def _bind(
+    app: Flask,
+    key: Any,
+    layers: tuple[tuple[str, Mapping[str, Any]], ...],
+    needed_by: str | None = None,
+) -> BindSettings:
+    configured, name = _configured_binds(app)
+    if not isinstance(key, str) or not _BIND_KEY.match(key):
+        raise ConfigurationError(
+            f"'{name}' has the bind key {key!r}; use a name of letters, digits and '_'"
+            " (the default database is DB_CONNECTION_STRING, not a bind)."
+        )
+    value = configured.get(key)
+    where = f"'{name}['{key}']'"
+    extra: Mapping[str, Any] = {}
+    replicas: Any = None
+    replicas_source = f"{where}['replicas']"
+    if isinstance(value, Mapping):
+        unknown = sorted(set(value) - {"primary", "url", "replicas", "engine_options"})
+        if name == "SQLALCHEMY_BINDS":  # Flask-SQLAlchemy's form: url + engine options
+            extra = {k: v for k, v in value.items() if k != "url"}
+            raw = value.get("url")
+        else:
+            if unknown:
+                raise ConfigurationError(
+                    f"{where} has the unknown key(s) {', '.join(map(repr, unknown))}; use"
+                    " 'primary', 'replicas' and 'engine_options'."
+                )
+            raw = value.get("primary", value.get("url"))
+            extra = value.get("engine_options", {})
+            replicas = value.get("replicas")
+            if not isinstance(extra, Mapping):
+                raise ConfigurationError(
+                    f"{where}['engine_options'] must be a dict of create_engine() options,"
+                    f" got {type(extra).__name__}."
+                )
+        source = f"{where}['primary']"
+    else:
+        raw = value
+        source = where
+    if raw is None:
+        env = bind_env_name(key)
+        raw = os.environ.get(env)
+        source = f"{env} (environment)"
+        if raw is None:
+            reason = f"entity {needed_by} has __bind_key__ = '{key}'" if needed_by else where
+            raise ConfigurationError(
+                f"The bind '{key}' has no database URL ({reason}); set"
+                f" app.config['ENTITYDB_BINDS']['{key}'] or the environment variable"
+                f" {env}."
+            )
+    bind_layers = (*layers, (f"{where}['engine_options']", extra))
+    primary = prepare_database(raw, source, bind_layers)
+    if replicas is None:
+        env = bind_env_name(key, "DB_REPLICA_CONNECTION_STRINGS")
+        from_env = os.environ.get(env)
+        if from_env is not None and from_env.strip():
+            replicas, replicas_source = from_env, f"{env} (environment)"
+    return BindSettings(key, primary, _replicas(primary, replicas, replicas_source, bind_layers))
+
+
+def with_entity_binds(
+    app: Flask,
+    settings: Settings,
+    engine_options: Mapping[str, Any],
+    wanted: Mapping[str, str],
+) -> Settings:
+    """``settings`` plus the binds the entities name (``__bind_key__``) that the config
+    does not configure, read from ``DB_CONNECTION_STRING_<KEY>``.
+
+    :param wanted: bind key -> the first entity naming it (for the message).
+    :raises ConfigurationError: a bind has no URL, or its URL is invalid.
+    """
+    missing = {key: entity for key, entity in wanted.items() if key not in settings.binds}
+    if not missing:
+        return settings
+    layers = _option_layers(app, engine_options)
+    binds = dict(settings.binds)
+    for key, entity in missing.items():
+        binds[key] = _bind(app, key, layers, needed_by=entity)
+    return replace(settings, binds=MappingProxyType(binds))
+
+
+def load_settings(app: Flask, engine_options: Mapping[str, Any]) -> Settings:
+    """Read and validate the configuration of ``app``.
+
+    :param engine_options: the extension's constructor ``engine_options``.
+    :raises ConfigurationError: a value is invalid; the message names the key.
+    """
+    raw, source = _raw_url(app)
+    layers = _option_layers(app, engine_options)
+    default = prepare_database(raw, source, layers)
+    configured, _ = _configured_binds(app)
+    binds = {key: _bind(app, key, layers) for key in configured}
+    sticky = _number(app, "ENTITYDB_REPLICA_STICKY_SECONDS", 2.0, "2")
+    max_lag = _number(app, "ENTITYDB_REPLICA_MAX_LAG", None, "10")
 
     pending = app.config.get("ENTITYDB_PENDING_MIGRATIONS")
     if pending is None:
@@ -197,13 +472,17 @@ def load_settings(app: Flask, engine_options: Mapping[str, Any]) -> Settings:
     migrations_dir = os.path.join(app.root_path, migrations_dir)
 
     return Settings(
-        url=url,
+        url=default.url,
         url_source=source,
-        engine_options=options,
-        require_tls=require_tls,
+        engine_options=default.engine_options,
+        require_tls=default.require_tls,
         entity_packages=_string_list(app, "ENTITYDB_ENTITY_PACKAGES"),
         entry_points=_string_list(app, "ENTITYDB_ENTRY_POINTS"),
         migrations_dir=os.fspath(migrations_dir),
         exclude_tables=_string_list(app, "ENTITYDB_EXCLUDE_TABLES") or (),
         pending_migrations=pending,
+        replicas=_default_replicas(app, default, layers),
+        binds=MappingProxyType(binds),
+        replica_sticky_seconds=sticky if sticky is not None else 2.0,
+        replica_max_lag=max_lag,
     )

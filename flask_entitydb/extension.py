@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
@@ -13,10 +14,11 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import orm
 
-from .config import load_settings
+from .config import load_settings, with_entity_binds
 from .discovery import discover_entities
-from .engines import EntitySession, setup_engines
+from .engines import EntitySession, mark_bind_keys, setup_engines, tables_of
 from .entity import Entity
+from .errors import ConfigurationError
 from .masking import mask_url
 from .state import EXTENSION_KEY, EntityDBState
 
@@ -95,17 +97,27 @@ class EntityDB:
                 " EntityDB provides 'db.session' itself, remove the other instance."
             )
         settings = load_settings(app, self._engine_options)
-        setup_engines(app, self._sqlalchemy, settings)
-
         discovery = discover_entities(
             app.import_name,
             self.base,
             entity_packages=settings.entity_packages,
             entry_points=settings.entry_points,
         )
+        settings = with_entity_binds(app, settings, self._engine_options, mark_bind_keys(self.base))
+        if settings.has_replicas and not app.secret_key:
+            raise ConfigurationError(
+                "Read replicas need the app's 'SECRET_KEY': each client's last write is"
+                " kept in its session cookie so that it reads its own writes; set"
+                " app.config['SECRET_KEY']."
+            )
+        routes = setup_engines(app, self._sqlalchemy, settings)
         app.extensions[EXTENSION_KEY] = EntityDBState(
-            db=self, settings=settings, discovery=discovery
+            db=self, settings=settings, discovery=discovery, routes=routes
         )
+        if routes.router is not None:
+            from .replicas import install_routing
+
+            install_routing(app, self._sqlalchemy.session, routes.router)
         app.shell_context_processor(_shell_context)
         if settings.pending_migrations != "ignore":
             from .migrations.guard import install_pending_migrations_guard
@@ -147,8 +159,24 @@ class EntityDB:
 
     @property
     def engine(self) -> sa.Engine:
-        """The engine of the current app."""
+        """The engine of the current app's default database (its primary)."""
         return self._sqlalchemy.engine
+
+    @property
+    def engines(self) -> Mapping[str | None, sa.Engine]:
+        """The primary engine of each bind of the current app, by bind key (``None``: the
+        default database)."""
+        routes = self.state().routes
+        return routes.engines if routes is not None else {None: self.engine}
+
+    def primary(self) -> contextlib.AbstractContextManager[None]:
+        """Send every statement of the current session to the primaries while the
+        ``with`` block runs, or while the decorated view runs: reads that must see the
+        very latest data (``with db.primary(): ...`` or ``@db.primary()``).
+
+        Without read replicas it changes nothing.
+        """
+        return _forced_primary(self)
 
     # -- Flask-SQLAlchemy conveniences ---------------------------------------------------
 
@@ -189,13 +217,28 @@ class EntityDB:
     def create_all(self) -> None:
         """Create every table that does not exist yet, without migrations.
 
-        For tests and prototypes; use ``flask db upgrade`` for real databases.
+        For tests and prototypes; use ``flask db upgrade`` for real databases. Each
+        table is created in its bind's database.
         """
-        self.metadata.create_all(self.engine)
+        for key, engine in self.engines.items():
+            self.metadata.create_all(engine, tables=tables_of(self.metadata, key))
 
     def drop_all(self) -> None:
-        """Drop every table of :attr:`metadata`. For tests and prototypes."""
-        self.metadata.drop_all(self.engine)
+        """Drop every table of :attr:`metadata` (each in its bind's database). For tests
+        and prototypes."""
+        for key, engine in self.engines.items():
+            self.metadata.drop_all(engine, tables=tables_of(self.metadata, key))
+
+
+@contextlib.contextmanager
+def _forced_primary(db: EntityDB) -> Iterator[None]:
+    session = db.session()
+    previous = getattr(session, "_entitydb_primary", False)
+    session._entitydb_primary = True  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        session._entitydb_primary = previous  # type: ignore[attr-defined]
 
 
 def _shell_context() -> dict[str, Any]:

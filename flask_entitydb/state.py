@@ -15,6 +15,7 @@ from flask import Flask
 if TYPE_CHECKING:
     from .config import Settings
     from .discovery import Discovery
+    from .engines import Routes
     from .extension import EntityDB
 
 EXTENSION_KEY = "entitydb"
@@ -29,6 +30,8 @@ class EntityDBState:
     db: EntityDB
     settings: Settings
     discovery: Discovery
+    routes: Routes | None = None
+    """The app's engines by bind key, and its read replica router."""
 
 
 def find_state(app: Flask) -> EntityDBState | None:

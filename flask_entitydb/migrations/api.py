@@ -29,6 +29,7 @@ from flask import Flask, current_app
 from ..errors import MigrationError
 from ..state import EntityDBState
 from . import changes as _changes
+from .binds import bind_database, bind_engine, bind_metadata, mark_ini, selected_bind
 from .config import (
     ATTR_LOCKED,
     ATTR_ON_APPLY,
@@ -77,7 +78,7 @@ def _running(app: Flask) -> Iterator[EntityDBState]:
     """Translate expected failures, and push an app context when the caller has none for
     this app."""
     state = app_state(app)
-    settings = state.settings
+    database = bind_database(state, selected_bind())
     with contextlib.ExitStack() as stack:
         try:
             pushed = current_app._get_current_object() is app  # type: ignore[attr-defined]
@@ -85,7 +86,7 @@ def _running(app: Flask) -> Iterator[EntityDBState]:
             pushed = False
         if not pushed:
             stack.enter_context(app.app_context())
-        stack.enter_context(translated(settings.url, settings.url_source))
+        stack.enter_context(translated(database.url, database.url_source))
         yield state
 
 
@@ -185,7 +186,7 @@ def _unapplied(script: ScriptDirectory, found: tuple[str, ...]) -> tuple[Revisio
 
 
 def _require_entities(state: EntityDBState) -> None:
-    if state.db.metadata.tables:
+    if bind_metadata(state.db.metadata, selected_bind()).tables:
         return
     searched = ", ".join(state.discovery.searched) or "nothing"
     raise MigrationError(
@@ -273,10 +274,11 @@ def init(
             " is, or choose another folder with 'flask db -d <folder> init'."
         )
     with _running(app):
-        config = make_config(app, path, must_exist=False)
+        config = make_config(app, directory, must_exist=False)
         with _quiet():
             command.init(config, path, template=TEMPLATE, package=package)
     _set_prepend_sys_path(app, path)
+    mark_ini(path, selected_bind())
     return path
 
 
@@ -468,7 +470,7 @@ def _migrate_database(
         config = make_config(
             app, directory, x_args=x_args, attributes={ATTR_ON_APPLY: record, ATTR_LOCKED: True}
         )
-        with hold_migration_lock(state.db.engine, lock_timeout):
+        with hold_migration_lock(bind_engine(state, selected_bind()), lock_timeout):
             try:
                 run(config)
             except (CommandError, RevisionError) as error:

@@ -20,6 +20,7 @@ from flask import Flask
 
 from ..errors import MigrationError
 from ..state import EXTENSION_KEY, EntityDBState
+from .binds import ATTR_BIND, bind_directory, bind_name, selected_bind
 from .folder import check_env, check_ini, check_revision_files
 
 TEMPLATES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
@@ -58,10 +59,13 @@ def app_state(app: Flask) -> EntityDBState:
 
 def migrations_directory(app: Flask, directory: str | os.PathLike[str] | None = None) -> str:
     """Absolute path of the migrations folder: ``directory`` (relative to the working
-    directory) if given, else the app's configured folder."""
+    directory) if given, else the app's configured folder; for another bind than the
+    default (:func:`~flask_entitydb.migrations.binds.using_bind`), its folder in there."""
     if directory is not None and os.fspath(directory):
-        return os.path.abspath(os.fspath(directory))
-    return os.path.normpath(os.path.abspath(app_state(app).settings.migrations_dir))
+        path = os.path.abspath(os.fspath(directory))
+    else:
+        path = os.path.normpath(os.path.abspath(app_state(app).settings.migrations_dir))
+    return bind_directory(path, selected_bind())
 
 
 def _elsewhere_hint(path: str) -> str:
@@ -140,6 +144,12 @@ def make_config(
             hint = _elsewhere_hint(path) if directory is None else ""
             if hint:
                 raise MigrationError(f"There is no migrations folder at '{path}'{hint}.")
+            key = selected_bind()
+            if key is not None:
+                raise MigrationError(
+                    f"There is no migrations folder at '{path}' for the bind"
+                    f" '{bind_name(key)}'; create it with 'flask db init --bind {key}'."
+                )
             raise MigrationError(
                 f"There is no migrations folder at '{path}'; create it with 'flask db init',"
                 " or point to it with 'flask db -d <folder>' or 'ENTITYDB_MIGRATIONS_DIR'."
@@ -152,7 +162,7 @@ def make_config(
         output_buffer=output_buffer,
         stdout=io.StringIO(),
         cmd_opts=argparse.Namespace(x=list(x_args), quiet=True),
-        attributes={ATTR_APP: app, **(attributes or {})},
+        attributes={ATTR_APP: app, ATTR_BIND: selected_bind(), **(attributes or {})},
     )
     if must_exist:
         check_ini(config, path)

@@ -26,6 +26,7 @@ from alembic.util import CommandError
 from flask import Flask, current_app, has_app_context
 
 from ..errors import EntityDBError, MigrationError
+from .binds import bind_database, bind_engine, bind_metadata, config_bind
 from .compare import compare_server_default, compare_type, enable_postgresql_enums
 from .config import ATTR_APP, ATTR_LOCKED, ATTR_ON_APPLY, app_state
 from .failures import database_error, one_line, reported_here, version_table_state
@@ -100,11 +101,14 @@ def _load_app() -> Flask:
 def _run(config: Config, app: Flask, options: dict[str, Any]) -> None:
     state = app_state(app)
     settings = state.settings
-    backend = settings.url.get_backend_name()
+    key = config_bind(config)
+    database = bind_database(state, key)
+    metadata = bind_metadata(state.db.metadata, key)
+    backend = database.url.get_backend_name()
     options = dict(options)
     progress = _Progress(config)
     opts: dict[str, Any] = {
-        "target_metadata": state.db.metadata,
+        "target_metadata": metadata,
         "compare_type": compare_type,
         "compare_server_default": compare_server_default,
         # batch operations work on SQLite (table rebuilds) and are plain ALTERs elsewhere,
@@ -124,7 +128,7 @@ def _run(config: Config, app: Flask, options: dict[str, Any]) -> None:
         "on_version_apply": [progress, *_as_list(options.pop("on_version_apply", None))],
         "render_item": _first_rendering(render_item, options.pop("render_item", None)),
         "process_revision_directives": _chain(
-            portable_types(state.db.metadata), options.pop("process_revision_directives", None)
+            portable_types(metadata), options.pop("process_revision_directives", None)
         ),
     }
     opts.update(options)
@@ -135,13 +139,13 @@ def _run(config: Config, app: Flask, options: dict[str, Any]) -> None:
     if context.is_offline_mode():
         opts["on_version_apply"] = opts["on_version_apply"][1:]  # keep --sql output clean
         context.configure(
-            url=settings.url, literal_binds=True, dialect_opts={"paramstyle": "named"}, **opts
+            url=database.url, literal_binds=True, dialect_opts={"paramstyle": "named"}, **opts
         )
         with context.begin_transaction():
             context.run_migrations()
         return
 
-    engine = state.db.engine
+    engine = bind_engine(state, key)
     try:
         with (
             _enum_plugin_quiet(backend),
@@ -165,7 +169,7 @@ def _run(config: Config, app: Flask, options: dict[str, Any]) -> None:
     except sa.exc.DBAPIError as error:
         if config.attributes.get(ATTR_APP) is not None:
             raise  # the API reports it
-        raise database_error(error, settings.url, settings.url_source) from error
+        raise database_error(error, database.url, database.url_source) from error
 
 
 # -- pieces --------------------------------------------------------------------------------

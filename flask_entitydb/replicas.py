@@ -1,0 +1,316 @@
+"""Read replicas: which engine serves a read, and read-your-writes for each client.
+
+Inside a request, a ``GET``, ``HEAD`` or ``OPTIONS`` reads from a replica of the bind;
+flushes, DML statements, other methods, the CLI and migrations use the primary. After a
+client's write, the primary's replication position (MariaDB ``@@gtid_binlog_pos``,
+PostgreSQL ``pg_current_wal_lsn()``) and the time are kept in the client's Flask session;
+its next reads go to a replica only once that replica has replayed the position
+(``MASTER_GTID_WAIT`` / ``pg_last_wal_replay_lsn()``), and to the primary until then. Where
+no position can be read, the client reads from the primary for
+``ENTITYDB_REPLICA_STICKY_SECONDS``.
+
+A replica that cannot be reached, or lags more than ``ENTITYDB_REPLICA_MAX_LAG``, is
+skipped for a back-off period, with one WARNING line; a read that fails on a replica is
+run again on the primary, so no request fails because a replica did.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from flask import Flask, Response, has_request_context, request
+from flask import session as client_session
+from sqlalchemy.orm import scoped_session
+
+from .masking import mask_text, mask_url
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import ORMExecuteState
+
+log = logging.getLogger("flask_entitydb")
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+"""Request methods whose reads may be served by a replica."""
+
+COOKIE_KEY = "_entitydb_write"
+"""Key of the client's last write (time and positions) in the Flask session."""
+
+POSITION_WAIT_SECONDS = 0.05
+"""How long a replica may take to reach a client's write position (MariaDB)."""
+
+LAG_CHECK_SECONDS = 1.0
+"""How often each process measures a replica's lag (with ``ENTITYDB_REPLICA_MAX_LAG``)."""
+
+BACKOFF_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
+"""Seconds a failed replica is skipped, after its 1st, 2nd, ... failure in a row."""
+
+_FAILURES = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError)
+
+
+@dataclass(eq=False)
+class Replica:
+    """One read replica engine and what this process knows about its health."""
+
+    engine: sa.Engine
+    name: str
+    """The masked URL, for log lines."""
+    skip_until: float = 0.0
+    failures: int = 0
+    lag_checked: float = 0.0
+    lag: float | None = 0.0
+
+    def usable(self, now: float) -> bool:
+        return now >= self.skip_until
+
+    def fail(self, reason: str, now: float) -> None:
+        """Skip this replica for a back-off period; log once per streak of failures."""
+        backoff = BACKOFF_SECONDS[min(self.failures, len(BACKOFF_SECONDS) - 1)]
+        first = self.failures == 0
+        self.failures += 1
+        self.skip_until = now + backoff
+        self.engine.dispose()  # its pooled connections are likely dead
+        message = (
+            "Read replica '%s' is skipped: %s; reads go to another replica or the primary,"
+            " retrying in %.0f s."
+        )
+        if first:
+            log.warning(message, self.name, reason, backoff)
+        else:
+            log.debug(message, self.name, reason, backoff)
+
+    def succeeded(self) -> None:
+        if self.failures:
+            log.info("Read replica '%s' is back in use.", self.name)
+            self.failures = 0
+
+
+@dataclass(eq=False)
+class ReplicaSet:
+    """The primary engine of one bind and its replicas."""
+
+    key: str | None
+    primary: sa.Engine
+    replicas: Sequence[Replica]
+    _turn: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def in_turn(self) -> list[Replica]:
+        """The replicas, starting with the next one in round-robin order."""
+        with self._lock:
+            start = self._turn
+            self._turn = (start + 1) % len(self.replicas)
+        return [*self.replicas[start:], *self.replicas[:start]]
+
+
+def _one_line(error: BaseException) -> str:
+    original = getattr(error, "orig", None) or error
+    text = str(original).strip().splitlines()
+    return mask_text(text[0] if text else type(original).__name__)
+
+
+def _is_mariadb(engine: sa.Engine) -> bool:
+    return bool(getattr(engine.dialect, "is_mariadb", False))
+
+
+def primary_position(engine: sa.Engine) -> str | None:
+    """The primary's replication position right now, or ``None`` where it cannot be
+    read (MySQL, SQLite, an error)."""
+    backend = engine.url.get_backend_name()
+    if backend == "postgresql":
+        sql = "SELECT CAST(pg_current_wal_lsn() AS text)"
+    elif backend in {"mysql", "mariadb"} and _is_mariadb(engine):
+        sql = "SELECT @@gtid_binlog_pos"
+    else:
+        return None
+    try:
+        with engine.connect() as connection:
+            value = connection.exec_driver_sql(sql).scalar()
+    except sa.exc.DBAPIError as error:
+        log.debug("Could not read the primary's position: %s", _one_line(error))
+        return None
+    return str(value) if value else None
+
+
+def _has_replayed(connection: sa.Connection, position: str) -> bool:
+    if connection.dialect.name == "postgresql":
+        return bool(
+            connection.execute(
+                sa.text("SELECT pg_last_wal_replay_lsn() >= CAST(:pos AS pg_lsn)"),
+                {"pos": position},
+            ).scalar()
+        )
+    result = connection.execute(
+        sa.text("SELECT MASTER_GTID_WAIT(:pos, :timeout)"),
+        {"pos": position, "timeout": POSITION_WAIT_SECONDS},
+    ).scalar()
+    return result == 0
+
+
+def _lag(connection: sa.Connection) -> float | None:
+    """Seconds the replica is behind, or ``None`` when it is not replicating."""
+    if connection.dialect.name == "postgresql":
+        value = connection.execute(
+            sa.text(
+                "SELECT CASE WHEN NOT pg_is_in_recovery() THEN NULL"
+                " WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
+                " ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) END"
+            )
+        ).scalar()
+        return None if value is None else max(float(value), 0.0)
+    row = connection.exec_driver_sql("SHOW SLAVE STATUS").mappings().first()
+    if row is None:
+        return None
+    behind = row.get("Seconds_Behind_Master")
+    return None if behind is None else float(behind)
+
+
+class Router:
+    """Chooses the engine of each read for one app (see the module's description)."""
+
+    def __init__(
+        self,
+        sets: dict[str | None, ReplicaSet],
+        *,
+        sticky_seconds: float,
+        max_lag: float | None,
+    ) -> None:
+        self.sets = sets
+        self.sticky_seconds = sticky_seconds
+        self.max_lag = max_lag
+        # a write position is worth checking for as long as a replica may be behind it
+        self.position_seconds = max(sticky_seconds, max_lag or 0.0)
+
+    def read_engine(self, key: str | None, primary: sa.Engine) -> sa.Engine:
+        """The engine for the reads of bind ``key`` in the current request."""
+        replicas = self.sets.get(key)
+        if replicas is None or not has_request_context() or request.method not in READ_METHODS:
+            return primary
+        position = None
+        last_write = client_session.get(COOKIE_KEY)
+        if last_write is not None:
+            try:
+                age = time.time() - float(last_write["t"])
+                position = last_write.get("p", {}).get(key or "")
+            except (TypeError, KeyError, ValueError, AttributeError):
+                age = float("inf")  # not ours or damaged: ignore it
+            if position is None and age < self.sticky_seconds:
+                return primary
+            if age >= self.position_seconds:
+                position = None
+        now = time.monotonic()
+        for replica in replicas.in_turn():
+            if replica.usable(now) and self._fit(replica, position, now):
+                return replica.engine
+        return primary
+
+    def _fit(self, replica: Replica, position: str | None, now: float) -> bool:
+        """Whether ``replica`` can serve the read: reachable, not lagging too much, and at
+        ``position`` if one is given."""
+        check_lag = self.max_lag is not None and now - replica.lag_checked >= LAG_CHECK_SECONDS
+        if not check_lag and position is None:
+            return True
+        try:
+            with replica.engine.connect() as connection:
+                if check_lag:
+                    replica.lag = _lag(connection)
+                    replica.lag_checked = now
+                    assert self.max_lag is not None
+                    if replica.lag is None or replica.lag > self.max_lag:
+                        shown = "not replicating" if replica.lag is None else f"{replica.lag:.1f} s"
+                        replica.fail(
+                            f"it lags behind its primary ({shown}, more than"
+                            f" ENTITYDB_REPLICA_MAX_LAG = {self.max_lag:g} s)",
+                            now,
+                        )
+                        return False
+                if position is not None and not _has_replayed(connection, position):
+                    return False
+        except _FAILURES as error:
+            replica.fail(_one_line(error), now)
+            return False
+        replica.succeeded()
+        return True
+
+    def replica_for(self, engine: sa.Engine) -> Replica | None:
+        """The :class:`Replica` of ``engine``, or ``None`` if it is not a replica."""
+        for replicas in self.sets.values():
+            for replica in replicas.replicas:
+                if replica.engine is engine:
+                    return replica
+        return None
+
+
+def record_write(session: Any, router: Router, written: set[str | None]) -> None:
+    """Keep the time of the client's write and the primaries' positions after it in the
+    client's Flask session (called at the end of a request that wrote)."""
+    positions = {}
+    for key in written:
+        replicas = router.sets.get(key)
+        if replicas is None:
+            continue
+        position = primary_position(replicas.primary)
+        if position is not None:
+            positions[key or ""] = position
+    previous = session.get(COOKIE_KEY)
+    if isinstance(previous, dict) and isinstance(previous.get("p"), dict):
+        # keep the positions of the binds this request did not write to
+        kept = {k: v for k, v in previous["p"].items() if k not in {w or "" for w in written}}
+        positions = {**kept, **positions}
+    session[COOKIE_KEY] = {"t": time.time(), "p": positions}
+
+
+def make_replica(engine: sa.Engine) -> Replica:
+    """A :class:`Replica` of ``engine``, named by its masked URL."""
+    return Replica(engine=engine, name=mask_url(engine.url))
+
+
+def retry_on_primary(state: ORMExecuteState) -> Any:
+    """``do_orm_execute`` hook: a read that fails on a replica runs again on the primary
+    (and the replica is skipped for a while)."""
+    session = state.session
+    chosen: dict[str | None, sa.Engine] | None = getattr(session, "_entitydb_reads", None)
+    routes = getattr(session, "_routes", None)
+    router: Router | None = getattr(routes, "router", None)
+    if not chosen or router is None:
+        return None
+    on_replica = {
+        key: engine for key, engine in chosen.items() if router.replica_for(engine) is not None
+    }
+    if not on_replica:
+        return None
+    try:
+        return state.invoke_statement()
+    except _FAILURES as error:
+        now = time.monotonic()
+        for key, engine in on_replica.items():
+            replica = router.replica_for(engine)
+            if replica is not None:
+                replica.fail(_one_line(error), now)
+            chosen[key] = router.sets[key].primary
+        if not getattr(session, "_entitydb_written", None):
+            # nothing of this request is at stake: start over on a clean transaction
+            session.rollback()
+        return state.invoke_statement()
+
+
+def install_routing(app: Flask, session: scoped_session[Any], router: Router) -> None:
+    """Retry failed replica reads on the primary (for sessions of ``session``'s factory)
+    and keep each writing client's last write in its session cookie."""
+    factory = session.session_factory
+    if not sa.event.contains(factory, "do_orm_execute", retry_on_primary):
+        sa.event.listen(factory, "do_orm_execute", retry_on_primary)
+
+    def remember_write(response: Response) -> Response:
+        if session.registry.has():
+            written = getattr(session(), "_entitydb_written", None)
+            if written:
+                record_write(client_session, router, written)
+        return response
+
+    app.after_request(remember_write)

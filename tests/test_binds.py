@@ -1,0 +1,259 @@
+"""Several databases in one app (binds): configuration, routing and ``flask db``.
+
+``ENTITYDB_BINDS`` / ``DB_CONNECTION_STRING_<KEY>`` / ``SQLALCHEMY_BINDS`` URLs go through
+the same preparation as ``DB_CONNECTION_STRING`` (``ssl=``, engine defaults, checks); an
+entity's ``__bind_key__`` sends its rows to its bind's database; ``flask db`` migrates each
+bind from its own folder into its own database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from conftest import create_database
+from flask import Flask
+from migration_apps import USER_ENTITY, AppPackage, make_package, ok
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from flask_entitydb import ConfigurationError, EntityDB
+
+EVENT_ENTITY = """\
+class Event(Base):
+    __tablename__ = "events"
+    __bind_key__ = "analytics"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(40))
+"""
+
+EVENT_ENTITY_WITH_SOURCE = (
+    EVENT_ENTITY
+    + """\
+    source: Mapped[str | None] = mapped_column(sa.String(40))
+"""
+)
+
+
+def _base_with_event() -> tuple[type[DeclarativeBase], type[DeclarativeBase]]:
+    class Base(DeclarativeBase):
+        pass
+
+    class Event(Base):
+        __tablename__ = "events"
+        __bind_key__ = "analytics"
+        id: Mapped[int] = mapped_column(primary_key=True)
+
+    return Base, Event
+
+
+# -- configuration ---------------------------------------------------------------------------
+
+
+def test_bind_url_is_prepared_like_the_default_one(make_app: Callable[..., Flask]) -> None:
+    app = make_app(
+        ENTITYDB_BINDS={
+            "analytics": "postgresql+psycopg://app:secret@db.example/analytics?ssl=true",
+            "legacy": "mysql+mysqldb://app:secret@db.example/legacy",
+        }
+    )
+    db = EntityDB(app)
+    with app.app_context():
+        analytics = db.engines["analytics"]
+        legacy = db.engines["legacy"]
+    assert analytics.url.query["sslmode"] == "require"
+    assert "ssl" not in analytics.url.query
+    assert analytics.pool._pre_ping  # type: ignore[attr-defined]
+    assert legacy.url.query["charset"] == "utf8mb4"
+    assert legacy.pool._recycle == 3600  # type: ignore[attr-defined]
+
+
+def test_bind_error_names_the_bind_and_hides_the_password(
+    make_app: Callable[..., Flask],
+) -> None:
+    app = make_app(ENTITYDB_BINDS={"analytics": "mysql+mysqldb://app:secret@db/x?ssl=maybe"})
+    with pytest.raises(ConfigurationError) as caught:
+        EntityDB(app)
+    message = str(caught.value)
+    assert "'ENTITYDB_BINDS['analytics']'" in message
+    assert "ssl=maybe" in message
+    assert "secret" not in message
+
+
+def test_sqlalchemy_binds_are_honoured_not_ignored(make_app: Callable[..., Flask]) -> None:
+    """Flask-SQLAlchemy's key works as before, but its URLs get ``ssl=true`` too."""
+    app = make_app(
+        SQLALCHEMY_BINDS={
+            "analytics": {"url": "postgresql+psycopg://app@db/analytics?ssl=true", "echo": True}
+        }
+    )
+    db = EntityDB(app)
+    with app.app_context():
+        engine = db.engines["analytics"]
+    assert engine.url.query["sslmode"] == "require"
+    assert engine.echo is True
+
+
+def test_bind_key_without_a_url_is_refused(
+    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DB_CONNECTION_STRING_ANALYTICS", raising=False)
+    base, _ = _base_with_event()
+    with pytest.raises(ConfigurationError) as caught:
+        EntityDB(make_app(), base=base)
+    message = str(caught.value)
+    assert "'Event' has __bind_key__ = 'analytics'" in message
+    assert "DB_CONNECTION_STRING_ANALYTICS" in message
+
+
+def test_bind_url_from_the_environment(
+    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DB_CONNECTION_STRING_ANALYTICS", f"sqlite:///{tmp_path / 'a.db'}")
+    base, _ = _base_with_event()
+    app = make_app()
+    db = EntityDB(app, base=base)
+    with app.app_context():
+        assert db.engines["analytics"].url.database == str(tmp_path / "a.db")
+        assert db.state().settings.bind("analytics").primary.url_source == (
+            "DB_CONNECTION_STRING_ANALYTICS (environment)"
+        )
+
+
+def test_bad_bind_key_is_refused(make_app: Callable[..., Flask]) -> None:
+    with pytest.raises(ConfigurationError, match="bind key 'my-db'"):
+        EntityDB(make_app(ENTITYDB_BINDS={"my-db": "sqlite://"}))
+
+
+def test_rows_go_to_their_binds_database(make_app: Callable[..., Flask], tmp_path: Path) -> None:
+    class Base(DeclarativeBase):
+        pass
+
+    class User(Base):
+        __tablename__ = "users"
+        id: Mapped[int] = mapped_column(primary_key=True)
+
+    class Event(Base):
+        __tablename__ = "events"
+        __bind_key__ = "analytics"
+        id: Mapped[int] = mapped_column(primary_key=True)
+
+    main, other = tmp_path / "main.db", tmp_path / "analytics.db"
+    app = make_app(
+        DB_CONNECTION_STRING=f"sqlite:///{main}",
+        ENTITYDB_BINDS={"analytics": f"sqlite:///{other}"},
+    )
+    db = EntityDB(app, base=Base)
+    with app.app_context():
+        db.create_all()
+        db.session.add_all([User(id=1), Event(id=2)])
+        db.session.commit()
+        assert db.session.scalars(sa.select(Event.id)).all() == [2]
+        assert db.session.execute(sa.select(Event.__table__.c.id)).scalar() == 2
+        db.session.execute(sa.update(Event).values(id=3))
+        db.session.commit()
+    for path, table, expected in ((main, "users", 1), (other, "events", 3)):
+        engine = sa.create_engine(f"sqlite:///{path}")
+        with engine.connect() as conn:
+            assert set(sa.inspect(conn).get_table_names()) == {table}
+            assert conn.scalar(sa.text(f"SELECT id FROM {table}")) == expected
+        engine.dispose()
+
+
+# -- flask db with two binds: MariaDB + PostgreSQL ------------------------------------------
+
+
+@pytest.fixture
+def two_servers(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A fresh MariaDB database (default bind) and a fresh PostgreSQL one (analytics)."""
+    mysql_url, drop_mysql = create_database("mysql", tmp_path)
+    postgresql_url, drop_postgresql = create_database("postgresql", tmp_path)
+    yield mysql_url, postgresql_url
+    drop_mysql()
+    drop_postgresql()
+
+
+@pytest.fixture
+def package(
+    tmp_path: Path, two_servers: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[AppPackage]:
+    monkeypatch.setenv("DB_CONNECTION_STRING_ANALYTICS", two_servers[1])
+    yield from make_package(tmp_path, two_servers[0], monkeypatch)
+
+
+def _tables(url: str) -> set[str]:
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    try:
+        return set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.mysql
+@pytest.mark.postgresql
+def test_two_binds_mysql_postgresql_migrated_queried_checked(
+    package: AppPackage, two_servers: tuple[str, str]
+) -> None:
+    mysql_url, postgresql_url = two_servers
+    package.write_entity("user", USER_ENTITY)
+    package.write_entity("event", EVENT_ENTITY)
+
+    out = ok(package.cli("init"))
+    bind_folder = package.migrations / "binds" / "analytics"
+    assert (bind_folder / "env.py").is_file()
+    assert "entitydb_bind = analytics" in (bind_folder / "alembic.ini").read_text()
+    assert "[analytics]" in out
+
+    out = ok(package.cli("migrate", "-m", "first"))
+    assert out.index("[default]") < out.index("add table 'users'") < out.index("[analytics]")
+    assert out.index("[analytics]") < out.index("add table 'events'")
+    assert "events" not in out[: out.index("[analytics]")]
+    assert len(package.revision_files()) == 1
+    assert len(list((bind_folder / "versions").glob("*.py"))) == 1
+
+    ok(package.cli("upgrade"))
+    assert _tables(mysql_url) == {"alembic_version", "users"}
+    assert _tables(postgresql_url) == {"alembic_version", "events"}
+
+    app = package.create_app()
+    module = __import__(f"{package.name}.entities.event_entity", fromlist=["Event"])
+    users = __import__(f"{package.name}.entities.user_entity", fromlist=["User"])
+    db = app.extensions["entitydb"].db
+    with app.app_context():
+        db.session.add_all([users.User(name="ada"), module.Event(kind="signup")])
+        db.session.commit()
+        assert db.session.scalars(sa.select(module.Event.kind)).all() == ["signup"]
+        assert db.session.scalars(sa.select(users.User.name)).all() == ["ada"]
+        port = db.session.execute(
+            sa.select(sa.func.inet_server_port()).select_from(module.Event.__table__)
+        ).scalar()
+        assert port == sa.make_url(postgresql_url).port
+    assert "matches the entities" in ok(package.cli("check"))
+
+    current = ok(package.cli("current", "--bind", "analytics"))
+    assert "[default]" not in current
+    analytics_revision = next((bind_folder / "versions").glob("*.py")).name.split("_")[0]
+    assert analytics_revision in current
+
+    package.write_entity("event", EVENT_ENTITY_WITH_SOURCE)
+    result = package.cli("check")
+    assert result.exit_code == 1
+    assert "add column 'events.source'" in result.output
+    assert result.output.index("[analytics]") < result.output.index("events.source")
+
+    out = ok(package.cli("migrate", "--bind", "analytics", "-m", "source"))
+    assert "[default]" not in out and "add column 'events.source'" in out
+    ok(package.cli("upgrade", "--bind", "analytics"))
+    assert "matches the entities" in ok(package.cli("check"))
+    history = ok(package.cli("history", "--bind", "analytics"))
+    assert "source" in history and "first" in history
+
+    ok(package.cli("downgrade", "--bind", "analytics", "base"))
+    assert _tables(postgresql_url) == {"alembic_version"}
+    assert _tables(mysql_url) == {"alembic_version", "users"}
+
+    result = package.cli("upgrade", "--bind", "nope")
+    assert result.exit_code == 1
+    assert "There is no bind 'nope'; the app's binds are 'default', 'analytics'" in result.output
