@@ -206,7 +206,7 @@ def test_two_binds_mysql_postgresql_migrated_queried_checked(
     assert "entitydb_bind = analytics" in (bind_folder / "alembic.ini").read_text()
     assert "[analytics]" in out
 
-    out = ok(package.cli("migrate", "-m", "first"))
+    out = ok(package.cli("migrate", "-v", "-m", "first"))
     assert out.index("[default]") < out.index("add table 'users'") < out.index("[analytics]")
     assert out.index("[analytics]") < out.index("add table 'events'")
     assert "events" not in out[: out.index("[analytics]")]
@@ -243,7 +243,7 @@ def test_two_binds_mysql_postgresql_migrated_queried_checked(
     assert "add column 'events.source'" in result.output
     assert result.output.index("[analytics]") < result.output.index("events.source")
 
-    out = ok(package.cli("migrate", "--bind", "analytics", "-m", "source"))
+    out = ok(package.cli("migrate", "-v", "--bind", "analytics", "-m", "source"))
     assert "[default]" not in out and "add column 'events.source'" in out
     ok(package.cli("upgrade", "--bind", "analytics"))
     assert "matches the entities" in ok(package.cli("check"))
