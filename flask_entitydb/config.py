@@ -25,6 +25,12 @@ Config keys (all optional):
 ``ENTITYDB_PENDING_MIGRATIONS``
     ``"ignore"``, ``"warn"`` or ``"error"`` when the database is not at the head revision
     (default ``"warn"`` in debug mode, ``"ignore"`` otherwise).
+``ENTITYDB_LIVENESS``
+    ``"retry"``, ``"ping"`` or ``"none"``: how connections the server closed are kept from
+    the app (default ``"retry"`` on MySQL/MariaDB and PostgreSQL; see :mod:`.liveness`).
+``ENTITYDB_LIVENESS_PING_IDLE``
+    Seconds of idleness after which ``"retry"`` pings a connection at checkout (default
+    60; ``None``: never).
 ``ENTITYDB_BINDS``
     Bind key -> URL (or a dict with ``primary``, ``replicas``, ``engine_options``) of the
     app's other databases; a key an entity names in ``__bind_key__`` and that is not
@@ -62,6 +68,12 @@ from .connection import (
     prepare_url,
 )
 from .errors import ConfigurationError
+from .liveness import (
+    DEFAULT_PING_IDLE,
+    LivenessPolicy,
+    database_liveness,
+    read_liveness,
+)
 from .masking import mask_unparsed, mask_url
 
 log = logging.getLogger("flask_entitydb")
@@ -118,6 +130,10 @@ class Settings:
     """The other databases, by bind key."""
     replica_sticky_seconds: float = 2.0
     replica_max_lag: float | None = None
+    liveness_setting: LivenessPolicy | None = None
+    """``ENTITYDB_LIVENESS`` as configured (``None``: each backend's default)."""
+    liveness_ping_idle: float | None = DEFAULT_PING_IDLE
+    """``ENTITYDB_LIVENESS_PING_IDLE`` (seconds, ``None``: never)."""
 
     def bind(self, key: str | None) -> BindSettings:
         """The settings of bind ``key`` (``None``: the default database).
@@ -130,6 +146,18 @@ class Settings:
             )
             return BindSettings(None, primary, self.replicas)
         return self.binds[key]
+
+    def liveness_of(self, database: DatabaseSettings) -> LivenessPolicy:
+        """The ``ENTITYDB_LIVENESS`` policy of one database (a bind's primary or replica).
+
+        :raises ConfigurationError: it contradicts the database's ``pool_pre_ping``.
+        """
+        return database_liveness(self.liveness_setting, database.url, database.engine_options)
+
+    @property
+    def liveness(self) -> LivenessPolicy:
+        """The ``ENTITYDB_LIVENESS`` policy of the default database."""
+        return self.liveness_of(self.bind(None).primary)
 
     @property
     def bind_keys(self) -> tuple[str | None, ...]:
@@ -452,6 +480,7 @@ def load_settings(app: Flask, engine_options: Mapping[str, Any]) -> Settings:
     default = prepare_database(raw, source, layers)
     configured, _ = _configured_binds(app)
     binds = {key: _bind(app, key, layers) for key in configured}
+    liveness, ping_idle = read_liveness(app.config)
     sticky = _number(app, "ENTITYDB_REPLICA_STICKY_SECONDS", 2.0, "2")
     max_lag = _number(app, "ENTITYDB_REPLICA_MAX_LAG", None, "10")
 
@@ -471,7 +500,7 @@ def load_settings(app: Flask, engine_options: Mapping[str, Any]) -> Settings:
     # relative to the app's package, so the folder ships with it and works from any cwd
     migrations_dir = os.path.join(app.root_path, migrations_dir)
 
-    return Settings(
+    settings = Settings(
         url=default.url,
         url_source=source,
         engine_options=default.engine_options,
@@ -485,4 +514,11 @@ def load_settings(app: Flask, engine_options: Mapping[str, Any]) -> Settings:
         binds=MappingProxyType(binds),
         replica_sticky_seconds=sticky if sticky is not None else 2.0,
         replica_max_lag=max_lag,
+        liveness_setting=liveness,
+        liveness_ping_idle=ping_idle,
     )
+    for key in settings.bind_keys:  # a contradiction fails here, naming its URL
+        bind = settings.bind(key)
+        for database in (bind.primary, *bind.replicas):
+            settings.liveness_of(database)
+    return settings

@@ -181,7 +181,7 @@ def prepare_url(url: URL, source: str) -> tuple[URL, dict[str, Any], bool]:
                 " file and has no TLS, remove the 'ssl' parameter."
             )
     elif backend in {"mysql", "mariadb"}:
-        defaults.update(pool_pre_ping=True, pool_recycle=MYSQL_POOL_RECYCLE)
+        defaults.update(pool_recycle=MYSQL_POOL_RECYCLE)
         if "charset" not in url.query:
             url = url.update_query_dict({"charset": "utf8mb4"})
         if want_tls:
@@ -197,7 +197,6 @@ def prepare_url(url: URL, source: str) -> tuple[URL, dict[str, Any], bool]:
         ):
             defaults["connect_args"] = {"ssl_mode": "DISABLED"}
     elif backend == "postgresql":
-        defaults.update(pool_pre_ping=True)
         if want_tls is not None and "sslmode" not in url.query:
             url = url.update_query_dict({"sslmode": "require" if want_tls else "disable"})
     elif want_tls is not None:

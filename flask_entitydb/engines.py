@@ -24,6 +24,7 @@ from sqlalchemy import orm
 from .config import DatabaseSettings, Settings
 from .connection import install_listeners
 from .errors import ConfigurationError
+from .liveness import install_liveness, liveness_engine_options
 from .replicas import ReplicaSet, Router, make_replica
 from .state import EXTENSION_KEY
 
@@ -140,20 +141,27 @@ _MISSING: Any = object()
 
 def setup_engines(app: Flask, sqlalchemy: SQLAlchemy, settings: Settings) -> Routes:
     """Create ``app``'s engines (every bind's primary and replicas) with Flask-SQLAlchemy
-    from ``settings``, attach the per-connection checks to each, and return the routes."""
+    from ``settings``, attach the per-connection checks and the liveness policy
+    (``ENTITYDB_LIVENESS``) to each, and return the routes."""
+
     # Flask-SQLAlchemy reads its per-app engine configuration from app.config.
+    def options(database: DatabaseSettings) -> dict[str, Any]:
+        policy = settings.liveness_of(database)
+        return {**liveness_engine_options(policy, database.url), **database.engine_options}
+
     app.config["SQLALCHEMY_DATABASE_URI"] = settings.url
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = dict(settings.engine_options)
     binds: dict[str, dict[str, Any]] = {}
     databases: list[tuple[str | None, DatabaseSettings]] = []
     for key in settings.bind_keys:
         bind = settings.bind(key)
-        if key is not None:
-            binds[key] = {**bind.primary.engine_options, "url": bind.primary.url}
+        if key is None:
+            app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options(bind.primary)
+        else:
+            binds[key] = {**options(bind.primary), "url": bind.primary.url}
         databases.append((key, bind.primary))
         for number, replica in enumerate(bind.replicas, 1):
             replica_key = replica_bind_key(key, number)
-            binds[replica_key] = {**replica.engine_options, "url": replica.url}
+            binds[replica_key] = {**options(replica), "url": replica.url}
             databases.append((replica_key, replica))
     app.config["SQLALCHEMY_BINDS"] = binds
     sqlalchemy.init_app(app)
@@ -162,6 +170,9 @@ def setup_engines(app: Flask, sqlalchemy: SQLAlchemy, settings: Settings) -> Rou
         for name, database in databases:
             install_listeners(
                 engines[name], require_tls=database.require_tls, source=database.url_source
+            )
+            install_liveness(
+                engines[name], settings.liveness_of(database), settings.liveness_ping_idle
             )
         primaries = {key: engines[key] for key in settings.bind_keys}
     router = None

@@ -82,7 +82,7 @@ def test_existing_mysql_format_unchanged(make_app: Callable[..., Flask]) -> None
     assert "ssl" not in settings.url.query  # never handed to the driver as a string
     assert settings.url.query["charset"] == "utf8mb4"
     assert settings.engine_options["connect_args"] == {"ssl_mode": "REQUIRED"}
-    assert settings.engine_options["pool_pre_ping"] is True
+    assert settings.liveness == "retry"  # no pool_pre_ping: see tests/test_liveness_config.py
     assert settings.engine_options["pool_recycle"] == MYSQL_POOL_RECYCLE
 
 
@@ -129,7 +129,7 @@ def test_engine_options_precedence(make_app: Callable[..., Flask]) -> None:
     assert options["pool_recycle"] == 120  # config beats constructor beats default
     assert options["pool_timeout"] == 5
     assert options["pool_size"] == 3
-    assert options["pool_pre_ping"] is True
+    assert "pool_pre_ping" not in options  # ENTITYDB_LIVENESS="retry"
 
 
 def test_sqlite_foreign_keys_enforced(make_app: Callable[..., Flask]) -> None:

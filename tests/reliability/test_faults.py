@@ -113,14 +113,14 @@ def test_killing_every_pooled_connection(
     assert not ids & {int(client.get("/conn").text)}
 
 
-def test_without_pre_ping_the_killed_connection_reaches_the_view(
+def test_without_liveness_the_killed_connection_reaches_the_view(
     make_app: Callable[..., Flask], private_mariadb: MariaDBServer, private_database: str
 ) -> None:
-    # the control experiment: the fault is real, only pool_pre_ping hides it
+    # the control experiment: the fault is real, only ENTITYDB_LIVENESS hides it
     app, _ = items_app(
         make_app,
         private_mariadb.app_url(private_database),
-        ENTITYDB_ENGINE_OPTIONS={"pool_pre_ping": False},
+        ENTITYDB_LIVENESS="none",
     )
     client = app.test_client()
     private_mariadb.execute(f"KILL {int(client.get('/conn').text)}")
