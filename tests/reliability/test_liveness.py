@@ -417,52 +417,83 @@ class Outcome:
     status: int
 
 
-def _client_loop(app: Flask, worker: int, outcomes: list[Outcome], lock: threading.Lock) -> None:
-    client = app.test_client()
-    for n in range(REQUESTS_PER_THREAD):
-        write = n % 3 != 2
-        token = f"w{worker}-{n}-{uuid.uuid4().hex[:8]}" if write else None
-        started = time.monotonic()
-        if write:
-            response = client.post("/entries", data={"token": token})
-        else:
-            response = client.get("/entries")
-        outcome = Outcome(started, time.monotonic(), write, token, response.status_code)
-        with lock:
-            outcomes.append(outcome)
-        time.sleep(PACING)
+class Load:
+    """``THREADS`` clients sending a fixed number of mixed requests (two writes to one
+    read, a unique token per write); :meth:`quiet` pauses them around a block."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.outcomes: list[Outcome] = []
+        self.lock = threading.Lock()
+        self.gate = threading.Event()
+        self.gate.set()
+        self.in_flight = 0
+        self.threads = [
+            threading.Thread(target=self._loop, args=(w,), daemon=True) for w in range(THREADS)
+        ]
+
+    def _loop(self, worker: int) -> None:
+        client = self.app.test_client()
+        for n in range(REQUESTS_PER_THREAD):
+            self.gate.wait()
+            with self.lock:
+                self.in_flight += 1
+            write = n % 3 != 2
+            token = f"w{worker}-{n}-{uuid.uuid4().hex[:8]}" if write else None
+            started = time.monotonic()
+            if write:
+                response = client.post("/entries", data={"token": token})
+            else:
+                response = client.get("/entries")
+            outcome = Outcome(started, time.monotonic(), write, token, response.status_code)
+            with self.lock:
+                self.outcomes.append(outcome)
+                self.in_flight -= 1
+            time.sleep(PACING)
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+        while len(self.outcomes) < THREADS * REQUESTS_PER_THREAD // 5:
+            time.sleep(0.01)
+
+    def pause(self) -> None:
+        self.gate.clear()
+        while self.in_flight:
+            time.sleep(0.005)
+
+    def join(self) -> None:
+        self.gate.set()
+        for thread in self.threads:
+            thread.join(timeout=180)
+            assert not thread.is_alive()
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("load", ["busy", "quiet"])
 def test_restart_under_load(
-    make_app: Callable[..., Flask], live: Live, caplog: pytest.LogCaptureFixture
+    make_app: Callable[..., Flask], live: Live, caplog: pytest.LogCaptureFixture, load: str
 ) -> None:
-    connect_timeout = {"connect_timeout": 2}
+    """``busy``: requests keep coming while the server is down (they fail, and SQLAlchemy
+    discards the pool); ``quiet``: the restart falls between requests, so every pooled
+    connection is dead when the load resumes: the case only the retry (or a ping) covers."""
     app, db = entries_app(
         make_app,
         live,
         PROPAGATE_EXCEPTIONS=False,
-        ENTITYDB_ENGINE_OPTIONS={"connect_args": connect_timeout, "pool_size": THREADS},
+        ENTITYDB_ENGINE_OPTIONS={"connect_args": {"connect_timeout": 2}, "pool_size": THREADS},
     )
     caplog.set_level(logging.INFO, logger="flask_entitydb")
-    outcomes: list[Outcome] = []
-    lock = threading.Lock()
-    workers = [
-        threading.Thread(target=_client_loop, args=(app, w, outcomes, lock), daemon=True)
-        for w in range(THREADS)
-    ]
-    for worker in workers:
-        worker.start()
-    while len(outcomes) < THREADS * REQUESTS_PER_THREAD // 5:
-        time.sleep(0.01)
-
+    clients = Load(app)
+    clients.start()
+    if load == "quiet":
+        clients.pause()
     went_down = time.monotonic()
     live.server.restart(down_seconds=DOWN_SECONDS)  # clean shutdown, then start
     back_up = time.monotonic()
-    for worker in workers:
-        worker.join(timeout=180)
-        assert not worker.is_alive()
+    clients.join()
 
+    outcomes = clients.outcomes
     before = [o for o in outcomes if o.ended < went_down]
     after = [o for o in outcomes if o.started > back_up]
     failed = [o for o in outcomes if o.status >= 500]
@@ -471,6 +502,9 @@ def test_restart_under_load(
     assert after, "no request was sent after the server was back; raise REQUESTS_PER_THREAD"
     assert [o for o in before if o.status >= 500] == []
     assert [o for o in after if o.status >= 500] == [], "a request failed after the restart"
+    if load == "quiet":
+        assert failed == []
+        assert reconnects(caplog), "the restart did not reach a pooled connection"
 
     acknowledged = {o.token for o in outcomes if o.status == 201}
     sent = {o.token for o in outcomes if o.write}
@@ -485,7 +519,6 @@ def test_restart_under_load(
     assert live.server.app_password not in caplog.text
 
     figures = {
-        "backend": live.backend,
         "requests": len(outcomes),
         "threads": THREADS,
         "writes_sent": len(sent),
@@ -497,11 +530,30 @@ def test_restart_under_load(
         "rows_stored": sum(stored.values()),
         "duplicated": len(duplicated),
         "acknowledged_lost": len(acknowledged - set(stored)),
-        "reconnect_retries": len(reconnects(caplog)),
+        "first_statements_sent_again": len(reconnects(caplog)),
     }
     if FIGURES_FILE:
         path = Path(FIGURES_FILE)
         known = json.loads(path.read_text()) if path.exists() else {}
-        known[live.backend] = figures
+        known[f"{live.backend}/{load}"] = figures
         path.write_text(json.dumps(known, indent=2) + "\n")
-    print("restart figures:", figures)
+    print("restart figures:", live.backend, load, figures)
+
+
+@pytest.mark.slow
+def test_without_retry_a_quiet_restart_fails_requests(
+    make_app: Callable[..., Flask], live: Live
+) -> None:
+    # the control of the "quiet" restart: ENTITYDB_LIVENESS="none"
+    app, db = entries_app(
+        make_app,
+        live,
+        PROPAGATE_EXCEPTIONS=False,
+        ENTITYDB_LIVENESS="none",
+        ENTITYDB_ENGINE_OPTIONS={"pool_size": THREADS},
+    )
+    pooled_connection_ids(app, db, live, THREADS)
+    live.server.restart()
+    client = app.test_client()
+    statuses = [client.get("/entries").status_code for _ in range(THREADS)]
+    assert 500 in statuses
