@@ -25,7 +25,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from flask_entitydb import NAMING_CONVENTION, ConfigurationError, EntityDB
 
-from .servers import MariaDBServer, TLSFiles
+from .servers import MariaDBServer
 
 pytestmark = pytest.mark.filterwarnings("ignore:No entity classes found")
 
@@ -372,14 +372,11 @@ def test_autocommit_first_statement_is_not_sent_again(
 @pytest.mark.mysql
 @pytest.mark.slow
 def test_reconnection_is_tls_checked_like_a_new_connection(
-    make_app: Callable[..., Flask],
-    mariadb_server_factory: Callable[..., MariaDBServer],
-    tls_files: TLSFiles,
+    make_app: Callable[..., Flask], private_mariadb: MariaDBServer, private_database: str
 ) -> None:
-    server = mariadb_server_factory(tls=tls_files)
-    database = server.create_database()
-    live = Live("mysql", server, database)
-    app, db = entries_app(make_app, live, url=server.app_url(database, ssl="true"))
+    server = private_mariadb  # offers TLS
+    live = Live("mysql", server, private_database)
+    app, db = entries_app(make_app, live, url=server.app_url(private_database, ssl="true"))
 
     @app.get("/cipher")
     def cipher() -> str:
@@ -388,16 +385,21 @@ def test_reconnection_is_tls_checked_like_a_new_connection(
 
     client = app.test_client()
     assert client.get("/cipher").text  # encrypted
-    live.kill(int(client.get("/conn").text))
+    live.kill(int(client.get("/conn").text))  # the client sees a cut TLS session (2026)
     assert client.get("/cipher").text  # reconnected by the retry: encrypted again
 
     # the server comes back without TLS: the retry's new connection must be refused
-    server.options = (*(o for o in server.options if not o.startswith("--ssl")), "--skip-ssl")
-    server.restart()
-    with pytest.raises(ConfigurationError, match="asks for TLS"):
-        client.get("/cipher")
-    with app.app_context():
-        assert db.engine.pool.checkedout() == 0
+    with_tls = server.options
+    server.options = (*(o for o in with_tls if not o.startswith("--ssl")), "--skip-ssl")
+    try:
+        server.restart()
+        with pytest.raises(ConfigurationError, match="asks for TLS"):
+            client.get("/cipher")
+        with app.app_context():
+            assert db.engine.pool.checkedout() == 0
+    finally:
+        server.options = with_tls
+        server.restart()
 
 
 # -- restart under load ---------------------------------------------------------------------
