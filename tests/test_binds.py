@@ -65,7 +65,9 @@ def test_bind_url_is_prepared_like_the_default_one(make_app: Callable[..., Flask
         legacy = db.engines["legacy"]
     assert analytics.url.query["sslmode"] == "require"
     assert "ssl" not in analytics.url.query
-    assert analytics.pool._pre_ping  # type: ignore[attr-defined]
+    assert not analytics.pool._pre_ping  # type: ignore[attr-defined]
+    settings = db.state(app).settings  # the same liveness policy: retry, no ping
+    assert settings.liveness_of(settings.bind("analytics").primary) == "retry"
     assert legacy.url.query["charset"] == "utf8mb4"
     assert legacy.pool._recycle == 3600  # type: ignore[attr-defined]
 
