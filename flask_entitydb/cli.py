@@ -19,7 +19,7 @@ import click
 from flask.cli import AppGroup
 
 if TYPE_CHECKING:
-    from .migrations import AppliedRevision, NewRevision, RevisionInfo
+    from .migrations import AppliedRevision, LintResult, NewRevision, RevisionInfo
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _DIRECTORY_KEY = "flask_entitydb.migrations_directory"
@@ -397,6 +397,7 @@ def migrate_command(
         _echo_no_changes()
         return
     _echo_new_revision(new, verbose)
+    _lint_new_revision(new.revision, _folder(directory))
 
 
 @db_group.command("edit")
@@ -631,8 +632,11 @@ def stamp_command(
 @_per_bind
 @_directory_option
 @_x_option
+@click.option("--lint", is_flag=True, help="Also fail on 'flask db lint --all' hazards.")
 @click.pass_context
-def check_command(ctx: click.Context, directory: str | None, x_args: tuple[str, ...]) -> None:
+def check_command(
+    ctx: click.Context, directory: str | None, x_args: tuple[str, ...], lint: bool
+) -> None:
     """Exit 0 when the database is at head and matches the entities, else 1 with the
     differences (a CI gate)."""
     from . import migrations
@@ -642,6 +646,65 @@ def check_command(ctx: click.Context, directory: str | None, x_args: tuple[str, 
         _warn_sqlite_enums()
     for line in result.describe():
         click.echo(line)
+    linted = migrations.lint(all_revisions=True, directory=_folder(directory)) if lint else None
+    if linted is not None:
+        _echo_lint(linted, as_json=False)
+    if not result.ok or (linted is not None and not linted.ok):
+        ctx.exit(1)
+
+
+# -- flask db lint -------------------------------------------------------------------------
+
+
+def _echo_lint(result: LintResult, as_json: bool) -> None:
+    if as_json:
+        import json
+
+        click.echo(json.dumps(result.to_json(), indent=2))
+        return
+    for line in result.describe():
+        click.echo(line)
+
+
+def _lint_new_revision(revision: str, directory: str | None) -> None:
+    """Print the hazards of the revision ``migrate`` just wrote (it stays written)."""
+    from . import migrations
+    from .errors import MigrationError
+
+    try:
+        result = migrations.lint(revision, directory=directory)
+    except MigrationError as error:
+        click.secho(f"Warning: the new revision was not linted: {error}", fg="yellow", err=True)
+        return
+    if result.findings or result.notes:
+        _echo_lint(result, as_json=False)
+        click.secho(
+            "Warning: the new revision has hazards for a running app (above); apply the"
+            " recipes, or mark reviewed ones '# entitydb: allow <rule>'.",
+            fg="yellow",
+            err=True,
+        )
+
+
+@db_group.command("lint")
+@_directory_option
+@click.option("--all", "all_revisions", is_flag=True, help="Lint every revision.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for CI).")
+@click.argument("rev_range", required=False)
+@click.pass_context
+def lint_command(
+    ctx: click.Context,
+    directory: str | None,
+    all_revisions: bool,
+    as_json: bool,
+    rev_range: str | None,
+) -> None:
+    """Report what REV_RANGE (default: the revisions not applied; START:END or one id)
+    would do to a running app: locks, table copies, old code that breaks; exit 1 on any."""
+    from . import migrations
+
+    result = migrations.lint(rev_range, all_revisions=all_revisions, directory=_folder(directory))
+    _echo_lint(result, as_json)
     if not result.ok:
         ctx.exit(1)
 

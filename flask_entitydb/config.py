@@ -42,6 +42,10 @@ Config keys (all optional):
     Seconds a client reads from the primary after its last write (default 2).
 ``ENTITYDB_REPLICA_MAX_LAG``
     Seconds of replication lag above which a replica is skipped (default: not checked).
+``ENTITYDB_MIGRATION_LOCK_TIMEOUT``
+    Seconds a migration's DDL waits for its table lock before failing (PostgreSQL
+    ``lock_timeout``, MySQL/MariaDB ``lock_wait_timeout``); default 1, ``0`` or ``None``
+    to wait forever.
 """
 
 from __future__ import annotations
@@ -134,6 +138,8 @@ class Settings:
     """``ENTITYDB_LIVENESS`` as configured (``None``: each backend's default)."""
     liveness_ping_idle: float | None = DEFAULT_PING_IDLE
     """``ENTITYDB_LIVENESS_PING_IDLE`` (seconds, ``None``: never)."""
+    migration_lock_timeout: float | None = 1.0
+    """Seconds migrations' DDL waits for a table lock; ``None``: no limit."""
 
     def bind(self, key: str | None) -> BindSettings:
         """The settings of bind ``key`` (``None``: the default database).
@@ -516,9 +522,26 @@ def load_settings(app: Flask, engine_options: Mapping[str, Any]) -> Settings:
         replica_max_lag=max_lag,
         liveness_setting=liveness,
         liveness_ping_idle=ping_idle,
+        migration_lock_timeout=_migration_lock_timeout(app),
     )
     for key in settings.bind_keys:  # a contradiction fails here, naming its URL
         bind = settings.bind(key)
         for database in (bind.primary, *bind.replicas):
             settings.liveness_of(database)
     return settings
+
+
+def _migration_lock_timeout(app: Flask) -> float | None:
+    value = app.config.get("ENTITYDB_MIGRATION_LOCK_TIMEOUT", 1.0)
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if seconds < 0 or isinstance(value, bool):
+        raise ConfigurationError(
+            f"'ENTITYDB_MIGRATION_LOCK_TIMEOUT' is {value!r}; use a number of seconds such as"
+            " 5, or 0 to let migrations wait for locks without limit."
+        )
+    return seconds or None

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
         upgrade_sql,
     )
     from .environment import DEFAULT_LOCK_TIMEOUT, run_migrations
+    from .lint import LintFinding, LintResult, lint
     from .results import AppliedRevision, CheckResult, NewRevision, RevisionInfo
 
 _EXPORTS = {
@@ -61,6 +62,9 @@ _EXPORTS = {
     "RevisionInfo": "results",
     "DEFAULT_LOCK_TIMEOUT": "environment",
     "run_migrations": "environment",
+    "LintFinding": "lint",
+    "LintResult": "lint",
+    "lint": "lint",
     "OnApply": "api",
     "branches": "api",
     "check": "api",
@@ -87,6 +91,8 @@ __all__ = [
     "DEFAULT_LOCK_TIMEOUT",
     "AppliedRevision",
     "CheckResult",
+    "LintFinding",
+    "LintResult",
     "NewRevision",
     "OnApply",
     "RevisionInfo",
@@ -100,6 +106,7 @@ __all__ = [
     "heads",
     "history",
     "init",
+    "lint",
     "merge",
     "migrate",
     "pending_revisions",

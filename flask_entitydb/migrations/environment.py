@@ -33,6 +33,7 @@ from .failures import database_error, one_line, reported_here, version_table_sta
 from .locking import migration_lock
 from .portable import portable_types, register_renderer, render_item
 from .results import Action, AppliedRevision
+from .timeouts import migration_lock_timeout
 
 log = logging.getLogger("flask_entitydb")
 
@@ -153,6 +154,7 @@ def _run(config: Config, app: Flask, options: dict[str, Any]) -> None:
             engine.connect() as connection,
             _sqlite_foreign_keys_off(connection),
             _sqlite_transactions(connection),
+            migration_lock_timeout(connection, settings.migration_lock_timeout),
         ):
             context.configure(connection=connection, **opts)
             progress.start()

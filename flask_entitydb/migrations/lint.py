@@ -1,0 +1,279 @@
+"""``flask db lint``: the hazards of revisions for a running app, before they reach it.
+
+The revisions' ``upgrade()`` functions run in recording mode (:mod:`.lint_record`); the
+recorded operations are judged by the every-backend rules (:mod:`.lint_rules`), on
+MySQL/MariaDB by the server itself on a scratch database (:mod:`.lint_mysql`), and on
+PostgreSQL by squawk (:mod:`.lint_squawk`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from alembic.script import Script, ScriptDirectory
+from flask import Flask
+
+from ..errors import MigrationError
+from ..masking import mask_text
+from .api import PathArg, _app, _database_heads, _running
+from .config import make_config
+from .lint_mysql import copy_findings
+from .lint_record import Recorded, RecordedRevision, record
+from .lint_rules import RULES, check_generic, describe
+from .lint_squawk import squawk_findings
+
+_MYSQL = frozenset({"mysql", "mariadb"})
+_DDL = ("ALTER ", "CREATE INDEX", "CREATE UNIQUE INDEX", "DROP ", "RENAME ")
+
+
+@dataclass(frozen=True)
+class LintFinding:
+    """One hazard of one operation."""
+
+    rule: str
+    revision: str
+    path: str
+    line: int
+    operation: str
+    effect: str
+    recipe: str
+    allowed: bool = False
+    """Marked as a reviewed exception (``# entitydb: allow <rule>``)."""
+    detail: str = ""
+    """What the server or squawk said, when they decided it."""
+
+    def location(self) -> str:
+        """``file:line``, relative to the working directory when below it."""
+        path = os.path.relpath(self.path) if self.path.startswith(os.getcwd()) else self.path
+        return f"{path}:{self.line}"
+
+    def describe(self) -> list[str]:
+        """The finding as printed by ``flask db lint``."""
+        tag = " (allowed)" if self.allowed else ""
+        lines = [f"{self.location()}: {self.rule}{tag}: {self.operation}"]
+        lines.append(f"    effect: {self.effect}")
+        if self.detail:
+            lines.append(f"    server: {self.detail}")
+        lines.append(f"    recipe: {self.recipe}")
+        return lines
+
+
+@dataclass(frozen=True)
+class LintResult:
+    """What ``flask db lint`` found."""
+
+    dialect: str
+    revisions: tuple[str, ...]
+    """The revisions linted, oldest first."""
+    findings: tuple[LintFinding, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+    """What could not be checked, and why."""
+
+    @property
+    def ok(self) -> bool:
+        """No finding other than allowed ones."""
+        return not any(not finding.allowed for finding in self.findings)
+
+    def describe(self) -> list[str]:
+        """The report of ``flask db lint``, line by line."""
+        lines: list[str] = []
+        for finding in self.findings:
+            lines += finding.describe()
+        lines += [f"Note: {note}" for note in self.notes]
+        count = sum(1 for f in self.findings if not f.allowed)
+        allowed = len(self.findings) - count
+        revisions = len(self.revisions)
+        summary = (
+            f"{count} hazard{'s' if count != 1 else ''} in {revisions}"
+            f" revision{'s' if revisions != 1 else ''} ({self.dialect})"
+        )
+        if allowed:
+            summary += f", {allowed} allowed"
+        lines.append(summary + ".")
+        return lines
+
+    def to_json(self) -> dict[str, Any]:
+        """The result as JSON-ready data (``flask db lint --json``)."""
+        return {
+            "dialect": self.dialect,
+            "revisions": list(self.revisions),
+            "ok": self.ok,
+            "findings": [asdict(finding) for finding in self.findings],
+            "notes": list(self.notes),
+        }
+
+
+def _selected(
+    script: ScriptDirectory, rev_range: str | None, found: tuple[str, ...] | None
+) -> list[Script]:
+    """The revisions to lint, oldest first: a ``start:end`` range, one revision, every
+    revision (``found`` is ``None``), or those not applied to a database at ``found``."""
+    if rev_range:
+        if ":" in rev_range:
+            base, top = (part.strip() or None for part in rev_range.split(":", 1))
+            chosen = list(script.walk_revisions(base=base or "base", head=top or "heads"))
+        else:
+            chosen = [s for s in script.get_revisions(rev_range) if s is not None]
+        return list(reversed(chosen))
+    everything = list(reversed(list(script.walk_revisions())))
+    if found is None:
+        return everything
+    applied: set[str] = set()
+    for rev in found:
+        applied.update(s.revision for s in script.iterate_revisions(rev, "base"))
+    return [s for s in everything if s.revision not in applied]
+
+
+def _finding(item: Recorded, rule: str, detail: str = "") -> LintFinding:
+    definition = RULES[rule]
+    return LintFinding(
+        rule=rule,
+        revision=item.revision,
+        path=item.path,
+        line=item.line,
+        operation=describe(item.operation),
+        effect=definition.effect,
+        recipe=definition.recipe,
+        allowed=rule in item.allowed,
+        detail=detail,
+    )
+
+
+def _unreadable(revision: RecordedRevision) -> LintFinding:
+    script = revision.script
+    allowed = "not-recorded" in _revision_allows(revision)
+    return LintFinding(
+        rule="not-recorded",
+        revision=script.revision,
+        path=os.path.abspath(script.path),
+        line=revision.error_line,
+        operation="upgrade()",
+        effect=f"could not be read without a database ({revision.error}), so it was not"
+        " checked",
+        recipe="review it by hand and mark it '# entitydb: allow not-recorded', or keep"
+        " upgrade() to op calls",
+        allowed=allowed,
+    )
+
+
+def _revision_allows(revision: RecordedRevision) -> frozenset[str]:
+    from .lint_record import _Comments
+
+    return _Comments(revision.script.path).revision_level
+
+
+def _server_version(engine: sa.Engine) -> tuple[str | None, str | None]:
+    try:
+        with engine.connect() as connection:
+            info = connection.dialect.server_version_info or ()
+    except sa.exc.DBAPIError as error:
+        return None, mask_text(" ".join(str(error.orig).split()))
+    return ".".join(str(part) for part in info[:2]) or None, None
+
+
+def lint(
+    rev_range: str | None = None,
+    *,
+    all_revisions: bool = False,
+    directory: PathArg = None,
+    app: Flask | None = None,
+) -> LintResult:
+    """Lint revisions for the app's database dialect (``flask db lint``).
+
+    :param rev_range: ``start:end``, ``start:``, ``:end`` or one revision; default: the
+        revisions not applied to the database (``all_revisions``: every revision).
+    :returns: a :class:`LintResult`; ``result.ok`` is false when a hazard that is not
+        marked ``# entitydb: allow <rule>`` was found.
+    :raises MigrationError: no migrations folder, unknown revision, database unreachable
+        (for the default range), squawk missing (PostgreSQL).
+    """
+    app = _app(app)
+    with _running(app) as state:
+        settings = state.settings
+        url = settings.url
+        backend = url.get_backend_name()
+        reads_db = not rev_range and not all_revisions
+        config = make_config(app, directory, runs_env=reads_db)
+        script = ScriptDirectory.from_config(config)
+        found = _database_heads(config) if reads_db else None
+        try:
+            chosen = _selected(script, rev_range, found)
+        except Exception as error:
+            raise MigrationError(
+                f"Unknown revision range '{rev_range}' ({error}); use 'start:end', a revision"
+                " id, or '--all'."
+            ) from None
+        linted = {s.revision for s in chosen}
+        order = list(reversed(list(script.walk_revisions())))
+        last = max((order.index(s) for s in chosen), default=-1)
+        recorded = record(order[: last + 1], url)
+        return _judge(recorded, chosen, linted, state.db.engine, backend, settings)
+
+
+def _judge(
+    recorded: list[RecordedRevision],
+    chosen: list[Script],
+    linted: set[str],
+    engine: sa.Engine,
+    backend: str,
+    settings: Any,
+) -> LintResult:
+    notes: list[str] = []
+    findings: list[LintFinding] = []
+    items = [
+        item
+        for revision in recorded
+        if revision.script.revision in linted
+        for item in revision.operations
+    ]
+    server_decides_type = False
+    extra: dict[int, list[LintFinding]] = {}
+    if items and backend in _MYSQL:
+        copies, _checked, failure = copy_findings(settings.url, recorded, linted)
+        if failure is None:
+            server_decides_type = True
+        else:
+            notes.append(
+                f"the server check stopped ({failure}); 'alter-column-type' is judged by"
+                " rule instead"
+            )
+        for copy in copies:
+            extra.setdefault(id(copy.item), []).append(
+                _finding(copy.item, "mysql-table-copy", copy.reason)
+            )
+        if settings.migration_lock_timeout is None:
+            for item in items:
+                if not item.new_table and any(s.upper().startswith(_DDL) for s in item.statements):
+                    extra.setdefault(id(item), []).append(_finding(item, "no-lock-timeout"))
+    if items and backend == "postgresql":
+        version, failure = _server_version(engine)
+        if failure is not None:
+            notes.append(f"server version unknown ({failure}); squawk assumed a recent one")
+        stream = [
+            pair
+            for revision in recorded
+            if revision.script.revision in linted
+            for pair in revision.stream
+        ]
+        for hit in squawk_findings(
+            stream, pg_version=version, lock_timeout=settings.migration_lock_timeout
+        ):
+            extra.setdefault(id(hit.item), []).append(_finding(hit.item, hit.rule, hit.message))
+    for revision in recorded:
+        if revision.script.revision not in linted:
+            continue
+        if revision.error is not None:
+            findings.append(_unreadable(revision))
+        for item in revision.operations:
+            for rule in check_generic(item, backend, type_change=not server_decides_type):
+                findings.append(_finding(item, rule))
+            findings += extra.get(id(item), [])
+    return LintResult(
+        dialect=backend,
+        revisions=tuple(s.revision for s in chosen),
+        findings=tuple(findings),
+        notes=tuple(notes),
+    )

@@ -1,0 +1,47 @@
+"""The lock timeout migrations run with (``ENTITYDB_MIGRATION_LOCK_TIMEOUT``).
+
+A DDL statement waiting for its table lock (behind any transaction that touched the
+table) makes every later query of that table wait behind it: the app stalls until the
+other transaction ends. With a lock timeout the DDL fails fast instead, and the upgrade can
+be retried; the migration's own statements still run as long as they need.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+
+_MYSQL = frozenset({"mysql", "mariadb"})
+
+
+@contextlib.contextmanager
+def migration_lock_timeout(connection: sa.Connection, seconds: float | None) -> Iterator[None]:
+    """Set PostgreSQL's ``lock_timeout`` / MySQL's ``lock_wait_timeout`` on the migrating
+    connection for the ``with`` block, and put the server's default back afterwards (the
+    connection returns to the app's pool)."""
+    name = connection.dialect.name
+    if seconds is None or (name != "postgresql" and name not in _MYSQL):
+        yield
+        return
+    if name == "postgresql":
+        set_sql = f"SET lock_timeout = '{max(1, round(seconds * 1000))}ms'"
+        reset_sql = "RESET lock_timeout"
+    else:
+        set_sql = f"SET SESSION lock_wait_timeout = {max(1, round(seconds))}"
+        reset_sql = "SET SESSION lock_wait_timeout = DEFAULT"
+    # run outside the migration's transaction: a transaction already begun would keep
+    # Alembic from committing its own
+    if connection.in_transaction():
+        connection.commit()
+    connection.exec_driver_sql(set_sql)
+    connection.commit()
+    try:
+        yield
+    finally:
+        if not connection.invalidated and not connection.closed:
+            if connection.in_transaction():
+                connection.rollback()
+            connection.exec_driver_sql(reset_sql)
+            connection.commit()
