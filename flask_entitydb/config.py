@@ -542,6 +542,6 @@ def _migration_lock_timeout(app: Flask) -> float | None:
     if seconds < 0 or isinstance(value, bool):
         raise ConfigurationError(
             f"'ENTITYDB_MIGRATION_LOCK_TIMEOUT' is {value!r}; use a number of seconds such as"
-            " 5, or 0 to let migrations wait for locks without limit."
+            " 1, or 0 to let migrations wait for locks without limit."
         )
     return seconds or None

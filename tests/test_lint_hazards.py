@@ -171,8 +171,10 @@ def _report(rule: str, server: str, hazard: tuple[float, float], recipe: tuple[f
 def test_alter_column_type(package: AppPackage, server: str) -> None:
     _items(package, server)
     package.write_revision(
-        "b2", "a1", 'op.alter_column("items", "n", type_=sa.BigInteger, existing_type=sa.Integer,'
-        " existing_nullable=False)"
+        "b2",
+        "a1",
+        'op.alter_column("items", "n", type_=sa.BigInteger, existing_type=sa.Integer,'
+        " existing_nullable=False)",
     )
     expected = "mysql-table-copy" if server == "mysql" else "alter-column-type"
     assert _lint_rules(package, "b2") == [expected]

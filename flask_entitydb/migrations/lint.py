@@ -151,8 +151,7 @@ def _unreadable(revision: RecordedRevision) -> LintFinding:
         path=os.path.abspath(script.path),
         line=revision.error_line,
         operation="upgrade()",
-        effect=f"could not be read without a database ({revision.error}), so it was not"
-        " checked",
+        effect=f"could not be read without a database ({revision.error}), so it was not checked",
         recipe="review it by hand and mark it '# entitydb: allow not-recorded', or keep"
         " upgrade() to op calls",
         allowed=allowed,

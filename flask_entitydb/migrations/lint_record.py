@@ -233,7 +233,8 @@ class _Recorder:
             @contextlib.contextmanager
             def batch_alter_table(*args: Any, **kwargs: Any) -> Iterator[Any]:
                 with original_batch(*args, **kwargs) as batch:
-                    batch.invoke = self.invoke  # the batch's operations are recorded one by one
+                    # the batch's operations are recorded one by one, as they are called
+                    batch.invoke = self.invoke  # type: ignore[method-assign]
                     yield batch
 
             proxy.invoke = self.invoke  # type: ignore[method-assign]

@@ -251,4 +251,3 @@ def check_generic(item: Recorded, backend: str, type_change: bool = True) -> lis
         if table is not None and table not in item.created:
             found.append("data-migration")
     return found
-
