@@ -97,7 +97,9 @@ def test_reviewed_exceptions_are_shown_as_allowed(package: AppPackage) -> None:
     assert lines[-1].startswith("0 hazards in 1 revision (")
     assert lines[-1].endswith(", 2 allowed.")
 
-    package.write_revision("b2", "a1", 'op.drop_column("users", "age")\n# entitydb: allow drop-table')
+    package.write_revision(
+        "b2", "a1", 'op.drop_column("users", "age")\n# entitydb: allow drop-table'
+    )
     result = package.cli("lint", "b2")
     assert result.exit_code == 1  # a different rule is allowed
     assert "drop-column: op.drop_column('users', 'age')" in result.output

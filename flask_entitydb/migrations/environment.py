@@ -59,7 +59,8 @@ def run_migrations(**configure_options: Any) -> None:
     What it sets up: the metadata of every discovered entity, the database of the app's
     engine, type and server default comparison, batch mode on SQLite (with foreign keys
     off while migrating, so rebuilding a table cannot cascade), ``ENTITYDB_EXCLUDE_TABLES``,
-    one transaction per revision on MySQL, PostgreSQL enum types through
+    one transaction per revision on MySQL, the lock timeout of
+    ``ENTITYDB_MIGRATION_LOCK_TIMEOUT`` on the migrating connection, PostgreSQL enum types through
     alembic-postgresql-enum, a line per applied revision, and an error naming the revision
     that failed. It never configures logging.
 

@@ -21,7 +21,7 @@ from ..masking import mask_text
 from .api import PathArg, _app, _database_heads, _running
 from .config import make_config
 from .lint_mysql import copy_findings
-from .lint_record import Recorded, RecordedRevision, record
+from .lint_record import Recorded, RecordedRevision, record, revision_allows
 from .lint_rules import RULES, check_generic, describe
 from .lint_squawk import squawk_findings
 
@@ -144,7 +144,7 @@ def _finding(item: Recorded, rule: str, detail: str = "") -> LintFinding:
 
 def _unreadable(revision: RecordedRevision) -> LintFinding:
     script = revision.script
-    allowed = "not-recorded" in _revision_allows(revision)
+    allowed = "not-recorded" in revision_allows(script.path)
     return LintFinding(
         rule="not-recorded",
         revision=script.revision,
@@ -156,12 +156,6 @@ def _unreadable(revision: RecordedRevision) -> LintFinding:
         " upgrade() to op calls",
         allowed=allowed,
     )
-
-
-def _revision_allows(revision: RecordedRevision) -> frozenset[str]:
-    from .lint_record import _Comments
-
-    return _Comments(revision.script.path).revision_level
 
 
 def _server_version(engine: sa.Engine) -> tuple[str | None, str | None]:

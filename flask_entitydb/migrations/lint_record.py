@@ -136,6 +136,11 @@ class _Comments:
         return frozenset(found)
 
 
+def revision_allows(path: str) -> frozenset[str]:
+    """The rules a revision file allows for all its operations (column-0 comments)."""
+    return _Comments(path).revision_level
+
+
 def parse_allow(comment: str) -> frozenset[str]:
     """The rule names of an ``# entitydb: allow a, b (reason)`` comment."""
     rest = comment.split(ALLOW_MARK, 1)[1]
