@@ -12,6 +12,7 @@ import functools
 import logging
 import os
 import shlex
+import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -205,6 +206,51 @@ def _verbose_option(function: _F) -> _F:
     )(function)
 
 
+def _allow_drop_option(function: _F) -> _F:
+    return click.option(
+        "--allow-drop",
+        is_flag=True,
+        help="Write a revision that drops tables (deleting their data) without asking.",
+    )(function)
+
+
+def _drop_permission(allow_drop: bool) -> bool | Callable[[Any], bool]:
+    """``--allow-drop``, else a confirmation when stdin is a terminal, else refuse."""
+    if allow_drop:
+        return True
+    stdin = sys.stdin
+    if stdin is None or not stdin.isatty():
+        return False
+
+    def confirm(tables: Any) -> bool:
+        return click.confirm(
+            f"The new revision drops {', '.join(tables)}, deleting their data, because no"
+            " discovered entity defines them any more. Write it?",
+            default=False,
+            err=True,
+        )
+
+    return confirm
+
+
+def _warn_undiscovered() -> None:
+    """Name the ``*_entity.py`` files discovery did not import."""
+    from flask import current_app
+
+    from .undiscovered import undiscovered_modules
+
+    missed = undiscovered_modules(current_app, current_app.extensions["entitydb"])
+    if missed:
+        click.secho(
+            "Warning: discovery did not import the entity module"
+            f"{'s' if len(missed) > 1 else ''} {', '.join(m.describe() for m in missed)};"
+            " its tables are not part of the revision. List its package in"
+            " 'ENTITYDB_ENTITY_PACKAGES' ('flask db entities' shows what was discovered).",
+            fg="yellow",
+            err=True,
+        )
+
+
 def _echo_no_changes() -> None:
     click.echo(
         "No changes between the entities and the database; no revision written"
@@ -316,6 +362,7 @@ def _several_binds() -> bool:
     help="With --autogenerate, write a revision even when nothing changed.",
 )
 @_verbose_option
+@_allow_drop_option
 def revision_command(
     directory: str | None,
     message: str | None,
@@ -329,10 +376,13 @@ def revision_command(
     depends_on: tuple[str, ...],
     allow_empty: bool,
     verbose: bool,
+    allow_drop: bool,
 ) -> None:
     """Write a new revision file (empty unless --autogenerate)."""
     from . import migrations
 
+    if autogenerate:
+        _warn_undiscovered()
     with _alembic_log_lines(autogenerate and not verbose):
         new = migrations.revision(
             message,
@@ -345,6 +395,7 @@ def revision_command(
             version_path=version_path,
             rev_id=rev_id,
             depends_on=list(depends_on) or None,
+            allow_drop=_drop_permission(allow_drop),
             directory=_folder(directory),
         )
     if new is None:
@@ -363,6 +414,7 @@ def revision_command(
 @click.option("--version-path", default=None, help="Version folder to write into.")
 @click.option("--rev-id", default=None, help="Revision id to use instead of a generated one.")
 @click.option("--allow-empty", is_flag=True, help="Write a revision even when nothing changed.")
+@_allow_drop_option
 @_x_option
 @_verbose_option
 def migrate_command(
@@ -374,12 +426,18 @@ def migrate_command(
     version_path: str | None,
     rev_id: str | None,
     allow_empty: bool,
+    allow_drop: bool,
     x_args: tuple[str, ...],
     verbose: bool,
 ) -> None:
-    """Autogenerate a revision from the entities (revision --autogenerate)."""
+    """Autogenerate a revision from the entities (revision --autogenerate).
+
+    A revision that drops a table is written only with --allow-drop or when confirmed on
+    a terminal, and never while an '*_entity.py' file of the project was not discovered.
+    """
     from . import migrations
 
+    _warn_undiscovered()
     with _alembic_log_lines(not verbose):
         new = migrations.migrate(
             message,
@@ -389,6 +447,7 @@ def migrate_command(
             branch_label=branch_label,
             version_path=version_path,
             rev_id=rev_id,
+            allow_drop=_drop_permission(allow_drop),
             x_args=x_args,
             directory=_folder(directory),
         )
@@ -717,14 +776,19 @@ def lint_command(
 @db_group.command("entities")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def entities_command(as_json: bool) -> None:
-    """List the discovered entities: class, table, module file, source and column count."""
+    """List the entities: class, table, module file, source and column count; also the
+    mapped classes discovery did not find (imported by hand) and the '*_entity.py' files
+    it did not import."""
     import json
 
     from flask import current_app
 
-    from .discovery import Discovery
+    from .undiscovered import undiscovered_classes, undiscovered_modules
 
-    discovery: Discovery = current_app.extensions["entitydb"].discovery
+    state = current_app.extensions["entitydb"]
+    discovery = state.discovery
+    details = list(discovery.details) + list(undiscovered_classes(state, state.db.metadata))
+    missed = undiscovered_modules(current_app, state)
     if as_json:
         entities = [
             {
@@ -734,20 +798,48 @@ def entities_command(as_json: bool) -> None:
                 "file": info.file,
                 "source": info.source,
                 "columns": info.columns,
+                "discovered": info.source != "not discovered",
             }
-            for info in discovery.details
+            for info in details
         ]
-        click.echo(json.dumps({"entities": entities, "searched": list(discovery.searched)}))
+        undiscovered = [
+            {"file": m.file, "path": m.path, "module": m.module, "imported": m.imported}
+            for m in missed
+        ]
+        click.echo(
+            json.dumps(
+                {
+                    "entities": entities,
+                    "searched": list(discovery.searched),
+                    "undiscovered_modules": undiscovered,
+                }
+            )
+        )
         return
-    if not discovery.details:
+    if not details:
         click.echo(f"No entities found; searched: {', '.join(discovery.searched)}.")
-        return
-    rows = [("Class", "Table", "Module file", "Source", "Columns")]
-    rows += [
-        (info.name, info.table, info.file, info.source, str(info.columns))
-        for info in discovery.details
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        click.echo("  ".join(cells).rstrip())
+    else:
+        rows = [("Class", "Table", "Module file", "Source", "Columns")]
+        rows += [
+            (info.name, info.table, info.file, info.source, str(info.columns)) for info in details
+        ]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+            click.echo("  ".join(cells).rstrip())
+    if len(details) > len(discovery.details):
+        click.echo(
+            "Classes marked 'not discovered' are mapped but were imported by hand, not"
+            " found by discovery; move their modules into a searched package or list it in"
+            " 'ENTITYDB_ENTITY_PACKAGES'."
+        )
+    if missed:
+        click.echo(
+            f"Entity modules discovery did not import (searched: {', '.join(discovery.searched)}):"
+        )
+        for module in missed:
+            click.echo(f"  - {module.describe()}")
+        click.echo(
+            "List their package in 'ENTITYDB_ENTITY_PACKAGES', or rename a file that is"
+            " not an entity module; 'flask db migrate' does not drop tables while they exist."
+        )

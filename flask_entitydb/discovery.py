@@ -19,6 +19,7 @@ re-executed, for the next app.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
 import os
@@ -26,11 +27,12 @@ import pkgutil
 import re
 import sys
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib.machinery import ModuleSpec, PathFinder
 from importlib.metadata import EntryPoint, entry_points
 from types import MappingProxyType, ModuleType, TracebackType
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapper
@@ -88,6 +90,19 @@ class Discovery:
     """The places searched, described for people, for example
     ``'acme.entities' (ENTITYDB_ENTITY_PACKAGES)``; also the places looked at that do
     not exist."""
+    modules: tuple[str, ...] = ()
+    """Dotted names of every entity module discovery imported, sorted."""
+    files: frozenset[str] = frozenset()
+    """Real absolute paths of the files of :attr:`modules`."""
+    tables: frozenset[str] = frozenset()
+    """Keys of the tables of :attr:`details` in the base's metadata: the entities'
+    tables (with their inherited tables), their association (``secondary``) tables and
+    the tables the entity modules define at module level."""
+    warnings: tuple[str, ...] = ()
+    """The :class:`EntityDiscoveryWarning` messages, reported by :meth:`EntityDB.init_app`."""
+    shown: bool = False
+    """Whether :attr:`warnings` were printed on the ``flask`` command's stderr (so an
+    error of the command need not repeat them)."""
 
 
 @dataclass(frozen=True)
@@ -373,17 +388,84 @@ def _mappers(base: type[DeclarativeBase]) -> Iterator[Mapper[DeclarativeBase]]:
             yield mapper
 
 
+_RECLASSED = (
+    "This declarative base already contains a class with the same class name and module name"
+)
+_import_failed = False
+"""Whether an entity module's import failed earlier in this process: the classes it
+defined before failing are still in the base's string-lookup registry, and SQLAlchemy
+warns when the module defines them again."""
+
+
 def _import(name: str, base: type[DeclarativeBase]) -> ModuleType:
+    global _import_failed
     module = sys.modules.get(name)
     if module is not None:
         return module
+    tables_before = set(base.metadata.tables)
+    modules_before = set(sys.modules)
     try:
-        return importlib.import_module(name)
+        with warnings.catch_warnings():
+            if _import_failed:
+                # a class of a module that failed half-way is defined again: expected
+                warnings.filterwarnings("ignore", message=_RECLASSED, category=sa.exc.SAWarning)
+            return importlib.import_module(name)
     except Exception as exc:
-        error = _duplicate_table(name, exc, base)
-        if error is None:
-            error = _import_failure(name, exc)
+        _import_failed = True
+        _forget_failed(base, tables_before, modules_before)
+        error = _duplicate_table(name, exc, base) or _import_failure(name, exc)
         raise error from exc
+
+
+def _forget_failed(
+    base: type[DeclarativeBase], tables_before: set[str], modules_before: set[str]
+) -> None:
+    """Remove from the metadata the tables that modules whose import just failed had
+    added, so that importing them again (a retry, or the next app of the process) does
+    not find them already defined. Tables of modules imported successfully meanwhile
+    (by the failed one) stay."""
+    metadata = base.metadata
+    new = [key for key in metadata.tables if key not in tables_before]
+    if not new:
+        return
+    live: set[str] = set()
+    for mapper in _mappers(base):
+        cls = mapper.class_
+        if getattr(sys.modules.get(cls.__module__), cls.__name__, None) is cls:
+            live.update(table.key for table in mapper.tables if isinstance(table, sa.Table))
+    for name in set(sys.modules) - modules_before:
+        for value in list(vars(sys.modules[name]).values()):
+            if isinstance(value, sa.Table) and value.metadata is metadata:
+                live.add(value.key)
+    for key in new:
+        if key not in live:
+            metadata.remove(metadata.tables[key])
+
+
+def _import_all(names: list[tuple[str, str]], base: type[DeclarativeBase]) -> dict[str, ModuleType]:
+    """Import the modules ``names`` (pairs of module and the package searched, whose
+    packages in between are imported first), in order; a
+    module that fails is tried again after the others, as long as a round imports
+    something new: entity modules that import each other can need another order than
+    the alphabetical one (the app's own imports may have started at another module).
+
+    :raises EntityDiscoveryError: a module still fails when no round makes progress.
+    """
+    modules: dict[str, ModuleType] = {}
+    pending = names
+    while pending:
+        failed: list[tuple[tuple[str, str], EntityDiscoveryError]] = []
+        for name, root in pending:
+            try:
+                for parent in _parents(name, root):
+                    _import(parent, base)
+                modules[name] = _import(name, base)
+            except EntityDiscoveryError as error:
+                failed.append(((name, root), error))
+        if len(failed) == len(pending):
+            raise failed[0][1]
+        pending = [item for item, _ in failed]
+    return modules
 
 
 # -- collecting entities -------------------------------------------------------------------
@@ -450,50 +532,106 @@ def discover_entities(
     """Import every entity module configured for the app named ``import_name`` and
     collect the classes mapped on ``base`` that they define.
 
+    Entity modules may import each other at the top, in any order the app itself can
+    import them: a module that fails is tried again once the others are imported.
+
     :param entity_packages: ``ENTITYDB_ENTITY_PACKAGES``.
     :param entry_points: ``ENTITYDB_ENTRY_POINTS`` (``None``: all installed).
     :raises EntityDiscoveryError: a package or module is missing or fails to import, or
         two entity modules define the same table or class name.
-    :warns EntityDiscoveryWarning: an entity module defines no class mapped on ``base``,
-        or no entity was found at all.
+    :returns: what was found; its :attr:`Discovery.warnings` (an entity module that
+        defines no class mapped on ``base``, or no entity at all) are for
+        :func:`report_warnings`.
     """
-    stacklevel = _caller_stacklevel()
     places, searched = _places(import_name, entity_packages, entry_points)
-    seen: set[str] = set()
-    details: list[EntityInfo] = []
+    names: dict[str, _Place] = {}
     for place in places:
         for name in _entity_modules(place):
-            if name in seen:
-                continue
-            seen.add(name)
-            for parent in _parents(name, place.name):
-                _import(parent, base)
-            module = _import(name, base)
-            found = [
-                _info(mapper, module, place.source) for mapper in _mapped_classes(module, base)
-            ]
-            if not found:
-                warnings.warn(
-                    f"Entity module '{_module_file(name)}' defines no class mapped on"
-                    f" '{base.__name__}'; add one or rename the file so it does not end in"
-                    " '_entity.py'.",
-                    EntityDiscoveryWarning,
-                    stacklevel=stacklevel,
-                )
-            details.extend(found)
+            names.setdefault(name, place)
+    modules = _import_all([(name, place.name) for name, place in names.items()], base)
+    messages: list[str] = []
+    details: list[EntityInfo] = []
+    for name, place in names.items():
+        module = modules[name]
+        found = [_info(mapper, module, place.source) for mapper in _mapped_classes(module, base)]
+        if not found:
+            messages.append(
+                f"Entity module '{_module_file(name)}' defines no class mapped on"
+                f" '{base.__name__}'; add one or rename the file so it does not end in"
+                " '_entity.py'."
+            )
+        details.extend(found)
     _check_unique(details)
     if not details:
-        warnings.warn(
+        messages.append(
             f"No entity classes found; searched: {', '.join(searched)}. Put '*_entity.py'"
-            f" modules in one of these, or list your packages in '{_PACKAGES_KEY}'.",
-            EntityDiscoveryWarning,
-            stacklevel=stacklevel,
+            f" modules in one of these, or list your packages in '{_PACKAGES_KEY}'."
         )
     return Discovery(
         entities=MappingProxyType({info.name: info.entity for info in details}),
         details=tuple(details),
         searched=tuple(searched),
+        modules=tuple(sorted(names)),
+        files=frozenset(_real_file(module) for module in modules.values()),
+        tables=_claimed_tables(base, details, modules.values()),
+        warnings=tuple(messages),
     )
+
+
+def _real_file(module: ModuleType) -> str:
+    spec = module.__spec__
+    origin = spec.origin if spec is not None else getattr(module, "__file__", None)
+    return os.path.realpath(origin) if origin else module.__name__
+
+
+def _claimed_tables(
+    base: type[DeclarativeBase], details: list[EntityInfo], modules: Iterable[ModuleType]
+) -> frozenset[str]:
+    """Keys of the tables in ``base``'s metadata that the discovered entities and
+    modules define."""
+    metadata = base.metadata
+    tables: list[Any] = []
+    for info in details:
+        mapper: Mapper[DeclarativeBase] = sa.inspect(info.entity)
+        tables.extend(mapper.tables)
+        tables.extend(rel.secondary for rel in mapper.relationships)
+    for module in modules:
+        tables.extend(vars(module).values())
+    return frozenset(
+        table.key
+        for table in tables
+        if isinstance(table, sa.Table) and metadata.tables.get(table.key) is table
+    )
+
+
+def under_flask_cli() -> bool:
+    """Whether the ``flask`` command is loading the app (its click context is active)."""
+    import click
+    from flask.cli import ScriptInfo
+
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and ctx.find_object(ScriptInfo) is not None
+
+
+def report_warnings(discovery: Discovery) -> Discovery:
+    """Report the warnings of ``discovery``: under the ``flask`` command as one
+    ``Warning: ...`` line each on stderr, elsewhere as :class:`EntityDiscoveryWarning`
+    (pointing at the caller's ``init_app`` or ``EntityDB(app)`` line).
+
+    :returns: ``discovery``, with :attr:`Discovery.shown` set when printed.
+    """
+    if not discovery.warnings:
+        return discovery
+    if under_flask_cli():
+        import click
+
+        for message in discovery.warnings:
+            click.secho(f"Warning: {message}", fg="yellow", err=True)
+        return dataclasses.replace(discovery, shown=True)
+    stacklevel = _caller_stacklevel()
+    for message in discovery.warnings:
+        warnings.warn(message, EntityDiscoveryWarning, stacklevel=stacklevel)
+    return discovery
 
 
 def _caller_stacklevel() -> int:

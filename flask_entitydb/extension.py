@@ -8,14 +8,15 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
-from flask import Flask, current_app
+from flask import Flask, current_app, has_app_context
 from flask.globals import app_ctx
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import orm
 
+from .app_metadata import app_metadata, register_app
 from .config import load_settings, with_entity_binds
-from .discovery import discover_entities
+from .discovery import discover_entities, report_warnings
 from .engines import EntitySession, mark_bind_keys, setup_engines, tables_of
 from .entity import Entity
 from .errors import ConfigurationError
@@ -112,8 +113,9 @@ class EntityDB:
             )
         routes = setup_engines(app, self._sqlalchemy, settings)
         app.extensions[EXTENSION_KEY] = EntityDBState(
-            db=self, settings=settings, discovery=discovery, routes=routes
+            db=self, settings=settings, discovery=report_warnings(discovery), routes=routes
         )
+        register_app(app)
         if routes.router is not None:
             from .replicas import install_routing
 
@@ -148,8 +150,16 @@ class EntityDB:
 
     @property
     def metadata(self) -> sa.MetaData:
-        """The metadata of :attr:`base`: every table of every discovered entity."""
-        return self.base.metadata
+        """The metadata of the current app's tables: those of :attr:`base`, without the
+        tables that only other apps of the process discovered (when several apps share
+        one base); outside an app context, the metadata of :attr:`base`."""
+        if not has_app_context():
+            return self.base.metadata
+        app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+        state = app.extensions.get(EXTENSION_KEY)
+        if not isinstance(state, EntityDBState) or state.db is not self:
+            return self.base.metadata
+        return app_metadata(app, state)
 
     @property
     def entities(self) -> Mapping[str, type[orm.DeclarativeBase]]:

@@ -591,6 +591,7 @@ def test_cli_entities_json(listed_app: tuple[Flask, str]) -> None:
         "file": f"{pkg}/persistence/entities/user_entity.py",
         "source": "edbt-acme",
         "columns": 3,
+        "discovered": True,
     }
     assert [e["class"] for e in data["entities"]] == ["Invoice", "User", "Tag"]
     assert f"'{pkg}.extra' (ENTITYDB_ENTITY_PACKAGES)" in data["searched"]
@@ -660,3 +661,179 @@ def test_cli_discovery_error_is_one_line(src: Src, target: str) -> None:
     assert [e["file"] for e in json.loads(result.stdout)["entities"]] == [
         f"{pkg}/entities/good_entity.py"
     ]
+
+
+# -- import order and failed imports ----------------------------------------------------------
+
+USER_IMPORTS_OTHERS = """\
+from sqlalchemy import ForeignKey
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+import {pkg}
+from {pkg}.base import Base
+from {pkg}.entities.message_entity import Message
+from {pkg}.entities.post_entity import Post
+
+{pkg}.log.append(__name__)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    messages: Mapped[list[Message]] = relationship(back_populates="author")
+
+    def latest_post(self) -> Post | None:
+        return None
+"""
+
+MESSAGE_IMPORTS_USER_MODULE = """\
+from __future__ import annotations
+
+from sqlalchemy import ForeignKey
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+import {pkg}
+from {pkg}.base import Base
+from {pkg}.entities import user_entity
+
+{pkg}.log.append(__name__)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    author: Mapped[user_entity.User] = relationship(back_populates="messages")
+"""
+
+
+def test_entity_modules_that_import_each_other(src: Src, new_app: Any) -> None:
+    files = {
+        "entities/__init__.py": "",
+        "entities/user_entity.py": USER_IMPORTS_OTHERS,
+        "entities/message_entity.py": MESSAGE_IMPORTS_USER_MODULE,
+        "entities/post_entity.py": entity("Post", "posts"),
+    }
+    pkg = src.package(files)
+    # the app itself can import them, starting from the user module
+    subprocess.run(
+        [sys.executable, "-c", f"import {pkg}.entities.user_entity"],
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(src.root)},
+    )
+    app, db = new_app(pkg, import_name=pkg, ENTITYDB_ENTRY_POINTS=NO_ENTRY_POINTS)
+    assert list(db.state(app).discovery.entities) == ["Message", "Post", "User"]
+    assert sorted(log_of(pkg)) == [
+        "entities.message_entity",
+        "entities.post_entity",
+        "entities.user_entity",
+    ]
+    with app.app_context():
+        assert set(db.metadata.tables) == {"users", "messages", "posts"}
+        db.create_all()
+        user = db.entities["User"](messages=[db.entities["Message"]()])
+        db.session.add(user)
+        db.session.commit()
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(sa.table("messages")))
+
+
+def test_a_module_failing_for_good_still_names_its_own_error(src: Src, new_app: Any) -> None:
+    pkg = src.package(
+        {
+            "entities/__init__.py": "",
+            "entities/a_entity.py": entity("A", "a"),
+            "entities/b_entity.py": "import {pkg}.not_there\n",
+        }
+    )
+    with pytest.raises(EntityDiscoveryError, match="ModuleNotFoundError: No module named"):
+        new_app(pkg, import_name=pkg, ENTITYDB_ENTRY_POINTS=NO_ENTRY_POINTS)
+
+
+FAILS_AFTER_ITS_CLASS = """\
+import os
+
+from sqlalchemy.orm import Mapped, mapped_column
+
+from {pkg}.base import Base
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+
+
+if os.environ.get("EDBT_ORDERS_BROKEN"):
+    raise RuntimeError("ORDERS_API_KEY is not set")
+"""
+
+
+def test_module_that_raised_leaves_no_table_behind(
+    src: Src, new_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pkg = src.package(
+        {
+            "entities/__init__.py": "",
+            "entities/order_entity.py": FAILS_AFTER_ITS_CLASS,
+            "entities/user_entity.py": entity("User", "users"),
+        }
+    )
+    base = importlib.import_module(f"{pkg}.base").Base
+    monkeypatch.setenv("EDBT_ORDERS_BROKEN", "1")
+    for _ in range(2):  # the same error again, not a duplicate table
+        with pytest.raises(EntityDiscoveryError) as caught:
+            new_app(pkg, import_name=pkg, ENTITYDB_ENTRY_POINTS=NO_ENTRY_POINTS)
+        assert str(caught.value) == (
+            f"Cannot import entity module '{pkg}/entities/order_entity.py' (line 14):"
+            " RuntimeError: ORDERS_API_KEY is not set."
+        )
+        assert "orders" not in base.metadata.tables
+
+    monkeypatch.delenv("EDBT_ORDERS_BROKEN")
+    app, db = new_app(pkg, import_name=pkg, ENTITYDB_ENTRY_POINTS=NO_ENTRY_POINTS)
+    assert list(db.state(app).discovery.entities) == ["Order", "User"]
+    with app.app_context():
+        db.create_all()
+        db.session.add(db.entities["Order"](id=1))
+        db.session.commit()
+
+
+def test_cli_warnings_are_one_line_and_not_repeated(src: Src) -> None:
+    pkg = src.package(
+        {
+            "app.py": APP_MODULE,
+            "entities/__init__.py": "",
+            "entities/empty_entity.py": "X = 1\n",
+        }
+    )
+    result = _flask(src, f"{pkg}.app:create_app")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        f"Warning: Entity module '{pkg}/entities/empty_entity.py' defines no class mapped on"
+        " 'Base'; add one or rename the file so it does not end in '_entity.py'.",
+        f"Warning: No entity classes found; searched: '{pkg}.entities' (default), entry point"
+        " group 'flask_entitydb.entities' (none selected by 'ENTITYDB_ENTRY_POINTS'). Put"
+        " '*_entity.py' modules in one of these, or list your packages in"
+        " 'ENTITYDB_ENTITY_PACKAGES'.",
+    ]
+
+    (src.root / pkg / "entities/empty_entity.py").unlink()
+    env = {**os.environ, "PYTHONPATH": str(src.root)}
+    env.pop("FLASK_APP", None)
+    flask = str(Path(sys.executable).with_name("flask"))
+    app = f"{pkg}.app:create_app"
+    subprocess.run([flask, "--app", app, "db", "init"], env=env, cwd=src.root, check=True)
+    result = subprocess.run(
+        [flask, "--app", app, "db", "migrate"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=src.root,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    warning, error = result.stderr.splitlines()
+    assert warning.startswith(f"Warning: No entity classes found; searched: '{pkg}.entities'")
+    assert error == (
+        "Error: No entities were found (see the warning above), so autogenerate would drop"
+        " every table; nothing was written."
+    )

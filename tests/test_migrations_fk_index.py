@@ -67,7 +67,7 @@ def test_tables_with_an_indexed_foreign_key_are_dropped_and_created_again(
 
     # a revision dropping the table with the indexed foreign key
     (package.path / "entities" / "book_entity.py").unlink()
-    out = ok(package.cli("migrate", "-v"))
+    out = ok(package.cli("migrate", "-v", "--allow-drop"))
     assert "drop table 'books'" in out
     assert "drop index" not in out  # the listing is what the file does
     (second,) = set(package.revision_files()) - {first}

@@ -150,7 +150,7 @@ def test_drops_are_called_out(package: AppPackage) -> None:
     package.write_entity("user", USER_ENTITY)
     (package.path / "entities" / "tag_entity.py").unlink()
     before = set(package.revision_files())
-    result = package.cli("migrate", "-m", "drop things", "-v")
+    result = package.cli("migrate", "-m", "drop things", "-v", "--allow-drop")
     assert result.exit_code == 0, result.output
     assert "! drop column 'users.email'  (deletes its data)" in result.stdout
     assert "! drop table 'tags'  (deletes its data)" in result.stdout

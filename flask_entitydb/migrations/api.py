@@ -28,8 +28,10 @@ from flask import Flask, current_app
 
 from ..errors import MigrationError
 from ..state import EntityDBState
+from ..undiscovered import undiscovered_modules
 from . import changes as _changes
 from .binds import bind_database, bind_engine, bind_metadata, mark_ini, selected_bind
+from . import drops as _drops
 from .config import (
     ATTR_LOCKED,
     ATTR_ON_APPLY,
@@ -188,11 +190,7 @@ def _unapplied(script: ScriptDirectory, found: tuple[str, ...]) -> tuple[Revisio
 def _require_entities(state: EntityDBState) -> None:
     if bind_metadata(state.db.metadata, selected_bind()).tables:
         return
-    searched = ", ".join(state.discovery.searched) or "nothing"
-    raise MigrationError(
-        "No entities were found, so autogenerate would drop every table; searched:"
-        f" {searched}. Add '*_entity.py' modules there, or set 'ENTITYDB_ENTITY_PACKAGES'."
-    )
+    raise _drops.no_entities_error(state)
 
 
 def _head_ids(script: ScriptDirectory) -> tuple[str, ...]:
@@ -323,6 +321,7 @@ def revision(
     version_path: str | None = None,
     rev_id: str | None = None,
     depends_on: str | Sequence[str] | None = None,
+    allow_drop: _drops.AllowDrop = False,
     x_args: Sequence[str] = (),
     directory: PathArg = None,
     app: Flask | None = None,
@@ -334,6 +333,10 @@ def revision(
 
     :param allow_empty: with ``autogenerate``, write a revision even when nothing changed
         (without ``autogenerate`` the revision is always written, with empty functions).
+    :param allow_drop: with ``autogenerate``, whether a revision that drops tables may be
+        written: ``True``, ``False`` (refuse), or a function given the quoted table names
+        that answers. It is refused anyway while an ``*_entity.py`` file of the project
+        was not discovered.
     :returns: the new revision, or ``None`` when autogenerate found no change and
         ``allow_empty`` is false.
     :raises MigrationError: no migrations folder, database behind head, no entities, ...
@@ -344,6 +347,7 @@ def revision(
         if sql:
             config.set_main_option("revision_environment", "true")
         found: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+        refused: list[str] = []
         if autogenerate:
             _require_entities(state)
             _require_head(config)
@@ -354,6 +358,11 @@ def revision(
             script: ops.MigrationScript = scripts[0]
             drop_indexes_with_tables(script)  # before describing: as the file will be
             operations = [op for upgrade in script.upgrade_ops_list for op in upgrade.ops]
+            reason = _drops.guard_drops(app, state, operations, allow_drop)
+            if reason is not None:
+                refused.append(reason)
+                scripts[:] = []
+                return
             described = _changes.describe_all(operations, context.dialect)
             found.append(described)
             if not operations and not allow_empty:
@@ -375,6 +384,8 @@ def revision(
                 depends_on=cast("str | None", _labels(depends_on)),
                 process_revision_directives=directives,
             )
+    if refused:
+        raise MigrationError(refused[0])
     script = _single(result)
     if script is None and autogenerate:
         return None
@@ -390,13 +401,15 @@ def migrate(
     branch_label: str | Sequence[str] | None = None,
     version_path: str | None = None,
     rev_id: str | None = None,
+    allow_drop: _drops.AllowDrop = False,
     x_args: Sequence[str] = (),
     directory: PathArg = None,
     app: Flask | None = None,
 ) -> NewRevision | None:
     """Autogenerate a revision from the entities (``flask db migrate``).
 
-    Without ``message`` the revision is named after the changes found.
+    Without ``message`` the revision is named after the changes found. A revision that
+    drops a table is only written with ``allow_drop`` (see :func:`revision`).
 
     :returns: the new revision, or ``None`` when there was nothing to migrate.
     :raises MigrationError: the database is behind head (nothing is written), no entities
@@ -411,6 +424,7 @@ def migrate(
         branch_label=branch_label,
         version_path=version_path,
         rev_id=rev_id,
+        allow_drop=allow_drop,
         x_args=x_args,
         directory=directory,
         app=app,
@@ -741,8 +755,14 @@ def check(
         script = _script_directory(config)
         found = _database_heads(config)
         head_ids = _head_ids(script)
+        missed = tuple(m.describe() for m in undiscovered_modules(app, state))
         if set(found) != set(head_ids):
-            return CheckResult(current=found, heads=head_ids, unapplied=_unapplied(script, found))
+            return CheckResult(
+                current=found,
+                heads=head_ids,
+                unapplied=_unapplied(script, found),
+                undiscovered=missed,
+            )
         _require_entities(state)
         differences: list[tuple[str, ...]] = []
 
@@ -752,7 +772,12 @@ def check(
             scripts[:] = []
 
         command.revision(config, autogenerate=True, process_revision_directives=capture)
-    return CheckResult(current=found, heads=head_ids, changes=differences[0] if differences else ())
+    return CheckResult(
+        current=found,
+        heads=head_ids,
+        changes=differences[0] if differences else (),
+        undiscovered=missed,
+    )
 
 
 def pending_revisions(*, directory: PathArg = None, app: Flask | None = None) -> list[str]:

@@ -89,11 +89,20 @@ class CheckResult:
     changes: tuple[str, ...] = ()
     """Differences between the entities and the database that no revision covers, in
     words. Only compared when the database is at head."""
+    undiscovered: tuple[str, ...] = ()
+    """``*_entity.py`` files of the project that discovery did not import (quoted, for
+    people): their entities were not compared."""
 
     @property
     def ok(self) -> bool:
-        """``True`` when the database is at head and matches the entities."""
-        return not self.unapplied and not self.changes and set(self.current) == set(self.heads)
+        """``True`` when the database is at head and matches the entities, and no entity
+        module went undiscovered."""
+        return (
+            not self.unapplied
+            and not self.changes
+            and not self.undiscovered
+            and set(self.current) == set(self.heads)
+        )
 
     def describe(self) -> list[str]:
         """The result as lines for people."""
@@ -118,4 +127,11 @@ class CheckResult:
                 " (run 'flask db migrate'):"
             )
             lines += [f"  - {change}" for change in self.changes]
+        if self.undiscovered:
+            lines.append(
+                "Entity modules that discovery did not import, so their entities were not"
+                " compared (list their package in 'ENTITYDB_ENTITY_PACKAGES', or rename"
+                " a file that is not an entity module):"
+            )
+            lines += [f"  - {file}" for file in self.undiscovered]
         return lines
