@@ -837,3 +837,32 @@ def test_cli_warnings_are_one_line_and_not_repeated(src: Src) -> None:
         "Error: No entities were found (see the warning above), so autogenerate would drop"
         " every table; nothing was written."
     )
+
+
+LEGACY_ENTITY = """\
+from sqlalchemy import Column, Integer
+
+from {pkg}.legacy import Base
+
+
+class User(Base):
+    __tablename__ = "users"
+    id = Column(Integer, primary_key=True)
+"""
+
+
+def test_legacy_declarative_base_works(src: Src, make_app: Any) -> None:
+    pkg = src.package(
+        {
+            "legacy.py": "from sqlalchemy.orm import declarative_base\nBase = declarative_base()\n",
+            "entities/__init__.py": "",
+            "entities/user_entity.py": LEGACY_ENTITY,
+        }
+    )
+    base = importlib.import_module(f"{pkg}.legacy").Base
+    app = make_app(pkg, DB_CONNECTION_STRING="sqlite://", ENTITYDB_ENTRY_POINTS=NO_ENTRY_POINTS)
+    db = EntityDB(app, base=base)
+    assert list(db.state(app).discovery.entities) == ["User"]
+    with app.app_context():
+        db.create_all()
+        assert sa.inspect(db.engine).get_table_names() == ["users"]

@@ -8,10 +8,10 @@ How a page is run: its fenced code blocks are taken in order, in a fresh working
   an ``<!-- exit: N -->`` marker, for its last command); the lines printed under a command
   in the docs must appear, in order, in what it really prints (``...`` matches anything);
   ``$ export NAME=value`` sets a variable for the rest of the page;
+* a caption ``File `path`:`` on the line right before the fence (visible on GitHub and
+  in Sphinx alike) writes the block to ``path`` (TOML and Python files are also parsed);
 * a marker, an HTML comment on the line right before the fence, changes that:
 
-  ``<!-- file: path -->``
-      the block is written to ``path`` (TOML and Python files are also parsed);
   ``<!-- covered-by: tests/file.py::test_name -->``
       not run here; that test exercises the same thing (it must exist);
   ``<!-- skip: reason -->``
@@ -53,6 +53,7 @@ PAGES = [*sorted(DOCS.glob("*.md")), ROOT / "README.md"]
 _FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _MARKER = re.compile(r"^<!--\s*(?P<kind>[a-z-]+):\s*(?P<value>.*?)\s*-->$")
 _MARKER_KINDS = {"file", "covered-by", "skip", "exit"}
+_CAPTION = re.compile(r"^File `(?P<path>[^`]+)`:$")
 _RUNNABLE = {"python", "console"}
 _TIMEOUT = 180
 _PYTHON_DRIVER = """
@@ -110,12 +111,27 @@ def code_blocks(page: Path) -> list[Block]:
         previous = lines[start - 1].strip() if start else ""
         marker_match = _MARKER.match(previous)
         marker = (marker_match["kind"], marker_match["value"]) if marker_match else None
+        caption = _CAPTION.match(previous)
+        if caption:
+            marker = ("file", caption["path"])
         lang = info.split()[0] if info else ""
         blocks.append(Block(page, start + 1, lang, "\n".join(body) + "\n", marker))
     return blocks
 
 
 ALL_BLOCKS = [block for page in PAGES for block in code_blocks(page)]
+
+
+def test_file_names_are_visible() -> None:
+    # an HTML comment is not rendered: readers would not see which file a sample goes in
+    hidden = [
+        f"{page.relative_to(ROOT)}:{number}"
+        for page in PAGES
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1)
+        if re.match(r"^<!--\s*file:", line.strip())
+    ]
+    assert hidden == [], "use a visible caption, File `path`:, instead of <!-- file: path -->"
+    assert len([b for b in ALL_BLOCKS if b.marker and b.marker[0] == "file"]) >= 20
 
 
 def test_docs_have_samples() -> None:

@@ -179,9 +179,13 @@ def test_drop_table_needs_allow_drop(package: AppPackage) -> None:
     assert "orders" not in package.tables()
 
 
-def test_drop_table_is_confirmed_on_a_terminal(tmp_path: Path, package: AppPackage) -> None:
-    if not package.url.startswith("sqlite"):
-        pytest.skip("the terminal dialogue is the same on every backend")
+@pytest.fixture
+def sqlite_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppPackage]:
+    yield from make_package(tmp_path, f"sqlite:///{tmp_path / 'app.sqlite3'}", monkeypatch)
+
+
+def test_drop_table_is_confirmed_on_a_terminal(sqlite_package: AppPackage) -> None:
+    package = sqlite_package  # the dialogue is the same on every backend
     _three_tables(package)
     (package.path / "entities" / "tag_entity.py").unlink()
 

@@ -26,8 +26,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config.update(config)
     db.init_app(app)
 
-    from .views import api, pages
+    from werkzeug.exceptions import HTTPException
+
+    from .views import api, http_error, pages
 
     app.register_blueprint(pages)
     app.register_blueprint(api, url_prefix="/api")
+    app.register_error_handler(HTTPException, http_error)
     return app

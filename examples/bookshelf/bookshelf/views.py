@@ -10,6 +10,7 @@ from flask import Blueprint, abort, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
+from werkzeug.exceptions import HTTPException
 
 from .database import db
 from .entities.author_entity import Author
@@ -43,11 +44,17 @@ def _commit_or_409(message: str) -> None:
         abort(409, description=message)
 
 
-@api.errorhandler(400)
-@api.errorhandler(404)
-@api.errorhandler(409)
-def _json_error(error: Any) -> ResponseReturnValue:
-    return jsonify(error=error.description), error.code
+def http_error(error: HTTPException) -> ResponseReturnValue:
+    """HTTP errors under ``/api`` as JSON, also those raised before a view was found
+    (404 for an unknown URL, 405 for a wrong method); elsewhere Flask's usual pages."""
+    if request.path != "/api" and not request.path.startswith("/api/"):
+        return error
+    response = jsonify(error=error.description)
+    response.status_code = error.code or 500
+    for name, value in error.get_headers():
+        if name == "Allow":  # 405: the methods the URL takes
+            response.headers[name] = value
+    return response
 
 
 @pages.get("/")

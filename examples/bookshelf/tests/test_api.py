@@ -109,3 +109,15 @@ def test_index_page_lists_shelves_and_books(client: FlaskClient) -> None:
     assert "<h2>Kitchen</h2>" in page
     assert "Jam by Ann" in page
     assert "Dune by Frank Herbert" in page
+
+
+def test_api_errors_are_json_even_before_a_view_is_found(client: FlaskClient) -> None:
+    wrong_method = client.delete("/api/books")
+    assert wrong_method.status_code == 405
+    assert wrong_method.is_json and "error" in wrong_method.json
+    assert set(wrong_method.headers["Allow"].split(", ")) >= {"GET", "POST"}
+    unknown = client.get("/api/nothing-here")
+    assert unknown.status_code == 404
+    assert unknown.is_json and "error" in unknown.json
+    page = client.get("/nothing-here")  # outside the API: Flask's usual page
+    assert page.status_code == 404 and page.mimetype == "text/html"
