@@ -175,7 +175,7 @@ def test_example_test_suite_passes_on_every_backend(bookshelf: Path, database_ur
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert re.search(r"\b9 passed\b", result.stdout), result.stdout
+    assert re.search(r"\b10 passed\b", result.stdout), result.stdout
 
 
 def test_entities_come_from_the_declared_entry_point(bookshelf: Path, tmp_path: Path) -> None:
