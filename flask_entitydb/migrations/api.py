@@ -30,8 +30,8 @@ from ..errors import MigrationError
 from ..state import EntityDBState
 from ..undiscovered import undiscovered_modules
 from . import changes as _changes
-from .binds import bind_database, bind_engine, bind_metadata, mark_ini, selected_bind
 from . import drops as _drops
+from .binds import bind_database, bind_engine, bind_metadata, mark_ini, selected_bind
 from .config import (
     ATTR_LOCKED,
     ATTR_ON_APPLY,
