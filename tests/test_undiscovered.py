@@ -171,7 +171,7 @@ def test_drop_table_needs_allow_drop(package: AppPackage) -> None:
     assert asked == [["'orders'", "'tags'"]]
     assert package.revision_files() == before
 
-    out = ok(package.cli("migrate", "--allow-drop"))
+    out = ok(package.cli("migrate", "--allow-drop", "-v"))
     assert "! drop table 'orders'  (deletes its data)" in out
     (new,) = set(package.revision_files()) - set(before)
     assert 'op.drop_table("orders")' in new.read_text()
@@ -293,7 +293,7 @@ def test_two_apps_on_one_base_see_only_their_tables(tmp_path: Path, package: App
     assert set(db.base.metadata.tables) == {"operators", "posts", "comments"}
 
     ok(package.cli("init", app=admin))
-    out = ok(package.cli("migrate", app=admin))
+    out = ok(package.cli("migrate", "-v", app=admin))
     assert "add table 'operators'" in out and "posts" not in out and "comments" not in out
     (revision,) = package.path.joinpath("admin_migrations", "versions").glob("*.py")
     assert "posts" not in revision.read_text()
