@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         ConfigurationError,
         EntityDBError,
         EntityDiscoveryError,
+        LockLostError,
         LockTimeoutError,
         MigrationError,
     )
@@ -34,6 +35,7 @@ _EXPORTS = {
     "EntityDBState": ".state",
     "EntityDiscoveryError": ".errors",
     "EntityDiscoveryWarning": ".discovery",
+    "LockLostError": ".errors",
     "LockTimeoutError": ".errors",
     "MigrationError": ".errors",
 }
@@ -47,6 +49,7 @@ __all__ = [
     "EntityDBState",
     "EntityDiscoveryError",
     "EntityDiscoveryWarning",
+    "LockLostError",
     "LockTimeoutError",
     "MigrationError",
     "__version__",

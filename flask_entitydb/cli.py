@@ -21,6 +21,7 @@ from flask.cli import AppGroup
 
 if TYPE_CHECKING:
     from .migrations import AppliedRevision, LintResult, NewRevision, RevisionInfo
+    from .migrations.locking import LockNotice
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _DIRECTORY_KEY = "flask_entitydb.migrations_directory"
@@ -55,6 +56,24 @@ def _lock_timeout_option(function: _F) -> _F:
         show_default=True,
         help="Seconds to wait for another process's migration to finish.",
     )(function)
+
+
+def _lock_verbose_option(function: _F) -> _F:
+    return click.option(
+        "-v", "--verbose", is_flag=True, help="Say which migration lock was taken, and why."
+    )(function)
+
+
+def _lock_echo(verbose: bool) -> Callable[[LockNotice], None]:
+    """Show lock notices: waiting for another run always (stderr), the lock taken with -v."""
+
+    def echo(notice: LockNotice) -> None:
+        if notice.kind == "waiting":
+            click.echo(notice.message, err=True)
+        elif verbose:
+            click.echo(notice.message)
+
+    return echo
 
 
 def _tag_option(function: _F) -> _F:
@@ -503,12 +522,14 @@ def merge_command(
 @_x_option
 @_lock_timeout_option
 @click.argument("revision", default="head")
+@_lock_verbose_option
 def upgrade_command(
     directory: str | None,
     sql: bool,
     tag: str | None,
     x_args: tuple[str, ...],
     lock_timeout: float,
+    verbose: bool,
     revision: str,
 ) -> None:
     """Upgrade the database to REVISION (default: head)."""
@@ -526,6 +547,7 @@ def upgrade_command(
         x_args=x_args,
         lock_timeout=lock_timeout,
         on_apply=_echo_applied,
+        on_lock=_lock_echo(verbose),
         directory=_folder(directory),
     )
     _echo_run(applied, revision, "Upgraded:")
@@ -539,12 +561,14 @@ def upgrade_command(
 @_x_option
 @_lock_timeout_option
 @click.argument("revision", default="-1")
+@_lock_verbose_option
 def downgrade_command(
     directory: str | None,
     sql: bool,
     tag: str | None,
     x_args: tuple[str, ...],
     lock_timeout: float,
+    verbose: bool,
     revision: str,
 ) -> None:
     """Downgrade the database to REVISION (default: -1, one back; 'base': all)."""
@@ -564,6 +588,7 @@ def downgrade_command(
         x_args=x_args,
         lock_timeout=lock_timeout,
         on_apply=_echo_applied,
+        on_lock=_lock_echo(verbose),
         directory=_folder(directory),
     )
     _echo_run(applied, revision, "Downgraded:")
@@ -660,12 +685,14 @@ def current_command(directory: str | None, verbose: bool) -> None:
 @click.option("--purge", is_flag=True, help="Empty the version table first.")
 @_lock_timeout_option
 @click.argument("revisions", nargs=-1)
+@_lock_verbose_option
 def stamp_command(
     directory: str | None,
     sql: bool,
     tag: str | None,
     purge: bool,
     lock_timeout: float,
+    verbose: bool,
     revisions: tuple[str, ...],
 ) -> None:
     """Set the database's revision to REVISIONS (default: head) without migrating."""
@@ -681,6 +708,7 @@ def stamp_command(
         tag=tag,
         lock_timeout=lock_timeout,
         on_apply=_echo_applied,
+        on_lock=_lock_echo(verbose),
         directory=_folder(directory),
     )
     if not applied:

@@ -84,6 +84,9 @@ log = logging.getLogger("flask_entitydb")
 
 PendingPolicy = Literal["ignore", "warn", "error"]
 _PENDING_POLICIES: tuple[PendingPolicy, ...] = ("ignore", "warn", "error")
+AheadPolicy = Literal["warn", "error"]
+MigrationLockMode = Literal["auto", "lease"]
+_LOCK_MODES: tuple[MigrationLockMode, ...] = ("auto", "lease")
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,14 @@ class Settings:
     def has_replicas(self) -> bool:
         """Whether any bind has a read replica."""
         return bool(self.replicas) or any(b.replicas for b in self.binds.values())
+
+    database_ahead: AheadPolicy = "warn"
+    """``ENTITYDB_DATABASE_AHEAD``: serve (``"warn"``) or refuse (``"error"``) when the
+    database's revision is newer than the code's migrations."""
+    migration_lock: MigrationLockMode = "auto"
+    """``ENTITYDB_MIGRATION_LOCK``: ``"auto"`` (chosen per server) or ``"lease"``."""
+    migration_lease_seconds: float = 15.0
+    """``ENTITYDB_MIGRATION_LEASE_SECONDS``: a lease not renewed this long is taken over."""
 
 
 def _string_list(app: Flask, key: str) -> tuple[str, ...] | None:
@@ -498,6 +509,29 @@ def load_settings(app: Flask, engine_options: Mapping[str, Any]) -> Settings:
             f"'ENTITYDB_PENDING_MIGRATIONS' is {pending!r}; use 'ignore', 'warn' or 'error'."
         )
 
+    ahead = app.config.get("ENTITYDB_DATABASE_AHEAD", "warn")
+    if ahead not in ("warn", "error"):
+        raise ConfigurationError(
+            f"'ENTITYDB_DATABASE_AHEAD' is {ahead!r}; use 'warn' (serve, log a warning) or"
+            " 'error' (answer 503 like a database behind)."
+        )
+    lock_mode = app.config.get("ENTITYDB_MIGRATION_LOCK", "auto")
+    if lock_mode not in _LOCK_MODES:
+        raise ConfigurationError(
+            f"'ENTITYDB_MIGRATION_LOCK' is {lock_mode!r}; use 'auto' (the lock suits the"
+            " server) or 'lease' (a lease row, for clusters and proxies)."
+        )
+    lease_seconds = app.config.get("ENTITYDB_MIGRATION_LEASE_SECONDS", 15.0)
+    if (
+        isinstance(lease_seconds, bool)
+        or not isinstance(lease_seconds, (int, float))
+        or not 1 <= lease_seconds <= 3600
+    ):
+        raise ConfigurationError(
+            f"'ENTITYDB_MIGRATION_LEASE_SECONDS' is {lease_seconds!r}; use a number of"
+            " seconds from 1 to 3600, for example 15."
+        )
+
     migrations_dir = app.config.get("ENTITYDB_MIGRATIONS_DIR", "migrations")
     if not isinstance(migrations_dir, (str, os.PathLike)):
         raise ConfigurationError(
@@ -523,6 +557,9 @@ def load_settings(app: Flask, engine_options: Mapping[str, Any]) -> Settings:
         liveness_setting=liveness,
         liveness_ping_idle=ping_idle,
         migration_lock_timeout=_migration_lock_timeout(app),
+        database_ahead=ahead,
+        migration_lock=lock_mode,
+        migration_lease_seconds=float(lease_seconds),
     )
     for key in settings.bind_keys:  # a contradiction fails here, naming its URL
         bind = settings.bind(key)

@@ -36,3 +36,8 @@ class MigrationError(EntityDBError):
 
 class LockTimeoutError(MigrationError):
     """The database-level migration lock could not be taken in time."""
+
+
+class LockLostError(MigrationError):
+    """The migration lock was lost while migrating (its connection was dropped, or the
+    lease was taken over); the run stopped before the next revision."""

@@ -11,6 +11,15 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from lock_scenario import (
+    columns,
+    finish,
+    popen_api_upgrade,
+    popen_upgrade,
+    runlog,
+    write_slow_revisions,
+)
+from migration_apps import AppPackage, make_package
 
 from flask_entitydb.errors import LockTimeoutError
 from flask_entitydb.migrations.locking import lock_name, migration_lock
@@ -210,3 +219,82 @@ def test_without_the_lock_the_same_workers_lose_updates(
     lines = run_workers(engine, database_url, tmp_path, use_lock=False)
     assert not is_serial(lines)
     assert counter(engine) < PROCESSES
+
+
+# -- whole runs: Alembic's own API, a one-connection pool ----------------------------------
+
+
+@pytest.fixture
+def package(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[AppPackage]:
+    yield from make_package(tmp_path, database_url, monkeypatch)
+
+
+def test_alembic_python_api_upgrades_are_locked(package: AppPackage, database_url: str) -> None:
+    """Two deploy scripts calling ``alembic.command.upgrade(Config(...), "head")`` at once
+    apply the slow revision once (before: no lock at all, the revision ran twice)."""
+    write_slow_revisions(package, 3)
+    first = popen_api_upgrade(package)
+    second = popen_api_upgrade(package)
+    results = [finish(first), finish(second)]
+    assert [code for code, _, _ in results] == [0, 0], results
+    assert len(runlog(database_url)) == 1
+    assert "extra" in columns(database_url)
+    assert package.version() == {"r2"}
+    # the one that waited said so, naming the holder
+    waited = [out + err for _, out, err in results if "Waiting up to" in out + err]
+    assert len(waited) == 1 and "held by" in waited[0], results
+
+
+def test_upgrade_with_a_one_connection_pool(package: AppPackage, database_url: str) -> None:
+    """``pool_size=1, max_overflow=0``: the migration needs one pooled connection only
+    (before: the lock took it, the migration waited for a second one, timed out)."""
+    write_slow_revisions(package, 0)
+    options = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 3}
+    app = package.create_app(ENTITYDB_ENGINE_OPTIONS=options)
+    result = package.cli("upgrade", app=app)
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    assert package.version() == {"r2"}
+    result = package.cli("downgrade", "r1", app=app)
+    assert result.exit_code == 0, result.output
+    result = package.cli("stamp", "r2", app=app)
+    assert result.exit_code == 0, result.output
+    assert package.version() == {"r2"}
+
+
+def test_verbose_upgrade_names_the_lock_and_why(package: AppPackage, backend: str) -> None:
+    write_slow_revisions(package, 0)
+    result = package.cli("upgrade", "-v")
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if x.startswith("Migration lock: "))
+    expected = {
+        "sqlite": "file lock on",
+        "mysql": "GET_LOCK('flask_entitydb_migrate:",
+        "postgresql": "pg_advisory_xact_lock(",
+    }[backend]
+    assert expected in line, line
+    assert {"sqlite": "(SQLite)", "mysql": "single MySQL/MariaDB server",
+            "postgresql": "PgBouncer"}[backend] in line  # fmt: skip
+
+
+def test_lease_mode_on_a_plain_server(package: AppPackage, database_url: str, backend: str) -> None:
+    """``ENTITYDB_MIGRATION_LOCK = "lease"`` works on MySQL and PostgreSQL, and its table
+    never shows up in autogenerate."""
+    if backend == "sqlite":
+        pytest.skip("SQLite always uses its lock file")
+    write_slow_revisions(package, 2)
+    first = popen_upgrade(
+        package, None, "-v", extra_env={"TESTAPP_ENTITYDB_MIGRATION_LOCK": "lease"}
+    )
+    second = popen_upgrade(
+        package, None, "-v", extra_env={"TESTAPP_ENTITYDB_MIGRATION_LOCK": "lease"}
+    )
+    results = [finish(first), finish(second)]
+    assert [code for code, _, _ in results] == [0, 0], results
+    assert len(runlog(database_url)) == 1
+    assert all("lease row" in out for _, out, _ in results), results
+    app = package.create_app(ENTITYDB_MIGRATION_LOCK="lease")
+    result = package.cli("check", app=app)
+    assert "flask_entitydb_lock" not in result.output, result.output

@@ -93,7 +93,12 @@ def test_lock_timeout(package: AppPackage) -> None:
         with engine.connect() as connection, migration_lock(connection, timeout=5):
             for args in (["upgrade"], ["downgrade", "base"], ["stamp", "head"]):
                 result = package.cli(*args, "--lock-timeout", "0.2")
-                _one_error_line(result, "Could not take the migration lock", "--lock-timeout")
+                # one line when waiting starts, naming the holder; then the error
+                waiting, error = str(result.stderr).splitlines()
+                assert waiting.startswith("Waiting up to 0.2 s for the migration lock"), waiting
+                assert "held by" in waiting, waiting
+                assert error.startswith("Error: Could not take the migration lock"), error
+                assert result.exit_code == 1 and "Traceback" not in result.output
             assert package.tables() <= {"alembic_version"}
         ok(package.cli("upgrade", "--lock-timeout", "0.2"))
         assert "users" in package.tables()

@@ -163,3 +163,55 @@ def test_unreachable_database_does_not_block_requests(
         assert app.test_client().get("/").status_code == 200  # the view needs no database
     assert any("Could not compare" in r.getMessage() for r in caplog.records)
     assert not _guards(app)[0].done  # tried again later
+
+
+def _ahead(package: AppPackage) -> None:
+    """The database at a revision the code's migrations do not have (a rollback deploy:
+    the newer release migrated, then the older code came back)."""
+    _behind(package)
+    (newest,) = package.revision_files()
+    package.write_revision("newer", newest.name.split("_")[0], "pass", message="newer release")
+    ok(package.cli("upgrade"))
+    next(package.versions.glob("newer_*.py")).unlink()  # the old code has no such file
+
+
+def test_database_ahead_of_the_code_serves_and_warns_loudly(
+    package: AppPackage, caplog: pytest.LogCaptureFixture
+) -> None:
+    _ahead(package)
+    app = _app(package, ENTITYDB_PENDING_MIGRATIONS="error")
+    with caplog.at_level(logging.WARNING, logger="flask_entitydb"):
+        assert app.test_client().get("/").status_code == 200
+        assert app.test_client().get("/").status_code == 200
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert record.getMessage().startswith("The database is AHEAD of this code: it is at 'newer'")
+    assert "downgrade" in record.getMessage()
+    assert _guards(app)[0].done
+
+
+def test_database_ahead_can_be_refused(package: AppPackage) -> None:
+    _ahead(package)
+    app = _app(package, ENTITYDB_PENDING_MIGRATIONS="error", ENTITYDB_DATABASE_AHEAD="error")
+    response = app.test_client().get("/")
+    assert response.status_code == 503
+    assert guard.REFUSAL in response.text
+
+
+def test_guard_reads_the_version_table_env_py_uses(package: AppPackage) -> None:
+    """``run_migrations(version_table=...)`` in env.py: the guard reads that table (before:
+    it read ``alembic_version``, saw no revision, and answered 503 for good)."""
+    package.write_entity("user", USER_ENTITY)
+    ok(package.cli("init"))
+    env = package.migrations / "env.py"
+    env.write_text(
+        env.read_text().replace("run_migrations()", 'run_migrations(version_table="acme_versions")')
+    )
+    ok(package.cli("migrate", "-m", "users"))
+    app = _app(package, ENTITYDB_PENDING_MIGRATIONS="error")
+    assert app.test_client().get("/").status_code == 503  # behind: acme_versions is empty
+    ok(package.cli("upgrade"))
+    assert "alembic_version" not in package.tables()
+    app = _app(package, ENTITYDB_PENDING_MIGRATIONS="error")
+    assert app.test_client().get("/").status_code == 200
+    assert _guards(app)[0].done

@@ -31,10 +31,11 @@ from ..state import EntityDBState
 from ..undiscovered import undiscovered_modules
 from . import changes as _changes
 from . import drops as _drops
-from .binds import bind_database, bind_engine, bind_metadata, mark_ini, selected_bind
+from .binds import bind_database, bind_metadata, mark_ini, selected_bind
 from .config import (
-    ATTR_LOCKED,
+    ATTR_LOCK_TIMEOUT,
     ATTR_ON_APPLY,
+    ATTR_ON_LOCK,
     TEMPLATE,
     TEMPLATES_DIR,
     EntityDBConfig,
@@ -42,8 +43,9 @@ from .config import (
     make_config,
     migrations_directory,
 )
-from .environment import DEFAULT_LOCK_TIMEOUT, hold_migration_lock
+from .environment import DEFAULT_LOCK_TIMEOUT
 from .failures import translated
+from .locking import Notify
 from .portable import drop_indexes_with_tables
 from .results import AppliedRevision, CheckResult, NewRevision, RevisionInfo
 
@@ -468,6 +470,7 @@ def _migrate_database(
     *,
     lock_timeout: float,
     on_apply: OnApply | None,
+    on_lock: Notify | None,
     x_args: Sequence[str],
     directory: PathArg,
     app: Flask | None,
@@ -480,17 +483,15 @@ def _migrate_database(
         if on_apply is not None:
             on_apply(item)
 
-    with _running(app) as state:
-        config = make_config(
-            app, directory, x_args=x_args, attributes={ATTR_ON_APPLY: record, ATTR_LOCKED: True}
-        )
-        with hold_migration_lock(bind_engine(state, selected_bind()), lock_timeout):
-            try:
-                run(config)
-            except (CommandError, RevisionError) as error:
-                if "Can't locate revision" in str(error):
-                    _database_heads(config)  # says so when the database's revision is unknown
-                raise
+    attributes = {ATTR_ON_APPLY: record, ATTR_LOCK_TIMEOUT: lock_timeout, ATTR_ON_LOCK: on_lock}
+    with _running(app):
+        config = make_config(app, directory, x_args=x_args, attributes=attributes)
+        try:
+            run(config)  # env.py's run_migrations() takes the migration lock
+        except (CommandError, RevisionError) as error:
+            if "Can't locate revision" in str(error):
+                _database_heads(config)  # says so when the database's revision is unknown
+            raise
     return applied
 
 
@@ -515,6 +516,7 @@ def upgrade(
     x_args: Sequence[str] = (),
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     on_apply: OnApply | None = None,
+    on_lock: Notify | None = None,
     directory: PathArg = None,
     app: Flask | None = None,
 ) -> list[AppliedRevision]:
@@ -525,6 +527,8 @@ def upgrade(
     seconds, then find nothing to do.
 
     :param on_apply: called with each revision as soon as it is applied.
+    :param on_lock: called with a :class:`~flask_entitydb.migrations.locking.LockNotice`
+        when waiting for the lock starts and when it is taken (default: logged).
     :returns: the revisions applied, in order (empty: already there).
     :raises LockTimeoutError: the lock stayed taken for ``lock_timeout`` seconds.
     :raises MigrationError: a revision failed (the message names it and the state the
@@ -535,6 +539,7 @@ def upgrade(
         lambda config: command.upgrade(config, revision, tag=tag),
         lock_timeout=lock_timeout,
         on_apply=on_apply,
+        on_lock=on_lock,
         x_args=x_args,
         directory=directory,
         app=app,
@@ -566,6 +571,7 @@ def downgrade(
     x_args: Sequence[str] = (),
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     on_apply: OnApply | None = None,
+    on_lock: Notify | None = None,
     directory: PathArg = None,
     app: Flask | None = None,
 ) -> list[AppliedRevision]:
@@ -579,6 +585,7 @@ def downgrade(
         lambda config: command.downgrade(config, revision, tag=tag),
         lock_timeout=lock_timeout,
         on_apply=on_apply,
+        on_lock=on_lock,
         x_args=x_args,
         directory=directory,
         app=app,
@@ -616,6 +623,7 @@ def stamp(
     x_args: Sequence[str] = (),
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     on_apply: OnApply | None = None,
+    on_lock: Notify | None = None,
     directory: PathArg = None,
     app: Flask | None = None,
 ) -> list[AppliedRevision]:
@@ -628,6 +636,7 @@ def stamp(
         lambda config: command.stamp(config, targets, tag=tag, purge=purge),
         lock_timeout=lock_timeout,
         on_apply=on_apply,
+        on_lock=on_lock,
         x_args=x_args,
         directory=directory,
         app=app,

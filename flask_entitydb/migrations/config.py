@@ -35,7 +35,12 @@ ATTR_APP = "flask_entitydb.app"
 ATTR_ON_APPLY = "flask_entitydb.on_apply"
 """Callback receiving each :class:`~flask_entitydb.migrations.AppliedRevision`."""
 ATTR_LOCKED = "flask_entitydb.locked"
-"""``True`` when the caller already holds the migration lock."""
+"""``True`` when the caller already holds the migration lock (``run_migrations()`` then
+takes none)."""
+ATTR_LOCK_TIMEOUT = "flask_entitydb.lock_timeout"
+"""Seconds ``run_migrations()`` waits for the migration lock."""
+ATTR_ON_LOCK = "flask_entitydb.on_lock"
+"""Callback receiving each :class:`~flask_entitydb.migrations.locking.LockNotice`."""
 
 
 class EntityDBConfig(Config):

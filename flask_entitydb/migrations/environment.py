@@ -25,14 +25,24 @@ from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
 from flask import Flask, current_app, has_app_context
 
+from ..config import Settings
 from ..errors import EntityDBError, MigrationError
 from .binds import bind_database, bind_engine, bind_metadata, config_bind
 from .compare import compare_server_default, compare_type, enable_postgresql_enums
-from .config import ATTR_APP, ATTR_LOCKED, ATTR_ON_APPLY, app_state
+from .config import (
+    ATTR_APP,
+    ATTR_LOCK_TIMEOUT,
+    ATTR_LOCKED,
+    ATTR_ON_APPLY,
+    ATTR_ON_LOCK,
+    app_state,
+)
 from .failures import database_error, one_line, reported_here, version_table_state
-from .locking import migration_lock
+from .lease import LEASE_TABLE
+from .locking import LockNotice, migration_lock
 from .portable import portable_types, register_renderer, render_item
 from .results import Action, AppliedRevision
+from .runlock import RunLock, run_lock
 from .timeouts import migration_lock_timeout
 
 log = logging.getLogger("flask_entitydb")
@@ -42,7 +52,6 @@ DEFAULT_LOCK_TIMEOUT = 60.0
 
 VERSION_TABLE = "alembic_version"
 
-_MUTATING_COMMANDS = frozenset({"upgrade", "downgrade", "stamp"})
 _MYSQL = frozenset({"mysql", "mariadb"})
 
 
@@ -109,6 +118,7 @@ def _run(config: Config, app: Flask, options: dict[str, Any]) -> None:
     backend = database.url.get_backend_name()
     options = dict(options)
     progress = _Progress(config)
+    checkpoint = _Checkpoint()
     opts: dict[str, Any] = {
         "target_metadata": metadata,
         "compare_type": compare_type,
@@ -127,7 +137,11 @@ def _run(config: Config, app: Flask, options: dict[str, Any]) -> None:
         "include_object": _combine(
             _include_object(settings.exclude_tables), options.pop("include_object", None)
         ),
-        "on_version_apply": [progress, *_as_list(options.pop("on_version_apply", None))],
+        "on_version_apply": [
+            checkpoint,
+            progress,
+            *_as_list(options.pop("on_version_apply", None)),
+        ],
         "render_item": _first_rendering(render_item, options.pop("render_item", None)),
         "process_revision_directives": _chain(
             portable_types(metadata), options.pop("process_revision_directives", None)
@@ -139,7 +153,7 @@ def _run(config: Config, app: Flask, options: dict[str, Any]) -> None:
         _enable_postgresql_enums()
 
     if context.is_offline_mode():
-        opts["on_version_apply"] = opts["on_version_apply"][1:]  # keep --sql output clean
+        opts["on_version_apply"] = opts["on_version_apply"][2:]  # keep --sql output clean
         context.configure(
             url=database.url, literal_binds=True, dialect_opts={"paramstyle": "named"}, **opts
         )
@@ -151,24 +165,28 @@ def _run(config: Config, app: Flask, options: dict[str, Any]) -> None:
     try:
         with (
             _enum_plugin_quiet(backend),
-            _lock_if_needed(config, engine),
             engine.connect() as connection,
             _sqlite_foreign_keys_off(connection),
             _sqlite_transactions(connection),
             migration_lock_timeout(connection, settings.migration_lock_timeout),
         ):
             context.configure(connection=connection, **opts)
-            progress.start()
-            try:
-                with context.begin_transaction():
-                    context.run_migrations()
-            except EntityDBError:
-                raise
-            except Exception as error:
-                failure = _revision_failure(error, config, progress, opts)
-                if failure is None:
+            migration = context.get_context()
+            with _lock_if_needed(config, connection, migration, settings) as lock:
+                checkpoint.lock = lock
+                progress.start()
+                try:
+                    with context.begin_transaction():
+                        if lock is not None:
+                            lock.begin_transaction(lambda: set(migration.get_current_heads()))
+                        context.run_migrations()
+                except EntityDBError:
                     raise
-                raise failure from error
+                except Exception as error:
+                    failure = _revision_failure(error, config, progress, opts)
+                    if failure is None:
+                        raise
+                    raise failure from error
     except sa.exc.DBAPIError as error:
         if config.attributes.get(ATTR_APP) is not None:
             raise  # the API reports it
@@ -235,7 +253,7 @@ def _include_name(patterns: Sequence[str], version_table: str) -> Callable[..., 
     def include_name(name: str | None, type_: str, parent_names: dict[str, Any]) -> bool:
         if type_ != "table":
             return True
-        if name == version_table:
+        if name in (version_table, LEASE_TABLE):
             return False
         return not _excluded(name, parent_names.get("schema_name"), patterns)
 
@@ -293,18 +311,19 @@ def _enum_plugin_quiet(backend: str) -> Iterator[None]:
         logger.removeFilter(notice)
 
 
-def _needs_lock(config: Config) -> bool:
-    """Whether env.py itself must take the migration lock: only when Alembic runs
-    ``upgrade``, ``downgrade`` or ``stamp`` without flask-entitydb's API around it (which
-    holds the lock itself)."""
-    if ATTR_APP in config.attributes or config.attributes.get(ATTR_LOCKED):
+def _needs_lock(config: Config, migration: MigrationContext) -> bool:
+    """Whether this run changes the database (``upgrade``, ``downgrade``, ``stamp``, from
+    ``flask db``, the Python API, Alembic's ``command`` module or its command line) and
+    its caller does not hold the migration lock already."""
+    if config.attributes.get(ATTR_LOCKED):
         return False
-    command = getattr(config.cmd_opts, "cmd", None)
-    function = command[0] if isinstance(command, tuple) and command else None
-    return getattr(function, "__name__", "") in _MUTATING_COMMANDS
+    return "destination_rev" in migration.opts or bool(migration.opts.get("purge"))
 
 
-def _lock_timeout() -> float:
+def _lock_timeout(config: Config) -> float:
+    given = config.attributes.get(ATTR_LOCK_TIMEOUT)
+    if given is not None:
+        return float(given)
     value = context.get_x_argument(as_dictionary=True).get("lock_timeout")
     if value is None:
         return DEFAULT_LOCK_TIMEOUT
@@ -317,10 +336,31 @@ def _lock_timeout() -> float:
         ) from None
 
 
+def _lock_notices(config: Config) -> Callable[[LockNotice], None]:
+    """Where lock notices go: the API's callback, else Alembic's output (run directly),
+    else the log."""
+    callback = config.attributes.get(ATTR_ON_LOCK)
+    if callback is not None:
+        return callback  # type: ignore[no-any-return]
+    if ATTR_APP not in config.attributes:
+
+        def show(notice: LockNotice) -> None:
+            if notice.kind == "waiting":
+                config.print_stdout(notice.message)
+
+        return show
+
+    def record(notice: LockNotice) -> None:
+        log.info("%s", notice.message)
+
+    return record
+
+
 @contextlib.contextmanager
 def hold_migration_lock(engine: sa.Engine, timeout: float) -> Iterator[None]:
     """Hold the database-level migration lock on a connection of its own while the
-    ``with`` block runs.
+    ``with`` block runs (for callers that must keep other runs out of a block of their
+    own; migration runs lock themselves, on their migrating connection).
 
     :raises LockTimeoutError: another process held it for longer than ``timeout``.
     """
@@ -328,10 +368,33 @@ def hold_migration_lock(engine: sa.Engine, timeout: float) -> Iterator[None]:
         yield
 
 
-def _lock_if_needed(config: Config, engine: sa.Engine) -> contextlib.AbstractContextManager[None]:
-    if _needs_lock(config):
-        return hold_migration_lock(engine, _lock_timeout())
-    return contextlib.nullcontext()
+@contextlib.contextmanager
+def _lock_if_needed(
+    config: Config, connection: sa.Connection, migration: MigrationContext, settings: Settings
+) -> Iterator[RunLock | None]:
+    if not _needs_lock(config, migration):
+        yield None
+        return
+    with run_lock(
+        connection,
+        timeout=_lock_timeout(config),
+        mode=settings.migration_lock,
+        lease_seconds=settings.migration_lease_seconds,
+        notify=_lock_notices(config),
+    ) as lock:
+        yield lock
+
+
+class _Checkpoint:
+    """``on_version_apply`` hook: verify the lock is still held after each revision,
+    before its version-table update is committed."""
+
+    def __init__(self) -> None:
+        self.lock: RunLock | None = None
+
+    def __call__(self, **kwargs: Any) -> None:
+        if self.lock is not None:
+            self.lock.check(**kwargs)
 
 
 @contextlib.contextmanager

@@ -18,11 +18,18 @@ of the migrations folder, once (not per request):
     :data:`RECHECK_SECONDS` until the database is at head, so the process starts serving
     after the upgrade without a restart.
 
+A database *ahead* of the code (its revision is one no file of this app's migrations
+defines: the usual sign of a rollback deploy, or of an older process still serving during
+a rolling upgrade) is a state of its own, decided by ``ENTITYDB_DATABASE_AHEAD``:
+``"warn"`` (the default) serves and logs one warning naming the revision and what to do;
+``"error"`` answers 503 like a database behind.
+
 Once the database has been found at head, each request costs one attribute check. The
-comparison reads the ``alembic_version`` table directly (a custom ``version_table``
-passed to ``run_migrations()`` is not seen). An app without a migrations folder is not
-checked. When the database cannot be reached, requests are not blocked: the check is
-retried later and the request goes on (it will report the database error itself).
+revision is read through the app's ``env.py`` (as ``flask db current`` reads it), so the
+options given to ``run_migrations()`` there, such as a custom ``version_table``, apply. An
+app without a migrations folder is not checked. When the database cannot be reached,
+requests are not blocked: the check is retried later and the request goes on (it will
+report the database error itself).
 """
 
 from __future__ import annotations
@@ -31,12 +38,16 @@ import logging
 import os
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from flask import Flask
 from werkzeug.exceptions import ServiceUnavailable
 
 from ..config import PendingPolicy
 from ..state import EXTENSION_KEY, EntityDBState
+
+if TYPE_CHECKING:
+    from alembic.script import ScriptDirectory
 
 log = logging.getLogger("flask_entitydb")
 
@@ -73,9 +84,8 @@ class PendingMigrationsGuard:
 
     def _check(self) -> None:
         import sqlalchemy as sa
-        from alembic.runtime.migration import MigrationContext
-        from alembic.script import ScriptDirectory
 
+        from ..errors import EntityDBError
         from .failures import one_line
 
         state: EntityDBState = self.app.extensions[EXTENSION_KEY]
@@ -84,11 +94,9 @@ class PendingMigrationsGuard:
             self.done = True
             return
         try:
-            script = ScriptDirectory(directory)
+            script, current = _database_heads(self.app)
             head_ids = {s.revision for s in script.get_revisions("heads") if s is not None}
-            with state.db.engine.connect() as connection:
-                current = set(MigrationContext.configure(connection).get_current_heads())
-        except sa.exc.DBAPIError as error:
+        except (sa.exc.DBAPIError, EntityDBError) as error:
             log.warning(
                 "Could not compare the database's revision with the migrations (%s); will"
                 " try again.",
@@ -102,6 +110,10 @@ class PendingMigrationsGuard:
             return
         at = ", ".join(f"'{rev}'" for rev in sorted(current)) or "no revision"
         head = ", ".join(f"'{rev}'" for rev in sorted(head_ids))
+        unknown = sorted(rev for rev in current if not _defined(script, rev))
+        if unknown:
+            self._ahead(state, unknown, head)
+            return
         message = (
             f"The database is at {at} but the application's migrations are at {head}; run"
             " 'flask db upgrade'."
@@ -114,6 +126,56 @@ class PendingMigrationsGuard:
                 log.error("%s Requests are answered with 503 until then.", message)
             self.refusal = message
             self._next_check = time.monotonic() + RECHECK_SECONDS
+
+    def _ahead(self, state: EntityDBState, unknown: list[str], head: str) -> None:
+        names = ", ".join(f"'{rev}'" for rev in unknown)
+        message = (
+            f"The database is AHEAD of this code: it is at {names}, which none of the"
+            f" application's migrations defines (they end at {head}); a newer release"
+            " migrated it (a rollback deploy?). Deploy that release again, or run its"
+            " 'flask db downgrade' to the revision this code knows."
+        )
+        if self.policy == "error" and state.settings.database_ahead == "error":
+            if self.refusal is None:
+                log.error("%s Requests are answered with 503 until then.", message)
+            self.refusal = message
+            self._next_check = time.monotonic() + RECHECK_SECONDS
+            return
+        log.warning("%s Serving requests meanwhile (ENTITYDB_DATABASE_AHEAD='warn').", message)
+        self.refusal = None
+        self.done = True
+
+
+def _database_heads(app: Flask) -> tuple[ScriptDirectory, set[str]]:
+    """The migrations' script directory and the revisions the database is at, read
+    through the app's ``env.py`` (its ``version_table`` and other options apply)."""
+    from alembic.runtime.environment import EnvironmentContext
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from .config import make_config
+
+    config = make_config(app)
+    script = ScriptDirectory.from_config(config)
+    found: list[set[str]] = []
+
+    def read(rev: object, context: MigrationContext) -> list[object]:
+        found.append(set(context.get_current_heads()))
+        return []
+
+    with EnvironmentContext(config, script, fn=read, dont_mutate=True):
+        script.run_env()
+    return script, found[0] if found else set()
+
+
+def _defined(script: ScriptDirectory, revision: str) -> bool:
+    from alembic.script.revision import RevisionError
+    from alembic.util import CommandError
+
+    try:
+        return script.get_revision(revision) is not None
+    except (CommandError, RevisionError):
+        return False
 
 
 def install_pending_migrations_guard(app: Flask) -> PendingMigrationsGuard | None:

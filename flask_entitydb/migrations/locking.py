@@ -32,12 +32,13 @@ How the lock is taken depends on the database:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import sqlalchemy as sa
 
@@ -56,6 +57,19 @@ _POLL_START = 0.02
 _POLL_MAX = 0.25
 
 _Release = Callable[[sa.Connection, str], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class LockNotice:
+    """What the migration lock tells the user: ``"waiting"`` (another process holds it,
+    named where the server can tell) or ``"taken"`` (which lock, and why that one;
+    ``flask db upgrade -v``)."""
+
+    kind: Literal["waiting", "taken"]
+    message: str
+
+
+Notify = Callable[[LockNotice], None]
 
 _local_locks: dict[str, threading.Lock] = {}
 _local_locks_guard = threading.Lock()
@@ -90,7 +104,11 @@ def _name_for(database: str) -> str:
 
 @contextlib.contextmanager
 def migration_lock(
-    connection: sa.Connection, *, timeout: float, name: str | None = None
+    connection: sa.Connection,
+    *,
+    timeout: float,
+    name: str | None = None,
+    notify: Notify | None = None,
 ) -> Iterator[None]:
     """Hold the database-level migration lock while the ``with`` block runs.
 
@@ -103,6 +121,7 @@ def migration_lock(
     :param timeout: seconds to wait for another holder to release the lock; ``0`` tries
         once.
     :param name: the lock's name; default :func:`lock_name` of the connection's database.
+    :param notify: told once when the lock is taken by someone else and waiting starts.
     :raises LockTimeoutError: the lock was not free within ``timeout`` seconds.
     """
     if name is None:
@@ -114,7 +133,7 @@ def migration_lock(
     elif backend == "postgresql":
         acquire, release = _postgresql_acquire, _postgresql_release
     elif backend == "sqlite":
-        with _sqlite_lock(connection, name, timeout):
+        with _sqlite_lock(connection, name, timeout, notify):
             yield
         return
     else:
@@ -122,7 +141,7 @@ def migration_lock(
             f"flask-entitydb has no migration lock for the '{backend}' database; use MySQL,"
             " MariaDB, PostgreSQL or SQLite."
         )
-    acquire(connection, name, timeout)
+    acquire(connection, name, timeout, notify)
     failed = True
     try:
         yield
@@ -131,7 +150,8 @@ def migration_lock(
         _release_safely(connection, name, release, failed=failed)
 
 
-def _timeout_error(name: str, timeout: float) -> LockTimeoutError:
+def timeout_error(name: str, timeout: float) -> LockTimeoutError:
+    """The error of a lock not taken within ``timeout`` seconds."""
     return LockTimeoutError(
         f"Could not take the migration lock '{name}' within {timeout:g} seconds; another"
         " 'flask db upgrade' is probably running: retry, or raise --lock-timeout."
@@ -175,15 +195,43 @@ def _release_safely(
 # -- MySQL / MariaDB -----------------------------------------------------------------------
 
 
-def _mysql_acquire(connection: sa.Connection, name: str, timeout: float) -> None:
-    got = _scalar(connection, "SELECT GET_LOCK(:name, :timeout)", name=name, timeout=timeout)
+def _waiting(name: str, timeout: float, holder: str) -> LockNotice:
+    return LockNotice(
+        "waiting", f"Waiting up to {timeout:g} s for the migration lock '{name}': {holder}."
+    )
+
+
+def mysql_holder(connection: sa.Connection, name: str) -> str:
+    """Who holds the ``GET_LOCK`` lock ``name``, as far as the server tells."""
+    rows = _rows(
+        connection,
+        "SELECT p.ID, p.USER, p.HOST, p.COMMAND, p.TIME FROM information_schema.PROCESSLIST p"
+        " WHERE p.ID = IS_USED_LOCK(:name)",
+        name=name,
+    )
+    if not rows:
+        return "held by a connection this user cannot see (PROCESS privilege)"
+    ident, user, host, command, seconds = rows[0]
+    return f"held by connection {ident} ({user}@{host}, {command} for {seconds} s)"
+
+
+def _mysql_acquire(
+    connection: sa.Connection, name: str, timeout: float, notify: Notify | None = None
+) -> None:
+    deadline = time.monotonic() + timeout
+    got = _scalar(connection, "SELECT GET_LOCK(:name, 0)", name=name)
+    if got is not None and int(str(got)) != 1 and timeout > 0:
+        if notify is not None:
+            notify(_waiting(name, timeout, mysql_holder(connection, name)))
+        remaining = max(0.0, deadline - time.monotonic())
+        got = _scalar(connection, "SELECT GET_LOCK(:name, :timeout)", name=name, timeout=remaining)
     if got is None:
         raise LockTimeoutError(
             f"The database refused the migration lock '{name}' (GET_LOCK returned NULL);"
             " check the server's error log, then retry."
         )
     if int(str(got)) != 1:
-        raise _timeout_error(name, timeout)
+        raise timeout_error(name, timeout)
 
 
 def _mysql_release(connection: sa.Connection, name: str) -> None:
@@ -198,16 +246,65 @@ def postgresql_lock_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
-def _postgresql_acquire(connection: sa.Connection, name: str, timeout: float) -> None:
+def postgresql_holder(connection: sa.Connection, name: str) -> str:
+    """Who holds the advisory lock of ``name``, from ``pg_locks`` and ``pg_stat_activity``."""
     key = postgresql_lock_key(name)
+    rows = _rows(
+        connection,
+        "SELECT a.pid, a.usename, a.client_addr, a.client_port, a.application_name, a.state"
+        " FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+        " AND l.classid = CAST(:high AS oid) AND l.objid = CAST(:low AS oid)"
+        " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        high=(key >> 32) & 0xFFFFFFFF,
+        low=key & 0xFFFFFFFF,
+    )
+    if not rows:
+        return "held by a session that is gone now"
+    pid, user, address, port, application, state = rows[0]
+    if user is None:
+        return f"held by backend pid {pid} (details need the pg_read_all_stats role)"
+    client = f"{address}:{port}" if address is not None else "a local socket"
+    app = f", application '{application}'" if application else ""
+    return f"held by backend pid {pid} ({user}@{client}{app}, {state})"
+
+
+def postgresql_wait(
+    connection: sa.Connection,
+    name: str,
+    timeout: float,
+    notify: Notify | None,
+    *,
+    function: str = "pg_try_advisory_lock",
+    run: Callable[[str, int], object] | None = None,
+) -> None:
+    """Try ``function`` on the lock key of ``name`` until it succeeds or ``timeout``
+    passes; ``run`` executes the try (default: one statement, committed)."""
+    key = postgresql_lock_key(name)
+    sql = f"SELECT {function}(:key)"
+
+    def attempt(sql: str, key: int) -> object:
+        return _scalar(connection, sql, key=key)
+
+    run = run or attempt
     deadline = time.monotonic() + timeout
     pause = _POLL_START
-    while not _scalar(connection, "SELECT pg_try_advisory_lock(:key)", key=key):
+    told = False
+    while not run(sql, key):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise _timeout_error(name, timeout)
+            raise timeout_error(name, timeout)
+        if not told and notify is not None:
+            told = True
+            notify(_waiting(name, timeout, postgresql_holder(connection, name)))
         time.sleep(min(pause, remaining))
         pause = min(pause * 2, _POLL_MAX)
+
+
+def _postgresql_acquire(
+    connection: sa.Connection, name: str, timeout: float, notify: Notify | None = None
+) -> None:
+    postgresql_wait(connection, name, timeout, notify)
 
 
 def _postgresql_release(connection: sa.Connection, name: str) -> None:
@@ -236,7 +333,9 @@ def sqlite_lock_file(database_file: str, name: str) -> str:
 
 
 @contextlib.contextmanager
-def _sqlite_lock(connection: sa.Connection, name: str, timeout: float) -> Iterator[None]:
+def _sqlite_lock(
+    connection: sa.Connection, name: str, timeout: float, notify: Notify | None = None
+) -> Iterator[None]:
     path = _sqlite_file(connection)
     if not path:
         with _process_lock(name, timeout):
@@ -245,10 +344,14 @@ def _sqlite_lock(connection: sa.Connection, name: str, timeout: float) -> Iterat
     with open(sqlite_lock_file(path, name), "a+b") as lock_file:
         deadline = time.monotonic() + timeout
         pause = _POLL_START
+        told = False
         while not _try_lock_file(lock_file):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise _timeout_error(name, timeout)
+                raise timeout_error(name, timeout)
+            if not told and notify is not None:
+                told = True
+                notify(_waiting(name, timeout, f"held by another process ('{lock_file.name}')"))
             time.sleep(min(pause, remaining))
             pause = min(pause * 2, _POLL_MAX)
         try:
@@ -262,7 +365,7 @@ def _process_lock(name: str, timeout: float) -> Iterator[None]:
     with _local_locks_guard:
         lock = _local_locks.setdefault(name, threading.Lock())
     if not lock.acquire(timeout=timeout):
-        raise _timeout_error(name, timeout)
+        raise timeout_error(name, timeout)
     try:
         yield
     finally:

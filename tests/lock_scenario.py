@@ -1,0 +1,133 @@
+"""The exactly-once scenario of the migration lock tests: a ``runlog`` table written by a
+revision that sleeps on the server, then adds a column.
+
+A revision applied twice leaves two ``runlog`` rows (or fails with a duplicate column);
+applied once, one row. Used by tests/test_locking.py, the reliability tests of the lock
+and the cluster tests (Galera, PgBouncer).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import sqlalchemy as sa
+from migration_apps import FLASK, INIT, USER_ENTITY, AppPackage, ok
+
+RUNLOG = """
+op.create_table(
+    "runlog",
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("who", sa.String(80), nullable=False),
+)
+"""
+
+SLOW = """
+import os
+bind = op.get_bind()
+op.execute(sa.text("INSERT INTO runlog (who) VALUES (:who)").bindparams(who=str(os.getpid())))
+if bind.dialect.name in ("mysql", "mariadb"):
+    op.execute("SELECT SLEEP({seconds})")
+elif bind.dialect.name == "postgresql":
+    op.execute("SELECT pg_sleep({seconds})")
+else:
+    time.sleep({seconds})
+op.add_column("runlog", sa.Column("extra", sa.Integer, nullable=True))
+"""
+
+API_UPGRADE = (
+    "import sys; from alembic import command; from alembic.config import Config;"
+    " command.upgrade(Config(sys.argv[1]), 'head')"
+)
+"""Alembic's own Python API, as a deploy script calls it (no flask-entitydb API)."""
+
+
+def write_slow_revisions(package: AppPackage, seconds: float, *, third: bool = False) -> None:
+    """``r1`` creates ``runlog``; ``r2`` logs its run, sleeps ``seconds`` on the server,
+    adds a column; with ``third``, ``r3`` does the same again (a second column).
+
+    The app also reads ``TESTAPP_*`` environment variables into its config (Flask's
+    ``from_prefixed_env``), for subprocesses with their own settings."""
+    package.write(
+        "__init__.py",
+        INIT.replace(
+            "    app.config.update(config)",
+            '    app.config.from_prefixed_env("TESTAPP")\n    app.config.update(config)',
+        ),
+    )
+    package.write_entity("user", USER_ENTITY)  # no "no entities" warning
+    ok(package.cli("init"))
+    package.write_revision("r1", None, RUNLOG)
+    package.write_revision("r2", "r1", SLOW.format(seconds=seconds))
+    if third:
+        package.write_revision(
+            "r3", "r2", SLOW.format(seconds=seconds).replace('"extra"', '"extra3"')
+        )
+
+
+def runlog(url: str) -> list[str]:
+    """The ``runlog`` rows (who ran the slow revision), in order."""
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    try:
+        with engine.connect() as connection:
+            return [row[0] for row in connection.execute(sa.text("SELECT who FROM runlog"))]
+    finally:
+        engine.dispose()
+
+
+def columns(url: str, table: str = "runlog") -> set[str]:
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    try:
+        return {column["name"] for column in sa.inspect(engine).get_columns(table)}
+    finally:
+        engine.dispose()
+
+
+def popen_api_upgrade(package: AppPackage, url: str | None = None) -> subprocess.Popen[str]:
+    """``alembic.command.upgrade(Config('.../alembic.ini'), 'head')`` in a subprocess."""
+    env = package.env()
+    if url is not None:
+        env["DB_CONNECTION_STRING"] = url
+    return subprocess.Popen(
+        [sys.executable, "-c", API_UPGRADE, str(package.migrations / "alembic.ini")],
+        env=env,
+        cwd=package.src,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def popen_upgrade(
+    package: AppPackage, url: str | None = None, *args: str, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """``flask db upgrade`` in a subprocess, optionally against another URL."""
+    env = package.env()
+    if url is not None:
+        env["DB_CONNECTION_STRING"] = url
+    env.update(extra_env or {})
+    return subprocess.Popen(
+        [FLASK, "db", "upgrade", *args],
+        env=env,
+        cwd=package.src,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 180) -> tuple[int, str, str]:
+    """Wait for ``process``; its exit status, stdout and stderr."""
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out, err
+
+
+def wait_until(predicate: object, timeout: float = 60, what: str = "condition") -> float:
+    """Poll ``predicate()`` until true; the seconds it took."""
+    start = time.monotonic()
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+    return time.monotonic() - start

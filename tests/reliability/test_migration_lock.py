@@ -1,0 +1,170 @@
+"""The migration lock when the server drops connections: ``wait_timeout``, ``KILL``,
+PostgreSQL's ``idle_session_timeout`` and ``pg_terminate_backend``.
+
+Upgrade A runs a revision that sleeps on the server longer than the idle timeout; upgrade
+B starts meanwhile. Before, the lock sat on a second, idle connection: the server dropped
+it, B took the lock and applied the revision again (two ``runlog`` rows, a duplicate
+column). Now the lock is held by the migrating connection, which is never idle.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from conftest import create_database
+from lock_scenario import columns, finish, popen_upgrade, runlog, wait_until, write_slow_revisions
+from migration_apps import AppPackage, make_package
+
+from .conftest import ServerFactory
+from .servers import MariaDBServer
+
+SLEEP = 10
+
+
+@pytest.fixture(scope="module")
+def short_timeout_mariadb(mariadb_server_factory: ServerFactory) -> MariaDBServer:
+    """A private MariaDB dropping connections idle for 3 s."""
+    return mariadb_server_factory(options=["--wait-timeout=3"])
+
+
+@pytest.fixture
+def mariadb_url(short_timeout_mariadb: MariaDBServer) -> Iterator[str]:
+    name = short_timeout_mariadb.create_database()
+    yield short_timeout_mariadb.url(name)
+    short_timeout_mariadb.execute(f"DROP DATABASE IF EXISTS {name}")
+
+
+@pytest.fixture
+def postgresql_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh database on the shared PostgreSQL that ends sessions idle for 2 s (set on
+    this database only)."""
+    url, drop = create_database("postgresql", tmp_path)
+    name = sa.make_url(url).database
+    engine = sa.create_engine(
+        sa.make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT"
+    )
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f"ALTER DATABASE {name} SET idle_session_timeout = 2000")
+    engine.dispose()
+    yield url
+    drop()
+
+
+def _package(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppPackage]:
+    yield from make_package(tmp_path, url, monkeypatch)
+
+
+@pytest.fixture
+def mysql_package(
+    tmp_path: Path, mariadb_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[AppPackage]:
+    yield from _package(tmp_path, mariadb_url, monkeypatch)
+
+
+@pytest.fixture
+def postgresql_package(
+    tmp_path: Path, postgresql_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[AppPackage]:
+    yield from _package(tmp_path, postgresql_url, monkeypatch)
+
+
+def _sleeping(url: str) -> bool:
+    """Whether the slow revision is running (its runlog row is not committed yet, so ask
+    the server what runs)."""
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    try:
+        with engine.connect() as connection:
+            if engine.dialect.name == "postgresql":
+                sql = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%%'"
+            else:
+                sql = (
+                    "SELECT count(*) FROM information_schema.PROCESSLIST"
+                    " WHERE INFO LIKE 'SELECT SLEEP%%'"
+                )
+            return bool(connection.exec_driver_sql(sql).scalar())
+    finally:
+        engine.dispose()
+
+
+def _run_overlapping(package: AppPackage, url: str) -> list[tuple[int, str, str]]:
+    write_slow_revisions(package, SLEEP)
+    first = popen_upgrade(package)
+    wait_until(lambda: _sleeping(url), what="the first upgrade's slow revision")
+    time.sleep(3.5)  # longer than the idle timeout of the server
+    second = popen_upgrade(package)
+    return [finish(first), finish(second)]
+
+
+def _assert_once(results: list[tuple[int, str, str]], url: str) -> None:
+    assert [code for code, _, _ in results] == [0, 0], results
+    assert len(runlog(url)) == 1, results
+    assert "extra" in columns(url)
+
+
+def test_idle_timeout_does_not_release_the_lock_mysql(
+    mysql_package: AppPackage, mariadb_url: str
+) -> None:
+    results = _run_overlapping(mysql_package, mariadb_url)
+    _assert_once(results, mariadb_url)
+    assert "Waiting up to 60 s for the migration lock" in results[1][2], results
+    assert "held by connection" in results[1][2]
+
+
+def test_idle_session_timeout_does_not_release_the_lock_postgresql(
+    postgresql_package: AppPackage, postgresql_url: str
+) -> None:
+    results = _run_overlapping(postgresql_package, postgresql_url)
+    _assert_once(results, postgresql_url)
+    assert "held by backend pid" in results[1][2], results
+
+
+def _kill_holder(url: str) -> None:
+    engine = sa.create_engine(url, poolclass=sa.NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            if engine.dialect.name == "postgresql":
+                connection.exec_driver_sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE query LIKE 'SELECT pg_sleep%%'"
+                )
+            else:
+                name = "flask_entitydb_migrate:" + str(engine.url.database)
+                holder = connection.execute(
+                    sa.text("SELECT IS_USED_LOCK(:name)"), {"name": name}
+                ).scalar()
+                assert holder is not None
+                connection.exec_driver_sql(f"KILL {int(holder)}")
+    finally:
+        engine.dispose()
+
+
+def _run_killed(package: AppPackage, url: str) -> list[tuple[int, str, str]]:
+    write_slow_revisions(package, SLEEP)
+    first = popen_upgrade(package)
+    wait_until(lambda: _sleeping(url), what="the first upgrade's slow revision")
+    second = popen_upgrade(package)
+    time.sleep(1.5)  # the second is waiting for the lock
+    _kill_holder(url)
+    return [finish(first), finish(second)]
+
+
+@pytest.mark.parametrize("kind", ["mysql", "postgresql"])
+def test_killed_lock_holder_stops_and_the_waiter_migrates_once(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    """``KILL`` / ``pg_terminate_backend`` of the connection holding the lock: that run
+    fails with one line and stops; the waiting run applies the revision, once."""
+    package: AppPackage = request.getfixturevalue(f"{kind}_package")
+    url: str = request.getfixturevalue("mariadb_url" if kind == "mysql" else "postgresql_url")
+    (code_a, out_a, err_a), (code_b, out_b, err_b) = _run_killed(package, url)
+    assert code_a == 1, (out_a, err_a)
+    assert err_a.startswith("Error: Revision 'r2' (revision r2) failed:"), err_a
+    assert err_a.count("\n") == 1 and "Traceback" not in err_a
+    assert code_b == 0, (out_b, err_b)
+    assert "Upgraded: 1 revision" in out_b or "Upgraded: 2 revisions" in out_b, out_b
+    assert len(runlog(url)) == 1
+    assert "extra" in columns(url)
