@@ -203,7 +203,14 @@ class EntitySession(_FlaskSQLAlchemySession):
 
     With a single engine (the usual case) it skips Flask-SQLAlchemy's per-statement
     engine lookup: that engine is found once, when the session is created, instead of on
-    every flush and query (see ``benchmarks/README.md``)."""
+    every flush and query (see ``benchmarks/README.md``).
+
+    A :class:`~sqlalchemy.engine.Connection` given as the session's ``bind`` (SQLAlchemy's
+    recipe for joining an external transaction, ``sessionmaker.configure(bind=connection,
+    join_transaction_mode="create_savepoint")``, which the pytest plugin uses) takes the
+    place of the default bind's engine, replicas included; Flask-SQLAlchemy's session
+    ignores it.
+    """
 
     _entitydb_primary = False
 
@@ -217,6 +224,10 @@ class EntitySession(_FlaskSQLAlchemySession):
         else:
             self._single_engine = routes.single
         self._routes = routes
+        joined = self.bind if isinstance(self.bind, sa.Connection) else None
+        self._joined: sa.Connection | None = joined
+        if joined is not None and self._single_engine is not None:
+            self._single_engine = joined
         if routes is not None and routes.router is not None:
             self._entitydb_reads: dict[str | None, sa.Engine] = {}
             self._entitydb_written: set[str | None] = set()
@@ -235,10 +246,15 @@ class EntitySession(_FlaskSQLAlchemySession):
             routes = self._routes
             if routes is not None:
                 return self._route(routes, mapper, clause)
-        return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
+        found = super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
+        if bind is None and self._joined is not None and found is self._db.engines.get(None):
+            return self._joined
+        return found
 
-    def _route(self, routes: Routes, mapper: Any, clause: Any) -> sa.Engine:
+    def _route(self, routes: Routes, mapper: Any, clause: Any) -> sa.Engine | sa.Connection:
         key = routes.key_of(mapper, clause)
+        if key is None and self._joined is not None:
+            return self._joined
         primary = routes.primary(key)
         router = routes.router
         if router is None:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
@@ -446,26 +446,6 @@ class EntityDBTransaction:
         return self.db.session
 
 
-_joined_classes: dict[type[Any], type[Any]] = {}
-
-
-def _joined_session_class(base: type[orm.Session]) -> type[orm.Session]:
-    """A subclass of ``base`` whose ``get_bind`` returns the session's ``bind`` when it
-    is a Connection (Flask-SQLAlchemy's session otherwise always picks the app's engine)."""
-    cls = _joined_classes.get(base)
-    if cls is None:
-        import sqlalchemy as sa
-
-        def get_bind(self: orm.Session, *args: Any, **kwargs: Any) -> Any:
-            if kwargs.get("bind") is None and isinstance(self.bind, sa.Connection):
-                return self.bind
-            return base.get_bind(self, *args, **kwargs)
-
-        cls = type(base.__name__, (base,), {"get_bind": get_bind})
-        _joined_classes[base] = cls
-    return cls
-
-
 def _begin_sqlite_transaction(connection: sa.Connection, stack: ExitStack) -> None:
     """Make SAVEPOINTs part of the outer transaction on pysqlite.
 
@@ -518,13 +498,49 @@ def entitydb_transaction(
         stack.callback(_rollback, connection)
 
         saved_kw = dict(factory.kw)
-        saved_class = factory.class_
         db.session.remove()
-        stack.callback(_restore_factory, factory, saved_kw, saved_class)
+        stack.callback(_restore_factory, factory, saved_kw)
         stack.callback(db.session.remove)
-        factory.class_ = _joined_session_class(saved_class)  # type: ignore[assignment]
+        # EntitySession takes a Connection bind in place of the app's engine
         factory.configure(bind=connection, join_transaction_mode="create_savepoint")
+        stack.enter_context(_session_per_request(app, db))
         yield EntityDBTransaction(db=db, connection=connection)
+
+
+@contextmanager
+def _session_per_request(app: Flask, db: EntityDB) -> Iterator[None]:
+    """Give every request of ``app`` its own session, closed when the request ends.
+
+    In production each request pushes its own app context, so it gets a new session that
+    Flask-SQLAlchemy closes at the end of the request. A request of the test client reuses
+    the app context of the test instead (pytest-flask's, or the one this plugin pushed),
+    and so would share the test's session: a view that flushes without committing would
+    seem to work. So, while a request runs, the test's session is set aside in the scoped
+    session's registry; the request's own session joins the test's transaction with its
+    own SAVEPOINT, and closing it rolls back whatever the view did not commit.
+    """
+    from flask import request_started, request_tearing_down
+
+    registry = db.session.registry
+    set_aside: list[Any] = []
+
+    def started(sender: Flask, **extra: Any) -> None:
+        set_aside.append(registry() if registry.has() else None)
+        registry.clear()
+
+    def tearing_down(sender: Flask, **extra: Any) -> None:
+        db.session.remove()  # the request's session: rolls back what it did not commit
+        outer = set_aside.pop() if set_aside else None
+        if outer is not None:
+            registry.set(outer)
+
+    request_started.connect(started, app, weak=False)
+    request_tearing_down.connect(tearing_down, app, weak=False)
+    try:
+        yield
+    finally:
+        request_started.disconnect(started, app)
+        request_tearing_down.disconnect(tearing_down, app)
 
 
 def _rollback(connection: sa.Connection) -> None:
@@ -533,10 +549,9 @@ def _rollback(connection: sa.Connection) -> None:
         transaction.rollback()
 
 
-def _restore_factory(factory: orm.sessionmaker[Any], kw: dict[str, Any], class_: type[Any]) -> None:
+def _restore_factory(factory: orm.sessionmaker[Any], kw: dict[str, Any]) -> None:
     factory.kw.clear()
     factory.kw.update(kw)
-    factory.class_ = class_
 
 
 @pytest.fixture
