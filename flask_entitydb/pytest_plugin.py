@@ -36,7 +36,6 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import pytest
@@ -47,6 +46,7 @@ if TYPE_CHECKING:
     from sqlalchemy import orm
 
     from .extension import EntityDB
+    from .pytest_databases import RunTag
     from .state import EntityDBState
 
 URL_ENV = "ENTITYDB_TEST_URL"
@@ -124,9 +124,11 @@ def _worker_id(config: pytest.Config) -> str | None:
     return str(workerinput["workerid"]) if workerinput else None
 
 
-def _sqlite_worker_path(path: str, worker: str) -> str:
-    root, ext = os.path.splitext(path)
-    return f"{root}_{worker}{ext or '.sqlite3'}"
+def _run_tag(config: pytest.Config, worker: str) -> RunTag:
+    from .pytest_databases import RunTag
+
+    workerinput = getattr(config, "workerinput", None) or {}
+    return RunTag.for_worker(worker, str(workerinput.get("testrunuid") or os.urandom(8).hex()))
 
 
 def _same_database(a: sa.URL, b: sa.URL) -> bool:
@@ -159,6 +161,9 @@ class EntityDBTestDatabase:
     admin_url: sa.URL | None = None
     """The URL given by the user, through which a worker's database was created."""
     prepared: dict[str, SchemaMode] = field(default_factory=dict)
+    sqlite_file: str | None = None
+    """The SQLite file, once known: a relative path in :attr:`url` is resolved by the app,
+    in its instance folder, so the file is known when the first app uses it."""
     _last_engine: sa.Engine | None = None
     _shared_engine: sa.Engine | None = None
 
@@ -198,6 +203,7 @@ class EntityDBTestDatabase:
         state = self.state_of(app)
         with app.app_context():
             self._dispose_previous_engine(state.db.engine)
+            self.note_app(state)
         key = state.settings.migrations_dir
         if key in self.prepared:
             return state
@@ -238,8 +244,38 @@ class EntityDBTestDatabase:
         for engine in {id(e): e for e in (self._last_engine, self._shared_engine) if e}.values():
             engine.dispose()
         self._last_engine = self._shared_engine = None
-        if self.created:
-            _drop_database(self.url, self.admin_url or self.url)
+        if not self.created:
+            return
+        if self.url.get_backend_name() == "sqlite":
+            from .pytest_databases import remove_sqlite_file
+
+            path = self.sqlite_file or self.url.database
+            if path and os.path.isabs(path):
+                remove_sqlite_file(path)
+            return
+        _drop_database(self.url, self.admin_url or self.url)
+
+    def note_app(self, state: EntityDBState) -> None:
+        """Learn where the app put a SQLite file given by a relative path (its instance
+        folder), so the plugin deletes the same file; refuse an app that puts it elsewhere."""
+        if self.url.get_backend_name() != "sqlite" or not self.url.database:
+            return
+        if self.url.database == ":memory:" or self.url.database.startswith("file:"):
+            return
+        path = state.db.engine.url.database or ""
+        if self.sqlite_file is None:
+            self.sqlite_file = path
+            if self.created:
+                from .pytest_databases import remove_stale_sqlite_files
+
+                remove_stale_sqlite_files(path)
+        elif os.path.realpath(path) != os.path.realpath(self.sqlite_file):
+            _fail(
+                f"The test database 'sqlite:///{self.url.database}' is a relative path, which"
+                f" each app resolves in its instance folder: this app uses '{path}', an"
+                f" earlier one '{self.sqlite_file}'; give {URL_ENV} / --entitydb-url an"
+                " absolute path, or give the apps the same instance folder."
+            )
 
 
 def _guard_connect(url: sa.URL, worker: str | None, action: Any) -> Any:
@@ -257,7 +293,9 @@ def _is_connect_error(url: sa.URL, exc: BaseException) -> bool:
     """Whether ``exc`` happened because the server cannot be reached at all."""
     import sqlalchemy as sa
 
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    from .pytest_databases import admin_engine
+
+    engine = admin_engine(url)
     try:
         with engine.connect():
             return False
@@ -296,18 +334,12 @@ def _fail_migration(url: sa.URL, worker: str | None, step: str, exc: BaseExcepti
     _fail(f"{step} with the app's migrations failed: {exc}")
 
 
-def _admin_engine(url: sa.URL) -> sa.Engine:
-    import sqlalchemy as sa
-
-    return sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-
-
 def _check_reachable(url: sa.URL, worker: str | None) -> None:
     import sqlalchemy as sa
 
-    if url.get_backend_name() == "sqlite":
-        return
-    engine = _admin_engine(url)
+    from .pytest_databases import admin_engine
+
+    engine = admin_engine(url)
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
@@ -317,22 +349,30 @@ def _check_reachable(url: sa.URL, worker: str | None) -> None:
         engine.dispose()
 
 
-def _create_worker_database(url: sa.URL, name: str, worker: str) -> sa.URL:
-    """Create a fresh database ``name`` on the server of ``url`` (dropping a leftover)."""
+def _create_worker_database(url: sa.URL, tag: RunTag) -> sa.URL:
+    """Create this worker's own database on the server of ``url``, after dropping those
+    that crashed runs left behind."""
     import sqlalchemy as sa
 
-    engine = _admin_engine(url)
+    from .pytest_databases import (
+        admin_engine,
+        create_worker_database,
+        drop_stale_databases,
+        worker_database_name,
+    )
+
+    base = url.database or "entitydb_test"
+    name = worker_database_name(base, tag)
+    engine = admin_engine(url)
     try:
         with engine.connect() as conn:
-            quoted = conn.dialect.identifier_preparer.quote(name)
-            force = " WITH (FORCE)" if url.get_backend_name() == "postgresql" else ""
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted}{force}"))
-            conn.execute(sa.text(f"CREATE DATABASE {quoted}"))
+            drop_stale_databases(conn, base)
+            create_worker_database(conn, name)
     except sa.exc.DBAPIError as exc:
         if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)) and (
             _is_connect_error(url, exc)
         ):
-            _exit_unreachable(url, exc, worker)
+            _exit_unreachable(url, exc, tag.worker)
         _fail(
             f"Cannot create the test database '{name}' for this xdist worker: "
             f"{exc.orig}; the test user needs the CREATE and DROP privileges."
@@ -343,18 +383,12 @@ def _create_worker_database(url: sa.URL, name: str, worker: str) -> sa.URL:
 
 
 def _drop_database(url: sa.URL, admin_url: sa.URL) -> None:
-    import sqlalchemy as sa
+    from .pytest_databases import admin_engine, drop_database
 
-    if url.get_backend_name() == "sqlite":
-        if url.database:
-            Path(url.database).unlink(missing_ok=True)
-        return
-    engine = _admin_engine(admin_url)
+    engine = admin_engine(admin_url)
     try:
         with engine.connect() as conn:
-            quoted = conn.dialect.identifier_preparer.quote(url.database or "")
-            force = " WITH (FORCE)" if url.get_backend_name() == "postgresql" else ""
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted}{force}"))
+            drop_database(conn, url.database or "")
     finally:
         engine.dispose()
 
@@ -388,20 +422,40 @@ def open_test_database(
         raise pytest.UsageError(
             f"--entitydb-url / {URL_ENV} is not a database URL: '{mask_text(raw)}'."
         ) from None
+    _check_url(url)
     if url.get_backend_name() == "sqlite":
         database = url.database or ""
         if worker is None or database in {"", ":memory:"} or database.startswith("file:"):
             return EntityDBTestDatabase(url, schema, worker)
-        path_str = _sqlite_worker_path(database, worker)
-        Path(path_str).unlink(missing_ok=True)
-        return EntityDBTestDatabase(url.set(database=path_str), schema, worker, created=True)
+        from .pytest_databases import remove_stale_sqlite_files, sqlite_worker_path
+
+        worker_path = sqlite_worker_path(database, _run_tag(config, worker))
+        if os.path.isabs(worker_path):
+            remove_stale_sqlite_files(worker_path)
+        # a relative path is the app's: in its instance folder (see note_app)
+        return EntityDBTestDatabase(url.set(database=worker_path), schema, worker, created=True)
     _check_reachable(url, worker)
     if worker is None:
         return EntityDBTestDatabase(url, schema, worker)
-    name = f"{url.database or 'entitydb_test'}_{worker}"
     return EntityDBTestDatabase(
-        _create_worker_database(url, name, worker), schema, worker, created=True, admin_url=url
+        _create_worker_database(url, _run_tag(config, worker)),
+        schema,
+        worker,
+        created=True,
+        admin_url=url,
     )
+
+
+def _check_url(url: sa.URL) -> None:
+    """Refuse, as the app would, a URL whose driver is missing or whose ``ssl=`` is invalid."""
+    from .connection import parse_url, prepare_url
+    from .errors import ConfigurationError
+    from .pytest_databases import URL_SOURCE
+
+    try:
+        prepare_url(parse_url(url, URL_SOURCE), URL_SOURCE)
+    except ConfigurationError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 @pytest.fixture(scope="session")
@@ -648,6 +702,8 @@ def _test_database_of(app: Flask) -> tuple[EntityDBTestDatabase, EntityDBState]:
         )
     for database in _test_databases.values():
         if _same_database(state.settings.url, database.url):
+            with app.app_context():
+                database.note_app(state)
             return database, state
     _fail(
         f"check_migrations drops every table, so it only runs against this test session's"

@@ -3,8 +3,14 @@ pytest in a subprocess (pytester), against SQLite, MariaDB and PostgreSQL."""
 
 from __future__ import annotations
 
+import os
+import re
 import socket
+import sqlite3
+import subprocess
 import sys
+import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -417,20 +423,39 @@ def test_xdist_workers_each_get_their_own_database(
         assert all(name.endswith(".sqlite3") for name in databases.values())
     else:
         base = sa.make_url(database_url).database
-        assert databases == {"gw0": f"{base}_gw0", "gw1": f"{base}_gw1"}
+        # <name>_<UTC time>_<run>_<worker>, the run part shared by the run's workers
+        for worker, name in databases.items():
+            assert re.fullmatch(rf"{base}_\d{{14}}_[0-9a-f]{{8}}_{worker}", name), name
+        assert databases["gw0"].split("_")[-2] == databases["gw1"].split("_")[-2]
         # both were dropped at the end of the run
-        listing = (
-            "SELECT count(*) FROM pg_database WHERE datname LIKE :pattern"
-            if backend == "postgresql"
-            else "SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE :pattern"
-        )
-        engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
-        with engine.connect() as conn:
-            left = conn.scalar(sa.text(listing), {"pattern": f"{base}\\_gw%"})
-        engine.dispose()
-        assert left == 0
+        assert server_databases(database_url, base) == set()
         # and the database named on the command line was left alone
         assert table_names(database_url) == set()
+
+
+def server_databases(url: str, prefix: str) -> set[str]:
+    """Names of the databases on the server of ``url`` that start with ``prefix``."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    listing = (
+        "SELECT datname FROM pg_database"
+        if engine.dialect.name == "postgresql"
+        else "SELECT schema_name FROM information_schema.schemata"
+    )
+    try:
+        with engine.connect() as conn:
+            names = {str(name) for name in conn.scalars(sa.text(listing))}
+    finally:
+        engine.dispose()
+    return {name for name in names if name.startswith(prefix) and name != prefix}
+
+
+def admin_execute(url: str, sql: str) -> None:
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(sql))
+    finally:
+        engine.dispose()
 
 
 def test_xdist_sqlite_file_url_gets_a_file_per_worker(
@@ -444,12 +469,182 @@ def test_xdist_sqlite_file_url_gets_a_file_per_worker(
     result = run(shop, "-n", "2", f"--entitydb-url=sqlite:///{path}")
 
     result.assert_outcomes(passed=12)
-    assert {p.name: p.read_text() for p in seen.iterdir()} == {
-        "gw0": str(tmp_path / "suite_gw0.sqlite3"),
-        "gw1": str(tmp_path / "suite_gw1.sqlite3"),
-    }
+    files = {p.name: p.read_text() for p in seen.iterdir()}
+    assert set(files) == {"gw0", "gw1"}
+    for worker, name in files.items():
+        pattern = rf"{re.escape(str(tmp_path))}/suite_\d{{14}}_[0-9a-f]{{8}}_{worker}\.sqlite3"
+        assert re.fullmatch(pattern, name), name
     # the plugin's own worker files are removed at the end
-    assert sorted(p.name for p in tmp_path.glob("suite*.sqlite3")) == []
+    assert sorted(p.name for p in tmp_path.glob("suite*")) == []
+
+
+CONCURRENT_TESTS = """
+import os
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+SEEN = Path({seen!r})
+RUN = os.environ["CONCURRENT_RUN"]
+
+
+STARTED = {{}}
+
+
+@pytest.fixture
+def both_runs_started(app, entitydb_database):
+    if STARTED:
+        return STARTED["owner"]
+    entitydb_database.prepare(app)
+    worker = os.environ["PYTEST_XDIST_WORKER"]
+    with app.app_context():
+        engine = sa.create_engine(app.extensions["entitydb"].db.engine.url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE markers (owner VARCHAR(20))"))
+        conn.execute(sa.text("INSERT INTO markers (owner) VALUES (:o)"), {{"o": RUN + worker}})
+    engine.dispose()
+    (SEEN / f"{{RUN}}-{{worker}}").write_text(str(engine.url.database))
+    # wait until all four workers of both runs have made their databases
+    deadline = time.monotonic() + 120
+    while len(list(SEEN.iterdir())) < 4:
+        assert time.monotonic() < deadline, "the other run did not start"
+        time.sleep(0.1)
+    STARTED["owner"] = RUN + worker
+    return STARTED["owner"]
+
+
+@pytest.mark.parametrize("n", range(6))
+def test_item(n, both_runs_started, entitydb_transaction, client):
+    markers = entitydb_transaction.connection.scalars(sa.text("SELECT owner FROM markers"))
+    assert list(markers) == [both_runs_started]
+    assert client.post("/items", json={{"name": f"item-{{n}}"}}).status_code == 201
+    assert client.get("/items").json == [f"item-{{n}}"]
+"""
+
+
+def test_two_concurrent_xdist_runs_keep_their_own_databases(
+    shop: pytest.Pytester, backend: str, database_url: str, tmp_path: Path
+) -> None:
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    shop.makepyfile(test_concurrent=CONCURRENT_TESTS.format(seen=str(seen)))
+    url = f"sqlite:///{tmp_path / 'suite.sqlite3'}" if backend == "sqlite" else database_url
+
+    def start(run_name: str) -> subprocess.Popen[str]:
+        command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2"]
+        command += [f"--entitydb-url={url}", f"--basetemp={tmp_path / run_name}"]
+        env = {**os.environ, "CONCURRENT_RUN": run_name}
+        return subprocess.Popen(
+            command, cwd=shop.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True,
+        )  # fmt: skip
+
+    first = start("A")
+    # the second run starts once the first one's workers have their databases
+    deadline = time.monotonic() + 120
+    while len(list(seen.iterdir())) < 2 and first.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    second = start("B")
+    outputs = [process.communicate(timeout=300)[0] for process in (first, second)]
+
+    for output, process in zip(outputs, (first, second), strict=True):
+        assert process.returncode == 0, output
+        assert "6 passed" in output, output
+    databases = {path.name: path.read_text() for path in seen.iterdir()}
+    assert set(databases) == {"A-gw0", "A-gw1", "B-gw0", "B-gw1"}
+    assert len(set(databases.values())) == 4
+    if backend == "sqlite":
+        assert sorted(p.name for p in tmp_path.glob("suite*")) == []
+    else:
+        base = sa.make_url(database_url).database or ""
+        assert server_databases(database_url, base) == set()
+        assert table_names(database_url) == set()
+
+
+def old_stamp(days: float) -> str:
+    moment = datetime.now(timezone.utc) - timedelta(days=days)
+    return moment.strftime("%Y%m%d%H%M%S")
+
+
+def test_worker_databases_of_crashed_runs_are_dropped_after_a_day(
+    shop: pytest.Pytester, backend: str, database_url: str, tmp_path: Path
+) -> None:
+    shop.makepyfile(test_behaviour=BEHAVIOUR_TESTS)
+    if backend == "sqlite":
+        base = "suite"
+        url = f"sqlite:///{tmp_path / 'suite.sqlite3'}"
+    else:
+        base = sa.make_url(database_url).database or ""
+        url = database_url
+    crashed = f"{base}_{old_stamp(1.1)}_deadbeef_gw1"
+    keep = [
+        f"{base}_{old_stamp(0.9)}_cafef00d_gw0",  # a run that may still be going
+        f"{base}_gw0",  # not named by the plugin
+        f"{base}_keep_{old_stamp(3)}_deadbeef_gw0",  # another base name
+    ]
+    made = [crashed, *keep]
+    if backend == "sqlite":
+        for name in made:
+            sqlite3.connect(tmp_path / f"{name}.sqlite3").close()
+    else:
+        for name in made:
+            admin_execute(database_url, f"CREATE DATABASE {name}")
+    try:
+        result = run(shop, "-n", "2", f"--entitydb-url={url}")
+
+        result.assert_outcomes(passed=4)
+        if backend == "sqlite":
+            left = {p.name.removesuffix(".sqlite3") for p in tmp_path.glob("suite*")}
+        else:
+            left = server_databases(database_url, base)
+        assert left == set(keep)
+    finally:
+        if backend != "sqlite":
+            for name in made:
+                admin_execute(database_url, f"DROP DATABASE IF EXISTS {name}")
+
+
+RELATIVE_SQLITE_TESTS = """
+import os
+
+import pytest
+import sqlalchemy as sa
+
+from shop import db
+
+
+@pytest.mark.parametrize("n", range(4))
+def test_marker(n, app, entitydb_transaction, entitydb_url):
+    assert not os.path.isabs(sa.make_url(entitydb_url).database)
+    path = db.engine.url.database
+    assert path.startswith(app.instance_path + os.sep), path
+    if n == 0:  # committed for good, outside the test's transaction
+        engine = sa.create_engine(db.engine.url)
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE TABLE IF NOT EXISTS kept (n INTEGER)"))
+            conn.execute(sa.text("INSERT INTO kept (n) VALUES (1)"))
+        engine.dispose()
+        # a file left by an earlier run would hold its row too
+        assert entitydb_transaction.connection.scalar(sa.text("SELECT count(*) FROM kept")) == 1
+"""
+
+
+def test_relative_sqlite_url_under_xdist_is_in_the_instance_folder_and_removed(
+    shop: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop.makepyfile(test_relative=RELATIVE_SQLITE_TESTS)
+    monkeypatch.setenv("ENTITYDB_TEST_URL", "sqlite:///suite.sqlite3")
+    instance = shop.path / "instance"
+
+    for _ in range(2):  # the second run must not find anything of the first
+        result = run(shop, "-n", "2")
+
+        result.assert_outcomes(passed=4)
+        assert sorted(p.name for p in instance.glob("suite*")) == []
+        assert sorted(p.name for p in shop.path.glob("suite*")) == []
 
 
 # -- failures ---------------------------------------------------------------------------------
