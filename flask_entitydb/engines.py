@@ -218,6 +218,7 @@ class EntitySession(_FlaskSQLAlchemySession):
         super().__init__(db, **kwargs)
         state = current_app.extensions.get(EXTENSION_KEY)
         routes: Routes | None = getattr(state, "routes", None)
+        self._single_engine: sa.Engine | sa.Connection | None
         if routes is None:  # not set up by EntityDB: Flask-SQLAlchemy's own routing
             engines = db.engines
             self._single_engine = engines.get(None) if len(engines) == 1 else None

@@ -10,8 +10,9 @@ Fixtures
     The URL of this test session's database, with its password; hand it to your app
     factory as ``DB_CONNECTION_STRING``. ``--entitydb-url`` or ``ENTITYDB_TEST_URL`` set
     it; the default is a throwaway SQLite file in pytest's temporary directory. Under
-    pytest-xdist every worker gets its own database (``<name>_gw0``, ... created and
-    dropped by the plugin; for SQLite a file per worker).
+    pytest-xdist every worker of every run gets its own database
+    (``<name>_<UTC time>_<run>_<worker>``, see ``flask_entitydb.pytest_databases``;
+    for SQLite a file per worker).
 ``entitydb_database`` (session)
     An :class:`EntityDBTestDatabase`: creates and drops the per-worker database, and
     brings the schema to head once per session, with the app's real migrations (default)
@@ -19,10 +20,11 @@ Fixtures
     setting).
 ``entitydb_transaction`` (function)
     Uses your ``app`` fixture. Runs the test inside an outer transaction on one connection
-    that ``db.session`` of every app context joins through a SAVEPOINT, so code under test
-    may ``commit()`` and ``rollback()`` freely and every row is gone after the test.
-    Requests made through pytest-flask's ``client`` see the same transaction. Yields an
-    :class:`EntityDBTransaction`.
+    that ``db.session`` joins through a SAVEPOINT, so code under test may ``commit()`` and
+    ``rollback()`` freely and every row is gone after the test. Each request of the test
+    client (pytest-flask's ``client`` or ``app.test_client()``) gets a session of its own,
+    joined the same way and closed when the request ends, as in production: what a view
+    does not commit is rolled back. Yields an :class:`EntityDBTransaction`.
 ``entitydb_session`` (function)
     ``db.session`` inside ``entitydb_transaction``.
 
