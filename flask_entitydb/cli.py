@@ -774,6 +774,7 @@ def _lint_new_revision(revision: str, directory: str | None) -> None:
 
 
 @db_group.command("lint")
+@_per_bind
 @_directory_option
 @click.option("--all", "all_revisions", is_flag=True, help="Lint every revision.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (for CI).")

@@ -196,3 +196,98 @@ def test_bad_lock_timeout_is_one_line(package: AppPackage, value: object) -> Non
         f"'ENTITYDB_MIGRATION_LOCK_TIMEOUT' is {value!r}; use a number of seconds such as 1,"
         " or 0 to let migrations wait for locks without limit."
     )
+
+
+def test_migrate_writes_concurrent_indexes_on_postgresql(package: AppPackage, backend: str) -> None:
+    """An index added to an existing table is written as CREATE INDEX CONCURRENTLY in an
+    autocommit block on PostgreSQL (lint clean, and it runs); unchanged elsewhere."""
+    package.write_entity("user", USER_ENTITY)
+    ok(package.cli("init"))
+    ok(package.cli("migrate", "-m", "users"))
+    first = package.revision_files()[0].read_text()
+    assert "autocommit_block" not in first  # the index of a new table: nothing to block
+    ok(package.cli("upgrade"))
+    package.write_entity(
+        "user", USER_ENTITY.replace("sa.String(80))", "sa.String(80), index=True)")
+    )
+    out = ok(package.cli("migrate", "-m", "index"))
+    assert "hazard" not in out
+    (path,) = [p for p in package.revision_files() if "index" in p.name]
+    text = path.read_text()
+    if backend == "postgresql":
+        assert "with op.get_context().autocommit_block():\n        op.create_index(" in text
+        assert "postgresql_concurrently=True" in text
+    else:
+        assert "autocommit_block" not in text
+    ok(package.cli("upgrade"))
+    assert "matches the entities" in ok(package.cli("check"))
+    assert package.cli("lint", "--all").exit_code == 0
+
+
+def test_statements_run_on_op_get_bind_are_linted(package: AppPackage) -> None:
+    ok(package.cli("init"))
+    package.write_revision("a1", None, CREATE)
+    package.write_revision(
+        "b2",
+        "a1",
+        """
+        bind = op.get_bind()
+        if bind.dialect.name in ("sqlite", "mysql", "mariadb", "postgresql"):
+            bind.execute(sa.text("DELETE FROM users"))
+        """,
+    )
+    code, report = _lint(package, "b2")
+    assert code == 1
+    assert _rules(report) == [("data-migration", 17, False)], json.dumps(report)
+
+    package.write_revision("b2", "a1", 'op.get_bind().execute(sa.text("SELECT 1")).all()')
+    code, report = _lint(package, "b2")
+    assert code == 1
+    (finding,) = report["findings"]
+    assert finding["rule"] == "not-recorded"
+    assert finding["line"] == 15
+    assert "could not be read without a database" in finding["effect"]
+
+
+@pytest.mark.mysql
+@pytest.mark.postgresql
+def test_each_bind_is_linted_for_its_own_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conftest import create_database
+
+    mysql_url, drop_mysql = create_database("mysql", tmp_path)
+    postgresql_url, drop_postgresql = create_database("postgresql", tmp_path)
+    monkeypatch.setenv("DB_CONNECTION_STRING_ANALYTICS", postgresql_url)
+    try:
+        for package in make_package(tmp_path, mysql_url, monkeypatch):
+            package.write_entity("user", USER_ENTITY)
+            package.write_entity(
+                "event",
+                'class Event(Base):\n    __tablename__ = "events"\n'
+                '    __bind_key__ = "analytics"\n'
+                "    id: Mapped[int] = mapped_column(primary_key=True)\n"
+                "    kind: Mapped[str] = mapped_column(sa.String(20))\n",
+            )
+            ok(package.cli("init"))
+            ok(package.cli("migrate", "-m", "first"))
+            ok(package.cli("upgrade"))
+            out = ok(package.cli("lint", "--all"))
+            assert "0 hazards in 1 revision (mysql)." in out
+            assert "0 hazards in 1 revision (postgresql)." in out
+            package.write_entity(
+                "event",
+                'class Event(Base):\n    __tablename__ = "events"\n'
+                '    __bind_key__ = "analytics"\n'
+                "    id: Mapped[int] = mapped_column(primary_key=True)\n",
+            )
+            result = package.cli("migrate", "-m", "no kind")
+            assert result.exit_code == 0, result.output
+            result = package.cli("lint", "--bind", "analytics")
+            assert result.exit_code == 1
+            assert ": drop-column: op.drop_column('events', 'kind')" in result.output
+            assert result.output.endswith("1 hazard in 1 revision (postgresql).\n")
+            assert package.cli("lint", "--bind", "default").exit_code == 0
+    finally:
+        drop_mysql()
+        drop_postgresql()

@@ -158,7 +158,12 @@ def test_drops_are_called_out(package: AppPackage) -> None:
     assert result.stderr == (
         "Warning: this revision deletes data (drop table 'tags', drop column 'users.email');"
         f" check the file '{path}' before 'flask db upgrade'.\n"
+        "Warning: the new revision has hazards for a running app (above); apply the recipes,"
+        " or mark reviewed ones '# entitydb: allow <rule>'.\n"
     )
+    # flask db lint: the previous release still maps both (expand/contract)
+    assert ": drop-column: op.drop_column('users', 'email')" in result.stdout
+    assert ": drop-table: op.drop_table('tags', ...)" in result.stdout
 
 
 def test_exclude_tables_keeps_other_applications_tables(package: AppPackage) -> None:

@@ -43,6 +43,8 @@ from .locking import LockNotice, migration_lock
 from .portable import portable_types, register_renderer, render_item
 from .results import Action, AppliedRevision
 from .runlock import RunLock, run_lock
+from .safe_forms import concurrent_indexes
+from .safe_forms import register_renderer as register_safe_forms
 from .timeouts import migration_lock_timeout
 
 log = logging.getLogger("flask_entitydb")
@@ -144,11 +146,14 @@ def _run(config: Config, app: Flask, options: dict[str, Any]) -> None:
         ],
         "render_item": _first_rendering(render_item, options.pop("render_item", None)),
         "process_revision_directives": _chain(
-            portable_types(metadata), options.pop("process_revision_directives", None)
+            portable_types(metadata),
+            concurrent_indexes,
+            options.pop("process_revision_directives", None),
         ),
     }
     opts.update(options)
     register_renderer()
+    register_safe_forms()
     if backend == "postgresql":
         _enable_postgresql_enums()
 

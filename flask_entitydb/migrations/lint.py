@@ -19,6 +19,7 @@ from flask import Flask
 from ..errors import MigrationError
 from ..masking import mask_text
 from .api import PathArg, _app, _database_heads, _running
+from .binds import bind_database, bind_engine, selected_bind
 from .config import make_config
 from .lint_mysql import copy_findings
 from .lint_record import Recorded, RecordedRevision, record, revision_allows
@@ -174,7 +175,8 @@ def lint(
     directory: PathArg = None,
     app: Flask | None = None,
 ) -> LintResult:
-    """Lint revisions for the app's database dialect (``flask db lint``).
+    """Lint revisions for the app's database dialect (``flask db lint``); the revisions
+    of the bind selected with :func:`~flask_entitydb.migrations.binds.using_bind`.
 
     :param rev_range: ``start:end``, ``start:``, ``:end`` or one revision; default: the
         revisions not applied to the database (``all_revisions``: every revision).
@@ -186,8 +188,8 @@ def lint(
     app = _app(app)
     with _running(app) as state:
         settings = state.settings
-        url = settings.url
-        backend = url.get_backend_name()
+        key = selected_bind()
+        url = bind_database(state, key).url
         reads_db = not rev_range and not all_revisions
         config = make_config(app, directory, runs_env=reads_db)
         script = ScriptDirectory.from_config(config)
@@ -203,7 +205,7 @@ def lint(
         order = list(reversed(list(script.walk_revisions())))
         last = max((order.index(s) for s in chosen), default=-1)
         recorded = record(order[: last + 1], url)
-        return _judge(recorded, chosen, linted, state.db.engine, backend, settings)
+        return _judge(recorded, chosen, linted, bind_engine(state, key), url, settings)
 
 
 def _judge(
@@ -211,9 +213,10 @@ def _judge(
     chosen: list[Script],
     linted: set[str],
     engine: sa.Engine,
-    backend: str,
+    url: sa.URL,
     settings: Any,
 ) -> LintResult:
+    backend = url.get_backend_name()
     notes: list[str] = []
     findings: list[LintFinding] = []
     items = [
@@ -225,7 +228,7 @@ def _judge(
     server_decides_type = False
     extra: dict[int, list[LintFinding]] = {}
     if items and backend in _MYSQL:
-        copies, _checked, failure = copy_findings(settings.url, recorded, linted)
+        copies, _checked, failure = copy_findings(url, recorded, linted)
         if failure is None:
             server_decides_type = True
         else:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from alembic.operations import Operations, ops
 from alembic.runtime.migration import MigrationContext
 from alembic.script import Script
@@ -170,6 +171,7 @@ class _Recorder:
     """Records operations for one revision at a time."""
 
     def __init__(self, url: URL, renders_sql: bool) -> None:
+        self.url = url
         self.sink = _StatementSink()
         self.context = MigrationContext.configure(
             url=url,
@@ -242,8 +244,14 @@ class _Recorder:
                     batch.invoke = self.invoke  # type: ignore[method-assign]
                     yield batch
 
+            # op.get_bind(): a connection that records what is executed on it as an
+            # op.execute() (its dialect is the app's; results cannot be read)
+            bind = sa.create_mock_engine(
+                self.url, lambda sql, *args, **kwargs: self.invoke(ops.ExecuteSQLOp(sql))
+            )
             proxy.invoke = self.invoke  # type: ignore[method-assign]
             proxy.batch_alter_table = batch_alter_table  # type: ignore[method-assign]
+            proxy.get_bind = lambda: bind  # type: ignore[method-assign,assignment,return-value]
             yield
 
 
