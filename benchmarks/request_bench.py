@@ -2,9 +2,9 @@
 
 Every variant of ``variants.py`` serves the same three views. Each round sends ONE request
 of every (view, variant) pair, in a shuffled order, and times each request on its own; with
-thousands of rounds, the median of the per-request ratios against the matching baseline
-(SQLite: ``raw``; MariaDB: ``raw+ping``), taken round by round, is robust against a busy
-machine: a request slowed by another process is an outlier, not a shift. Timed per request:
+thousands of rounds, the median of the per-request ratios against the baseline (``raw``
+SQLAlchemy without a ping) and against ``raw+ping`` (MariaDB, PostgreSQL), taken round by
+round, is robust against a busy machine: a request slowed by another process is an outlier, not a shift. Timed per request:
 wall time and this thread's CPU time.
 
 Also reported, deterministic: Python and C function calls per request inside the WSGI app,
@@ -13,7 +13,8 @@ counted with a pool ``checkout`` listener).
 
 Run from the repository root::
 
-    python benchmarks/request_bench.py                 # SQLite and MariaDB, test client
+    python benchmarks/request_bench.py                 # SQLite, MariaDB, PostgreSQL
+    python benchmarks/request_bench.py --backend mysql --backend postgresql --rounds 2000
     python benchmarks/request_bench.py --driver wsgi   # no test client: the app alone
     python benchmarks/request_bench.py --backend sqlite --rounds 3000
 """
@@ -41,6 +42,7 @@ from _harness import (
 from variants import (
     BASELINE,
     DEFAULT_MYSQL_URL,
+    DEFAULT_POSTGRESQL_URL,
     VARIANTS,
     VIEWS,
     BenchApp,
@@ -154,7 +156,13 @@ DRIVERS = {
 
 def run_backend(backend: str, args: argparse.Namespace, sqlite_dir: str) -> str:
     urls = {
-        v: database_url(backend, v, sqlite_dir=sqlite_dir, mysql_url=args.mysql_url)
+        v: database_url(
+            backend,
+            v,
+            sqlite_dir=sqlite_dir,
+            mysql_url=args.mysql_url,
+            postgresql_url=args.postgresql_url,
+        )
         for v in VARIANTS
     }
     for url in urls.values():
@@ -196,10 +204,12 @@ def run_backend(backend: str, args: argparse.Namespace, sqlite_dir: str) -> str:
             for metric in ("wall", "cpu"):
                 key = f"{view}/{variant}@{metric}"
                 base = f"{view}/{baseline}@{metric}"
+                ping = f"{view}/raw+ping@{metric}"
                 fsa = f"{view}/flask-sqlalchemy@{metric}"
                 row += [
                     f"{fmt_us(results.median(key))} ±{results.spread(key) * 50:.0f} %",
                     fmt_ratio(results.ratio(key, base), results.ratio_iqr(key, base)),
+                    fmt_ratio(results.ratio(key, ping), results.ratio_iqr(key, ping)),
                     fmt_ratio(results.ratio(key, fsa)),
                 ]
             made = calls[view, variant]
@@ -217,9 +227,11 @@ def run_backend(backend: str, args: argparse.Namespace, sqlite_dir: str) -> str:
         "variant",
         "wall per request",
         f"wall vs {baseline} (IQR)",
+        "wall vs raw+ping (IQR)",
         "wall vs FSA",
         "CPU per request",
         f"CPU vs {baseline} (IQR)",
+        "CPU vs raw+ping (IQR)",
         "CPU vs FSA",
         f"calls per request (vs {baseline})",
         "SQL statements per request",
@@ -240,13 +252,16 @@ def run_backend(backend: str, args: argparse.Namespace, sqlite_dir: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", choices=("sqlite", "mysql"), action="append")
+    parser.add_argument(
+        "--backend", choices=("sqlite", "mysql", "postgresql"), action="append"
+    )
     parser.add_argument("--rounds", type=int, default=1000, help="requests per case")
     parser.add_argument("--driver", choices=tuple(DRIVERS), default="client")
     parser.add_argument("--mysql-url", default=DEFAULT_MYSQL_URL)
-    parser.add_argument("--keep", action="store_true", help="keep the MariaDB databases")
+    parser.add_argument("--postgresql-url", default=DEFAULT_POSTGRESQL_URL)
+    parser.add_argument("--keep", action="store_true", help="keep the server databases")
     args = parser.parse_args(argv)
-    backends = args.backend or ["sqlite", "mysql"]
+    backends = args.backend or ["sqlite", "mysql", "postgresql"]
     print(f"## Per-request overhead, in process: {DRIVERS[args.driver]}\n")
     print("\n".join(machine_report()) + "\n")
     print(f"Command: `python benchmarks/request_bench.py {' '.join(argv or sys.argv[1:])}`\n")

@@ -9,15 +9,16 @@ Views (identical in every variant):
 Variants:
 
 - ``raw``: SQLAlchemy ``sessionmaker`` + ``scoped_session``, removed at
-  ``teardown_appcontext``; the baseline on SQLite;
-- ``raw+ping``: the same with ``pool_pre_ping=True``; the baseline on MariaDB, where
-  flask-entitydb pings by default;
+  ``teardown_appcontext``; the baseline on every backend;
+- ``raw+ping``: the same with ``pool_pre_ping=True`` (MariaDB, PostgreSQL): what
+  flask-entitydb 0.1 did, one round trip per checkout;
 - ``flask-sqlalchemy``, ``fsa-lite`` (flask-sqlalchemy-lite), ``entitydb``: the extensions,
-  configured the same way (on MariaDB: ``pool_pre_ping=True``, ``pool_recycle=3600``,
-  ``charset=utf8mb4``, as flask-entitydb's defaults; on SQLite: nothing).
-
-Every variant maps the same ``Item`` class (``benchapp/entities/item_entity.py``, found by
-flask-entitydb's discovery), so only the layer between Flask and SQLAlchemy differs.
+  configured the same way (on MariaDB: ``pool_recycle=3600``, ``charset=utf8mb4``, as
+  flask-entitydb's defaults; no ``pool_pre_ping``; on SQLite: nothing). ``entitydb`` runs its
+  default ``ENTITYDB_LIVENESS="retry"`` (no ping, the first statement retried on a lost
+  connection, connections idle over 60 s pinged);
+- ``entitydb-noidle``: the same with ``ENTITYDB_LIVENESS_PING_IDLE=None`` (what the idle
+  check costs); ``entitydb-ping``: ``ENTITYDB_LIVENESS="ping"`` (``pool_pre_ping``).
 """
 
 from __future__ import annotations
@@ -32,12 +33,29 @@ from benchapp.entities.item_entity import Item
 from flask import Flask
 from sqlalchemy import orm
 
-VARIANTS = ("raw", "raw+ping", "flask-sqlalchemy", "fsa-lite", "entitydb")
+VARIANTS = (
+    "raw",
+    "raw+ping",
+    "flask-sqlalchemy",
+    "fsa-lite",
+    "entitydb",
+    "entitydb-noidle",
+    "entitydb-ping",
+)
 VIEWS = ("none", "read", "insert")
-BASELINE = {"sqlite": "raw", "mysql": "raw+ping"}
-"""The baseline each backend's ratios are taken against (the same liveness guarantee)."""
+SERVER_BACKENDS = ("mysql", "postgresql")
+BASELINE = {"sqlite": "raw", "mysql": "raw", "postgresql": "raw"}
+"""The baseline each backend's ratios are taken against: raw SQLAlchemy without a ping
+(``raw+ping`` is reported next to it)."""
 
 DEFAULT_MYSQL_URL = "mysql+mysqldb://root@127.0.0.1:3306"
+DEFAULT_POSTGRESQL_URL = "postgresql+psycopg://postgres@127.0.0.1:5432"
+
+_ENTITYDB_CONFIG: dict[str, dict[str, Any]] = {
+    "entitydb": {},
+    "entitydb-noidle": {"ENTITYDB_LIVENESS_PING_IDLE": None},
+    "entitydb-ping": {"ENTITYDB_LIVENESS": "ping"},
+}
 
 
 def engine_options(backend: str, variant: str, pool_size: int | None = None) -> dict[str, Any]:
@@ -45,31 +63,55 @@ def engine_options(backend: str, variant: str, pool_size: int | None = None) -> 
     options: dict[str, Any] = {}
     if backend == "mysql":
         options["pool_recycle"] = 3600
-        if variant != "raw":
-            options["pool_pre_ping"] = True
+    if backend in SERVER_BACKENDS and variant == "raw+ping":
+        options["pool_pre_ping"] = True
     if pool_size is not None:
         options["pool_size"] = pool_size
     return options
 
 
-def database_url(backend: str, variant: str, *, sqlite_dir: str, mysql_url: str) -> str:
+def database_url(
+    backend: str,
+    variant: str,
+    *,
+    sqlite_dir: str,
+    mysql_url: str = DEFAULT_MYSQL_URL,
+    postgresql_url: str = DEFAULT_POSTGRESQL_URL,
+) -> str:
     """A database of its own for each variant, so no variant writes into another's table."""
     slug = variant.replace("+", "_").replace("-", "_")
     if backend == "sqlite":
         return f"sqlite:///{os.path.join(sqlite_dir, slug + '.sqlite3')}"
-    base = sa.make_url(mysql_url)
-    return base.set(database=f"edb_bench_{slug}", query={"charset": "utf8mb4"}).render_as_string(
-        hide_password=False
+    if backend == "postgresql":
+        base = sa.make_url(postgresql_url)
+        url = base.set(database=f"edb_bench_{slug}")
+    else:
+        base = sa.make_url(mysql_url)
+        url = base.set(database=f"edb_bench_{slug}", query={"charset": "utf8mb4"})
+    return url.render_as_string(hide_password=False)
+
+
+def _admin(parsed: sa.URL) -> sa.Engine:
+    database = "postgres" if parsed.get_backend_name() == "postgresql" else ""
+    return sa.create_engine(
+        parsed.set(database=database), poolclass=sa.NullPool, isolation_level="AUTOCOMMIT"
     )
 
 
 def prepare_database(url: str) -> None:
-    """Create the database (MariaDB) and the table, holding exactly the row ``id=1``."""
+    """Create the database (MariaDB, PostgreSQL) and the table, holding exactly the row
+    ``id=1``."""
     parsed = sa.make_url(url)
-    if parsed.get_backend_name() == "mysql":
-        admin = sa.create_engine(parsed.set(database=""), poolclass=sa.NullPool)
+    backend = parsed.get_backend_name()
+    if backend in SERVER_BACKENDS:
+        admin = _admin(parsed)
         with admin.connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE IF NOT EXISTS {parsed.database}"))
+            if backend == "mysql":
+                conn.execute(sa.text(f"CREATE DATABASE IF NOT EXISTS {parsed.database}"))
+            elif not conn.execute(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": parsed.database}
+            ).first():
+                conn.execute(sa.text(f"CREATE DATABASE {parsed.database}"))
         admin.dispose()
     engine = sa.create_engine(parsed, poolclass=sa.NullPool)
     table: sa.Table = Item.__table__  # type: ignore[assignment]
@@ -77,17 +119,21 @@ def prepare_database(url: str) -> None:
     table.create(engine)
     with engine.begin() as conn:
         conn.execute(table.insert().values(id=1, name="first"))
+        if backend == "postgresql":  # the inserts after it must not collide with id=1
+            conn.execute(sa.text("SELECT setval(pg_get_serial_sequence('bench_item', 'id'), 1)"))
     engine.dispose()
 
 
 def drop_database(url: str) -> None:
-    """Drop the database of a MariaDB variant (SQLite files go with their directory)."""
+    """Drop the database of a server variant (SQLite files go with their directory)."""
     parsed = sa.make_url(url)
-    if parsed.get_backend_name() != "mysql":
+    backend = parsed.get_backend_name()
+    if backend not in SERVER_BACKENDS:
         return
-    admin = sa.create_engine(parsed.set(database=""), poolclass=sa.NullPool)
+    admin = _admin(parsed)
+    force = " WITH (FORCE)" if backend == "postgresql" else ""
     with admin.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {parsed.database}"))
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {parsed.database}{force}"))
     admin.dispose()
 
 
@@ -154,8 +200,8 @@ def _lite(app: Flask, url: str, options: dict[str, Any]) -> sa.Engine:
 def _entitydb(app: Flask, url: str, options: dict[str, Any]) -> sa.Engine:
     from flask_entitydb import EntityDB
 
-    # flask-entitydb applies the MariaDB options itself (pool_pre_ping, pool_recycle,
-    # utf8mb4); they are passed anyway so the configuration is visibly the same.
+    # flask-entitydb applies the MariaDB options itself (pool_recycle, utf8mb4); they are
+    # passed anyway so the configuration is visibly the same.
     app.config["DB_CONNECTION_STRING"] = url
     app.config["ENTITYDB_ENGINE_OPTIONS"] = options
     db = EntityDB(app)
@@ -171,11 +217,14 @@ _BUILDERS: dict[str, Callable[[Flask, str, dict[str, Any]], sa.Engine]] = {
     "flask-sqlalchemy": _flask_sqlalchemy,
     "fsa-lite": _lite,
     "entitydb": _entitydb,
+    "entitydb-noidle": _entitydb,
+    "entitydb-ping": _entitydb,
 }
 
 
 def make_app(variant: str, backend: str, url: str, *, pool_size: int | None = None) -> BenchApp:
     """Build the benchmark app of ``variant`` on the database at ``url``."""
     app = Flask("benchapp")
+    app.config.update(_ENTITYDB_CONFIG.get(variant, {}))
     engine = _BUILDERS[variant](app, url, engine_options(backend, variant, pool_size))
     return BenchApp(variant, app, engine)
