@@ -4,8 +4,8 @@ Every variant of ``variants.py`` serves the same three views. Each round sends O
 of every (view, variant) pair, in a shuffled order, and times each request on its own; with
 thousands of rounds, the median of the per-request ratios against the baseline (``raw``
 SQLAlchemy without a ping) and against ``raw+ping`` (MariaDB, PostgreSQL), taken round by
-round, is robust against a busy machine: a request slowed by another process is an outlier, not a shift. Timed per request:
-wall time and this thread's CPU time.
+round, is robust against a busy machine: a request slowed by another process is an
+outlier, not a shift. Timed per request: wall time and this thread's CPU time.
 
 Also reported, deterministic: Python and C function calls per request inside the WSGI app,
 SQL statements per request, and connections checked out by the DB-free view (target: 0,
@@ -252,9 +252,7 @@ def run_backend(backend: str, args: argparse.Namespace, sqlite_dir: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--backend", choices=("sqlite", "mysql", "postgresql"), action="append"
-    )
+    parser.add_argument("--backend", choices=("sqlite", "mysql", "postgresql"), action="append")
     parser.add_argument("--rounds", type=int, default=1000, help="requests per case")
     parser.add_argument("--driver", choices=tuple(DRIVERS), default="client")
     parser.add_argument("--mysql-url", default=DEFAULT_MYSQL_URL)
