@@ -571,3 +571,29 @@ def test_without_retry_a_quiet_restart_fails_requests(
     client = app.test_client()
     statuses = [client.get("/entries").status_code for _ in range(THREADS)]
     assert 500 in statuses
+
+
+# -- no round trip on a working connection ---------------------------------------------------
+
+
+@pytest.mark.mysql
+def test_no_ping_on_a_working_connection(
+    make_app: Callable[..., Flask], private_mariadb: MariaDBServer, private_database: str
+) -> None:
+    """Counted by the server: a ping is a COM_PING (``Com_admin_commands``)."""
+    live = Live("mysql", private_mariadb, private_database)
+
+    def admin_commands() -> int:
+        rows = private_mariadb.execute("SHOW GLOBAL STATUS LIKE 'Com_admin_commands'")
+        return int(rows[0][1])
+
+    counted: dict[str, int] = {}
+    for policy in ("retry", "ping"):
+        app, _ = entries_app(make_app, live, ENTITYDB_LIVENESS=policy)
+        client = app.test_client()
+        assert client.get("/entries").status_code == 200  # the pool holds a connection
+        before = admin_commands()
+        for _ in range(20):
+            assert client.get("/entries").status_code == 200
+        counted[policy] = admin_commands() - before
+    assert counted == {"retry": 0, "ping": 20}
