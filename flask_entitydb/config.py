@@ -65,8 +65,10 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from .connection import (
+    check_connect_keywords,
     check_engine,
     check_option_types,
+    check_tls_options,
     merge_engine_options,
     parse_url,
     prepare_url,
@@ -78,7 +80,7 @@ from .liveness import (
     database_liveness,
     read_liveness,
 )
-from .masking import mask_unparsed, mask_url
+from .masking import mask, mask_connection_string
 
 log = logging.getLogger("flask_entitydb")
 
@@ -236,7 +238,7 @@ def _raw_url(app: Flask) -> tuple[str | URL, str]:
                     "Using %s; the DB_CONNECTION_STRING environment variable (%s) is"
                     " ignored because the app config names a database",
                     source,
-                    mask_url(from_env),
+                    mask(from_env),
                 )
             return value, source
     if from_env is not None:
@@ -255,11 +257,11 @@ def _raw_url(app: Flask) -> tuple[str | URL, str]:
 
 def _masked(value: str | URL) -> str:
     if isinstance(value, URL):
-        return mask_url(value)
+        return mask(value)
     try:
-        return mask_url(make_url(value.strip()))
+        return mask(make_url(value.strip()))
     except (ArgumentError, ValueError, AttributeError):
-        return mask_unparsed(str(value))
+        return mask_connection_string(str(value))
 
 
 def _option_layers(
@@ -294,15 +296,19 @@ def prepare_database(
     :param layers: engine option dicts with the name blamed in messages, weakest first.
     :raises ConfigurationError: the URL or an option is invalid.
     """
-    url, dialect_defaults, require_tls = prepare_url(parse_url(raw, source), source)
+    url, dialect_defaults, tls = prepare_url(parse_url(raw, source), source)
     # every setting is checked on its own, so the message names the one at fault
     check_engine(url, dialect_defaults, source)
     present = [(blame, layer) for blame, layer in layers if layer]
+    connect_arg_blame: dict[str, str] = {}
     for blame, layer in present:
         check_option_types(layer, blame)
+        check_tls_options(url, tls, layer, blame, source)
         check_engine(url, merge_engine_options(dialect_defaults, layer), blame)
+        connect_arg_blame.update(dict.fromkeys(layer.get("connect_args") or {}, blame))
     options = merge_engine_options(dialect_defaults, *(layer for _, layer in present))
-    return DatabaseSettings(url, source, options, require_tls)
+    check_connect_keywords(url, options, source, connect_arg_blame)
+    return DatabaseSettings(url, source, options, tls is not None and tls.encrypt)
 
 
 def _number(app: Flask, key: str, default: float | None, example: str) -> float | None:

@@ -1,42 +1,126 @@
 """Hiding passwords in everything flask-entitydb prints, logs or raises.
 
-Every message, log line and ``repr`` that shows a connection string goes through
-:func:`mask_url` (a URL) or :func:`mask_text` (free text that may contain one).
+:func:`mask` is the one function every message, log line and ``repr`` that may show a
+connection string goes through. It hides:
+
+- the password of the user-info (``scheme://user:***@host``), and all of the user-info
+  when it is ambiguous (an unencoded ``@`` in it): ``scheme://***@host``;
+- the value of every query parameter whose name says it is a secret (``password``,
+  ``passwd``, ``pwd``, ``sslpassword``, ``secret``, ``token``...);
+- anything after a ``#`` (connection strings have no fragment; a ``#`` there is part of
+  a password typed unencoded).
+
+:func:`mask_connection_string` is its variant for a configured value that is known to be
+a connection string but did not parse: everything before its last ``@`` is hidden.
 """
 
 from __future__ import annotations
 
 import re
 
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.engine import URL
 
-# greedy: a password with an unencoded '@' is hidden up to the last '@' (over-masking is safe)
-_PASSWORD_IN_TEXT = re.compile(r"(?P<head>://[^:/@?#]*:)(?P<password>.*)@", re.DOTALL)
+__all__ = [
+    "has_fragment",
+    "is_secret_key",
+    "mask",
+    "mask_connection_string",
+    "mask_text",
+    "mask_url",
+]
+
+_SECRET_KEY = re.compile(r"pass|pwd|secret|token|credential|auth", re.IGNORECASE)
+
+# scheme://user-info@ : the user-info runs (greedily) to the last '@' before a space or quote,
+# so a password with an unencoded '@' is hidden whole (over-masking is safe)
+_USERINFO = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^\s'\"]*)@(?=[^\s'\"@]*(?:[\s'\"]|$))"
+)
+# name=value where the name says it is a secret, in a query string or free text
+_SECRET_PARAM = re.compile(
+    r"(?P<name>[A-Za-z0-9_]*(?:pass|pwd|secret|token|credential|auth)[A-Za-z0-9_]*)"
+    r"(?P<eq>\s*=\s*)(?P<value>'[^']*'|\"[^\"]*\"|[^\s&;,)'\"]*)",
+    re.IGNORECASE,
+)
+# a '#' in something URL-like: the rest of the token is hidden
+_FRAGMENT = re.compile(r"(?P<head>://[^\s'\"#]*)#[^\s'\"]*")
 
 
-def mask_text(text: str) -> str:
-    """Hide the password of anything in ``text`` that looks like ``scheme://user:pw@host``.
+def is_secret_key(name: str) -> bool:
+    """Whether a query parameter or connect argument called ``name`` holds a secret."""
+    return bool(_SECRET_KEY.search(name))
 
-    Used for strings that did not parse as a URL, so they cannot be masked by SQLAlchemy.
+
+def _userinfo(match: re.Match[str]) -> str:
+    userinfo = match.group("userinfo")
+    user, colon, _ = userinfo.partition(":")
+    if "@" in userinfo or "/" in user or "?" in user:
+        # ambiguous: no part of it is shown
+        return f"{match.group('scheme')}***@"
+    if not colon:
+        return match.group(0)
+    return f"{match.group('scheme')}{user}:***@"
+
+
+def _text(text: str) -> str:
+    text = _FRAGMENT.sub(r"\g<head>#***", text)
+    text = _USERINFO.sub(_userinfo, text)
+    return _SECRET_PARAM.sub(r"\g<name>\g<eq>***", text)
+
+
+def _hidden(key: str, value: str) -> str:
+    return "***" if is_secret_key(key) else value.split("#")[0]
+
+
+def _url(url: URL) -> str:
+    fragment = has_fragment(url)
+    if url.database and "#" in url.database:
+        url = url.set(database=url.database.split("#")[0])
+    if url.query:
+        url = url.set(
+            query={
+                key: _hidden(key, value)
+                if isinstance(value, str)
+                else tuple(_hidden(key, v) for v in value)
+                for key, value in url.query.items()
+            }
+        )
+    return _text(url.render_as_string(hide_password=True)) + ("#***" if fragment else "")
+
+
+def has_fragment(url: URL) -> bool:
+    """Whether a ``#`` (a fragment typed into the URL) ended up in its database or query."""
+    values = [v for value in url.query.values() for v in _values(value)]
+    return "#" in (url.database or "") or any("#" in v for v in values)
+
+
+def _values(value: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else value
+
+
+def mask(value: URL | str | object) -> str:
+    """Return ``value`` (a URL, or any text that may contain connection strings) as text
+    with every password and secret in it replaced by ``***``."""
+    if isinstance(value, URL):
+        return _url(value)
+    return _text(str(value))
+
+
+def mask_connection_string(raw: str) -> str:
+    """Mask a configured connection string that did not parse as a URL.
+
+    Without a ``scheme://`` to anchor on, everything before its last ``@`` (where
+    credentials would end) is hidden; query secrets and fragments are hidden as by
+    :func:`mask`.
     """
-    return _PASSWORD_IN_TEXT.sub(r"\g<head>***@", text)
+    if "@" in raw:
+        start = raw.find("://")
+        head = raw[: start + 3] if start != -1 and start < raw.rindex("@") else ""
+        raw = head + "***" + raw[raw.rindex("@") :]
+    return mask(raw)
 
 
-def mask_unparsed(text: str) -> str:
-    """Mask a string that is not a URL: without a ``scheme://user:`` to anchor on, hide
-    everything before its last ``@`` (where credentials would end)."""
-    masked, count = _PASSWORD_IN_TEXT.subn(r"\g<head>***@", text)
-    if count == 0 and "@" in text:
-        masked = "***" + text[text.rindex("@") :]
-    return masked
-
-
-def mask_url(url: URL | str) -> str:
-    """Return ``url`` as a string with its password replaced by ``***``."""
-    if isinstance(url, URL):
-        return url.render_as_string(hide_password=True)
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return mask_text(url)
+# the names earlier versions used: all are :func:`mask` (and its unparsed variant)
+mask_url = mask
+mask_text = mask
+mask_unparsed = mask_connection_string

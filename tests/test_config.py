@@ -81,7 +81,11 @@ def test_existing_mysql_format_unchanged(make_app: Callable[..., Flask]) -> None
     assert settings.require_tls is True
     assert "ssl" not in settings.url.query  # never handed to the driver as a string
     assert settings.url.query["charset"] == "utf8mb4"
-    assert settings.engine_options["connect_args"] == {"ssl_mode": "REQUIRED"}
+    # verified TLS; 'localhost' with a port is reached over TCP, not mysqlclient's socket
+    assert settings.engine_options["connect_args"] == {
+        "ssl_mode": "VERIFY_IDENTITY",
+        "host": "127.0.0.1",
+    }
     assert settings.liveness == "retry"  # no pool_pre_ping: see tests/test_liveness_config.py
     assert settings.engine_options["pool_recycle"] == MYSQL_POOL_RECYCLE
 
@@ -96,7 +100,7 @@ def test_ssl_false_means_no_tls(make_app: Callable[..., Flask]) -> None:
     app = make_app(DB_CONNECTION_STRING=f"{MYSQL}?ssl=false")
     settings = EntityDB(app).state(app).settings
     assert settings.require_tls is False
-    assert settings.engine_options["connect_args"] == {"ssl_mode": "DISABLED"}
+    assert settings.engine_options["connect_args"] == {"ssl_mode": "DISABLED", "host": "127.0.0.1"}
 
 
 def test_mysql_ssl_parameters_kept(make_app: Callable[..., Flask]) -> None:
@@ -112,11 +116,24 @@ def test_utf8mb4_when_no_charset(make_app: Callable[..., Flask]) -> None:
     assert EntityDB(app).state(app).settings.url.query["charset"] == "utf8mb4"
 
 
-def test_postgresql_ssl_true_is_sslmode_require(make_app: Callable[..., Flask]) -> None:
+def test_postgresql_ssl_true_is_verify_full_with_system_roots(
+    make_app: Callable[..., Flask],
+) -> None:
     app = make_app(DB_CONNECTION_STRING="postgresql+psycopg://u:p@h/db?ssl=true")
     url = EntityDB(app).state(app).settings.url
-    assert url.query["sslmode"] == "require"
+    assert url.query["sslmode"] == "verify-full"
+    assert url.query["sslrootcert"] == "system"  # the bundled libpq is >= 16
     assert "ssl" not in url.query
+
+
+def test_postgresql_ssl_verify_false_is_sslmode_require(
+    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(DB_CONNECTION_STRING="postgresql+psycopg://u:p@h/db?ssl=true&ssl_verify=false")
+    url = EntityDB(app).state(app).settings.url
+    assert url.query["sslmode"] == "require"
+    assert "ssl_verify" not in url.query
+    assert "not verified" in caplog.text
 
 
 def test_engine_options_precedence(make_app: Callable[..., Flask]) -> None:
@@ -152,11 +169,11 @@ def test_sqlite_foreign_keys_enforced(make_app: Callable[..., Flask]) -> None:
             "names an unknown database dialect 'nonsense' in 'nonsense://root:***@localhost/flask'",
         ),
         (
-            "mysql+pymysql://root:s3cret-pw@localhost/flask",
-            "uses the 'mysql+pymysql' driver, which is not installed",
+            "mysql+asyncmy://root:s3cret-pw@localhost/flask",
+            "uses the 'mysql+asyncmy' driver, which is not installed",
         ),
         ("sqlite:///x.db?ssl=true", "sets 'ssl' for SQLite"),
-        ("://root:s3cret-pw@", "is not a valid database URL: '://root:***@'"),
+        ("://root:s3cret-pw@", "is not a valid database URL: '://***@'"),
         ("", "is empty or not a string"),
     ],
 )
@@ -173,8 +190,8 @@ def test_bad_connection_strings(make_app: Callable[..., Flask], value: str, mess
 
 
 def test_missing_driver_names_the_extra(make_app: Callable[..., Flask]) -> None:
-    app = make_app(DB_CONNECTION_STRING="postgresql+psycopg2://u:pw@h/db")
-    with pytest.raises(ConfigurationError, match="install it with: pip install psycopg2-binary"):
+    app = make_app(DB_CONNECTION_STRING="postgresql+asyncpg://u:pw@h/db")
+    with pytest.raises(ConfigurationError, match="install it with: pip install asyncpg"):
         EntityDB(app)
 
 

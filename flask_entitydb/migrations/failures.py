@@ -12,8 +12,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 
+from ..connection import connect_error_hint
 from ..errors import EntityDBError, MigrationError
-from ..masking import mask_text, mask_url
+from ..masking import mask
 
 
 def one_line(error: BaseException) -> str:
@@ -25,16 +26,16 @@ def one_line(error: BaseException) -> str:
         text = str(error)
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     first = lines[0] if lines else type(error).__name__
-    return mask_text(first).rstrip(".")
+    return mask(first).rstrip(".")
 
 
 def database_error(error: sa.exc.DBAPIError, url: sa.URL, source: str) -> MigrationError:
     """A :class:`MigrationError` for a database error outside of any revision."""
-    where = f"'{mask_url(url)}' (from {source})"
+    where = f"'{mask(url)}' (from {source})"
     if error.statement is None or isinstance(error, sa.exc.InterfaceError):
+        reason = one_line(error)
         return MigrationError(
-            f"Cannot connect to the database {where}: {one_line(error)}; check that the"
-            " server is running and the connection string is right."
+            f"Cannot connect to the database {where}: {reason}; {connect_error_hint(reason, url)}."
         )
     return MigrationError(f"The database {where} reported an error: {one_line(error)}.")
 

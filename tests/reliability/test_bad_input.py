@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import string
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -384,3 +386,224 @@ def test_cli_gives_one_line_and_non_zero_exit(template: dict[str, Any], cli_app_
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("Error: ")
     assert not leaked(password, result.stderr + result.stdout)
+
+
+# -- refused at start-up, not at the first connection -------------------------------------
+
+STARTUP_CASES = [
+    pytest.param(
+        {"DB_CONNECTION_STRING": "mysql+mysqldb://app:{pw}@127.0.0.1/x?SSL=true"},
+        "passes 'SSL' to the 'mysql+mysqldb' driver, which does not take it (did you mean 'ssl'?)",
+        id="upper-case-ssl",
+    ),
+    pytest.param(
+        {"DB_CONNECTION_STRING": "mysql+mysqldb://app:{pw}@127.0.0.1/x?bogus=1"},
+        "passes 'bogus' to the 'mysql+mysqldb' driver, which does not take it",
+        id="unknown-parameter",
+    ),
+    pytest.param(
+        {"DB_CONNECTION_STRING": "postgresql+psycopg://app:{pw}@127.0.0.1/x?bogus=1"},
+        "passes 'bogus' to the 'postgresql+psycopg' driver",
+        id="unknown-parameter-psycopg",
+    ),
+    pytest.param(
+        {"DB_CONNECTION_STRING": "postgresql+psycopg2://app:{pw}@127.0.0.1/x?bogus=1"},
+        "passes 'bogus' to the 'postgresql+psycopg2' driver",
+        id="unknown-parameter-psycopg2",
+    ),
+    pytest.param(
+        {"DB_CONNECTION_STRING": "postgresql+pg8000://app:{pw}@127.0.0.1/x?sslmode=require"},
+        "passes 'sslmode' to the 'postgresql+pg8000' driver, which does not take it",
+        id="pg8000-sslmode",
+    ),
+    pytest.param(
+        {"DB_CONNECTION_STRING": "mariadb+mariadbconnector://app:{pw}@127.0.0.1/x?charset=utf8"},
+        "passes 'charset' to the 'mariadb+mariadbconnector' driver, which does not take it",
+        id="mariadb-charset",
+    ),
+    pytest.param(
+        {
+            "DB_CONNECTION_STRING": "mysql+pymysql://app:{pw}@127.0.0.1/x",
+            "ENTITYDB_ENGINE_OPTIONS": {"connect_args": {"ssl_mode": "REQUIRED"}},
+        },
+        "'ENTITYDB_ENGINE_OPTIONS' passes 'ssl_mode' to the 'mysql+pymysql' driver, which does"
+        " not take it",
+        id="pymysql-ssl-mode",
+    ),
+    pytest.param(
+        {
+            "DB_CONNECTION_STRING": "mysql+mysqldb://app:{pw}@127.0.0.1/x",
+            "ENTITYDB_ENGINE_OPTIONS": {"pool_timeout": float("inf")},
+        },
+        "'ENTITYDB_ENGINE_OPTIONS' has 'pool_timeout': inf; use a finite number",
+        id="pool-timeout-inf",
+    ),
+    pytest.param(
+        {"DB_CONNECTION_STRING": "mysql+mysqldb://app:{pw}@127.0.0.1/x?ssl=true&ssl=false"},
+        "gives the parameter 'ssl' more than once",
+        id="repeated-ssl",
+    ),
+    pytest.param(
+        {"DB_CONNECTION_STRING": "mysql+mysqldb://app:{pw}@127.0.0.1/x?ssl_verify=false"},
+        "has 'ssl_verify' without 'ssl=true'",
+        id="ssl-verify-alone",
+    ),
+    pytest.param(
+        {"DB_CONNECTION_STRING": "mysql+mysqldb://app:{pw}@127.0.0.1/x?ssl=true&ssl_mode=REQUIRED"},
+        "sets both 'ssl=true' and 'ssl_mode=REQUIRED'",
+        id="ssl-true-ssl-mode-required",
+    ),
+    pytest.param(
+        {
+            "DB_CONNECTION_STRING": "postgresql+psycopg://app:{pw}@127.0.0.1/x?ssl=true&sslmode=require"
+        },
+        "sets both 'ssl=true' and 'sslmode=require'",
+        id="ssl-true-sslmode-require",
+    ),
+    *(
+        pytest.param(
+            {
+                "DB_CONNECTION_STRING": "postgresql+psycopg://app:{pw}@127.0.0.1/x?ssl=true",
+                key: {"connect_args": {"sslmode": mode}},
+            },
+            f"'{key}' sets 'connect_args' 'sslmode' while DB_CONNECTION_STRING (app config)"
+            " has 'ssl='",
+            id=f"{key}-sslmode-{mode}",
+        )
+        for key in ("SQLALCHEMY_ENGINE_OPTIONS", "ENTITYDB_ENGINE_OPTIONS")
+        for mode in ("prefer", "allow", "disable")
+    ),
+    pytest.param(
+        {
+            "DB_CONNECTION_STRING": "mysql+pymysql://app:{pw}@127.0.0.1/x?ssl=true",
+            "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"ssl_disabled": True}},
+        },
+        "'SQLALCHEMY_ENGINE_OPTIONS' sets 'connect_args' 'ssl_disabled'",
+        id="mysql-ssl-disabled-connect-arg",
+    ),
+]
+
+
+@pytest.mark.parametrize(("config", "message"), STARTUP_CASES)
+def test_refused_at_start_up(config: dict[str, Any], message: str, scratch: Path) -> None:
+    password = "St4rt-up-pw!"
+    config = {
+        key: value.replace("{pw}", quote(password, safe="")) if isinstance(value, str) else value
+        for key, value in config.items()
+    }
+    error = assert_refused(config, password, scratch / "instance")
+    assert message in str(error)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "mysql+mysqldb://u9k:Pq7@Zx8/Wv9@127.0.0.1:3306/shop",
+        "mysql+mysqldb://u9k:Pq7@Zx8?Wv9@127.0.0.1:3306/shop",
+        "mysql+mysqldb://u9k:Pq7@Zx8@127.0.0.1:3306/shop",
+        "postgresql+psycopg://u9k:Pq7@Zx8/W@v9@127.0.0.1/shop?sslmode=disable",
+        "mysql+mysqldb://u9k@Pq7:Zx8/Wv9@127.0.0.1/shop",
+        "mysql+mysqldb://u9k:Pq7@Zx8/Wv9@127.0.0.1/shop?application_name=a@b",
+    ],
+)
+def test_unencoded_at_in_the_user_info_is_caught_and_never_echoed(raw: str, scratch: Path) -> None:
+    error = assert_refused({"DB_CONNECTION_STRING": raw}, "Pq7@Zx8", scratch / "instance")
+    message = str(error)
+    assert "has an '@' in its user name or password" in message
+    for part in ("u9k", "Pq7", "Zx8", "Wv9"):
+        assert part not in message, message
+
+
+def test_unparseable_connection_string_is_masked(scratch: Path) -> None:
+    error = assert_refused(
+        {"DB_CONNECTION_STRING": "mysql+mysqldb//root:s3cr3t@db/app"}, "s3cr3t", scratch / "i"
+    )
+    assert "'***@db/app'" in str(error)
+
+
+# -- secrets in every position never shown: flask output, DEBUG logs, repr ---------------
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@st.composite
+def urls_with_a_secret(draw: st.DrawFn) -> tuple[str, str]:
+    """``(connection string, secret)``: the secret as the password (encoded or typed
+    raw), as a query parameter, in a fragment, or in a string that does not parse."""
+    secret = "Zq9" + draw(passwords())  # never a word of a message by coincidence
+    scheme = draw(st.sampled_from(["mysql+mysqldb", "postgresql+psycopg"]))
+    where = f"127.0.0.1:{closed_port()}/shop"
+    position = draw(
+        st.sampled_from(
+            [
+                "password",
+                "raw password",
+                "query",
+                "postgresql user and password",
+                "fragment",
+                "malformed",
+            ]
+        )
+    )
+    if position == "password":
+        return f"{scheme}://app:{quote(secret, safe='')}@{where}", secret
+    if position == "raw password":
+        return f"{scheme}://app:{secret}@{where}", secret
+    if position == "query":
+        key = draw(st.sampled_from(["password", "passwd"]))
+        return f"{scheme}://app@{where}?{key}={quote_plus(secret)}", secret
+    if position == "postgresql user and password":
+        return f"postgresql+psycopg://{where}?user=app&password={quote_plus(secret)}", secret
+    if position == "fragment":
+        tail = draw(st.sampled_from(["#{}", "?connect_timeout=5#{}", "#password={}"]))
+        return f"{scheme}://app@{where}" + tail.format(quote(secret, safe="")), secret
+    separator = draw(st.sampled_from([":/", "//", ":", "", " "]))
+    return f"{scheme}{separator}app:{quote(secret, safe='')}@{where}", secret
+
+
+@pytest.fixture(scope="module")
+def migrations_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("masking") / "migrations"
+    app = Flask("masking", instance_path=str(folder.parent / "instance"))
+    app.config.update(
+        DB_CONNECTION_STRING=f"sqlite:///{folder.parent}/x.db",
+        ENTITYDB_MIGRATIONS_DIR=str(folder),
+    )
+    EntityDB(app)
+    assert app.test_cli_runner().invoke(args=["db", "init"]).exit_code == 0
+    return folder
+
+
+@PROPERTY_SETTINGS
+@given(case=urls_with_a_secret())
+def test_secret_never_in_flask_output_logs_or_repr(
+    case: tuple[str, str], migrations_folder: Path
+) -> None:
+    url, secret = case
+    assume(not leaked(secret, url.replace(secret, "").replace(quote(secret, safe=""), "")))
+    app = Flask("masking", instance_path=str(migrations_folder.parent / "instance"))
+    app.config.update(DB_CONNECTION_STRING=url, ENTITYDB_MIGRATIONS_DIR=str(migrations_folder))
+    shown: list[str] = []
+    with captured_logs() as logs:
+        try:
+            db = EntityDB(app)
+        except ConfigurationError as error:
+            shown += [str(error), repr(error)]
+        else:
+            shown.append(repr(db))
+            for args in (["db", "current", "-v"], ["db", "current"]):
+                result = app.test_cli_runner().invoke(args=args)
+                assert result.exit_code == 1
+                shown.append(result.output)
+            with app.app_context():
+                with pytest.raises(sa.exc.DBAPIError):
+                    db.session.execute(sa.text("SELECT 1"))
+                db.session.rollback()
+                db.engine.dispose()
+    shown.append(logs.text())
+    for text in shown:
+        assert not leaked(secret, text), text

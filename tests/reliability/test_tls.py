@@ -1,13 +1,19 @@
-"""``ssl=`` in ``DB_CONNECTION_STRING`` against real private MariaDB servers, one with TLS
-(a certificate signed by a CA made for the session) and one without any TLS."""
+"""``ssl=`` in ``DB_CONNECTION_STRING`` against real private MariaDB and PostgreSQL servers
+with TLS (a certificate for 127.0.0.1 signed by a CA made for the session; the servers also
+listen on 127.0.0.2, a name the certificate does not list) and one MariaDB without any TLS.
+
+"The system CA bundle" is the test CA where a test sets ``SSL_CERT_FILE`` to it: OpenSSL
+(and so every driver) reads its default roots from there."""
 
 from __future__ import annotations
 
 import logging
 import os
+import pwd
+import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +22,7 @@ from flask import Flask
 
 from flask_entitydb import ConfigurationError, EntityDB
 
-from .servers import MariaDBServer, TLSFiles
+from .servers import PG_OS_USER, MariaDBServer, PostgreSQLServer, TLSFiles, private_dir
 
 pytestmark = [pytest.mark.mysql, pytest.mark.filterwarnings("ignore:No entity classes found")]
 
@@ -48,7 +54,14 @@ def ciphers_of_new_connections(app: Flask, db: EntityDB, count: int = 3) -> list
     return seen
 
 
+@pytest.fixture
+def system_roots_are_the_test_ca(tls_files: TLSFiles, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the test CA the system CA bundle of this process (OpenSSL's SSL_CERT_FILE)."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_files.ca))
+
+
 @pytest.mark.parametrize("word", ["true", "1", "yes", "required"])
+@pytest.mark.usefixtures("system_roots_are_the_test_ca")
 def test_ssl_true_encrypts_every_new_connection(
     make_app: Callable[..., Flask], private_mariadb: MariaDBServer, word: str
 ) -> None:
@@ -57,6 +70,7 @@ def test_ssl_true_encrypts_every_new_connection(
     assert all(ciphers), f"a connection made with ssl={word} was plaintext: {ciphers}"
 
 
+@pytest.mark.usefixtures("system_roots_are_the_test_ca")
 def test_ssl_true_in_the_users_exact_format(
     make_app: Callable[..., Flask], private_mariadb: MariaDBServer
 ) -> None:
@@ -83,19 +97,35 @@ def test_ssl_false_gives_plaintext(
     assert ciphers_of_new_connections(app, db, 2) == ["", ""]
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        pytest.param({"ssl": "true"}, id="verified"),
+        pytest.param({"ssl": "true", "ssl_verify": "false"}, id="unverified"),
+        pytest.param({"ssl": "true", "ssl_ca": "{ca}"}, id="with-ca"),
+    ],
+)
 def test_ssl_true_refused_by_server_without_tls(
     make_app: Callable[..., Flask],
     plain_mariadb: MariaDBServer,
+    tls_files: TLSFiles,
     caplog: pytest.LogCaptureFixture,
+    query: dict[str, str],
 ) -> None:
-    app, db = cipher_app(make_app, plain_mariadb.app_url(ssl="true"))
+    query = {key: value.format(ca=tls_files.ca) for key, value in query.items()}
+    app, db = cipher_app(make_app, plain_mariadb.app_url(**query))
     caplog.set_level(logging.DEBUG)
     for _ in range(2):  # refused every time, not only on the first connection
-        with pytest.raises(ConfigurationError) as info:
+        caplog.clear()
+        # refused by the driver (verified TLS) or by the Ssl_cipher check of each connection
+        with pytest.raises((ConfigurationError, sa.exc.OperationalError)) as info:
             app.test_client().get("/cipher")
-        message = str(info.value)
-        assert "TLS" in message and "ssl=true" in message
-        assert "does not offer TLS" in message or "unencrypted" in message
+        if isinstance(info.value, ConfigurationError):
+            message = str(info.value)
+            assert "ssl=true" in message and "unencrypted" in message
+        else:
+            [message] = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+            assert "the server does not offer TLS" in message
         assert "\n" not in message
         assert plain_mariadb.app_password not in message
     with app.app_context():
@@ -104,14 +134,6 @@ def test_ssl_true_refused_by_server_without_tls(
     rows = plain_mariadb.execute("SELECT id FROM information_schema.processlist WHERE user='app'")
     assert rows == []
     assert all(plain_mariadb.app_password not in r.getMessage() for r in caplog.records)
-
-
-def test_ssl_true_with_ca_refused_by_server_without_tls(
-    make_app: Callable[..., Flask], plain_mariadb: MariaDBServer, tls_files: TLSFiles
-) -> None:
-    app, _ = cipher_app(make_app, plain_mariadb.app_url(ssl="true", ssl_ca=str(tls_files.ca)))
-    with pytest.raises(ConfigurationError, match="TLS"):
-        app.test_client().get("/cipher")
 
 
 def test_ssl_ca_of_the_test_ca_verifies(
@@ -266,3 +288,253 @@ def test_flask_db_upgrade_refused_without_tls(
         )
         == []
     )  # nothing written
+
+
+# -- verification: right CA and name, wrong CA, wrong name, no CA; every driver ------------
+
+MYSQL_DRIVERS = [
+    "mysql+mysqldb",
+    "mysql+pymysql",
+    "mysql+mysqlconnector",
+    "mariadb+mariadbconnector",
+]
+POSTGRESQL_DRIVERS = ["postgresql+psycopg", "postgresql+psycopg2", "postgresql+pg8000"]
+OTHER_NAME = "127.0.0.2"
+"""An address the servers listen on that their certificate does not list."""
+
+CHAIN_HINT = "the server's TLS certificate is not signed by a CA this machine trusts"
+NAME_HINT = f"the server's TLS certificate does not name the host '{OTHER_NAME}'"
+
+
+@pytest.fixture(scope="module")
+def tls_mariadb(
+    mariadb_server_factory: Callable[..., MariaDBServer], tls_files: TLSFiles
+) -> MariaDBServer:
+    """A private MariaDB with the session's certificate, on 127.0.0.1 and 127.0.0.2."""
+    server = mariadb_server_factory(
+        tls=tls_files, options=[f"--bind-address=127.0.0.1,{OTHER_NAME}"]
+    )
+    server.execute("CREATE USER 'app'@'%' IDENTIFIED BY :pw", pw=server.app_password)
+    server.execute("GRANT ALL PRIVILEGES ON *.* TO 'app'@'%'")
+    return server
+
+
+@pytest.fixture(scope="module")
+def tls_postgresql(
+    postgresql_server_factory: Callable[..., PostgreSQLServer], tls_files: TLSFiles
+) -> Iterator[PostgreSQLServer]:
+    """A private PostgreSQL with ``ssl=on`` and the session's certificate, on 127.0.0.1
+    and 127.0.0.2."""
+    files = private_dir("edb-pg-tls-")
+    for source in (tls_files.server_cert, tls_files.server_key):
+        target = files / source.name
+        shutil.copy(source, target)
+        target.chmod(0o600)
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam(PG_OS_USER)
+            os.chown(target, owner.pw_uid, owner.pw_gid)
+    yield postgresql_server_factory(
+        settings=[
+            "ssl=on",
+            f"ssl_cert_file={files / tls_files.server_cert.name}",
+            f"ssl_key_file={files / tls_files.server_key.name}",
+            f"listen_addresses=127.0.0.1,{OTHER_NAME}",
+        ]
+    )
+    shutil.rmtree(files, ignore_errors=True)
+
+
+def tls_url(server: MariaDBServer | PostgreSQLServer, driver: str, host: str, **query: str) -> str:
+    url = sa.make_url(server.app_url(**query)).set(drivername=driver, host=host)
+    return url.render_as_string(hide_password=False)
+
+
+def encrypted(backend: str, db: EntityDB) -> bool:
+    """Whether the session's connection is encrypted, as the server sees it."""
+    if backend == "postgresql":
+        sql = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+        return bool(db.session.execute(sa.text(sql)).scalar())
+    return bool(db.session.execute(sa.text(CIPHER_SQL)).one()[1])
+
+
+def db_current(
+    make_app: Callable[..., Flask], tmp_path: Path, url: str, **config: object
+) -> tuple[int, str]:
+    """``flask db current`` of an app using ``url``: exit code and output."""
+    app = make_app(
+        DB_CONNECTION_STRING=url, ENTITYDB_MIGRATIONS_DIR=str(tmp_path / "migrations"), **config
+    )
+    EntityDB(app)
+    runner = app.test_cli_runner()
+    if not (tmp_path / "migrations").exists():
+        assert runner.invoke(args=["db", "init"]).exit_code == 0
+    result = runner.invoke(args=["db", "current"])
+    return result.exit_code, result.output
+
+
+VERIFICATION_CASES = [
+    pytest.param("127.0.0.1", "ca", None, id="right-ca-and-name"),
+    pytest.param("127.0.0.1", "wrong_ca", CHAIN_HINT, id="wrong-ca"),
+    pytest.param(OTHER_NAME, "ca", NAME_HINT, id="wrong-host-name"),
+    pytest.param("127.0.0.1", None, CHAIN_HINT, id="self-signed-without-ssl-ca"),
+]
+
+
+def _check_verification(
+    backend: str,
+    server: MariaDBServer | PostgreSQLServer,
+    tls_files: TLSFiles,
+    driver: str,
+    host: str,
+    ca: str | None,
+    refusal: str | None,
+    make_app: Callable[..., Flask],
+    tmp_path: Path,
+) -> None:
+    query = {"ssl": "true"}
+    if ca is not None:
+        query["ssl_ca"] = str(getattr(tls_files, ca))
+    url = tls_url(server, driver, host, **query)
+    code, output = db_current(make_app, tmp_path, url)
+    assert server.app_password not in output
+    if refusal is None:
+        assert code == 0, output
+        app = make_app(DB_CONNECTION_STRING=url)
+        db = EntityDB(app)
+        with app.app_context():
+            assert encrypted(backend, db)
+        return
+    assert code == 1
+    lines = output.strip().splitlines()
+    assert len(lines) == 1, output
+    assert lines[0].startswith("Error: Cannot connect to the database"), output
+    assert refusal in lines[0], output
+
+
+@pytest.mark.parametrize(("host", "ca", "refusal"), VERIFICATION_CASES)
+@pytest.mark.parametrize("driver", MYSQL_DRIVERS)
+def test_ssl_true_verifies_mysql(
+    tls_mariadb: MariaDBServer,
+    tls_files: TLSFiles,
+    driver: str,
+    host: str,
+    ca: str | None,
+    refusal: str | None,
+    make_app: Callable[..., Flask],
+    tmp_path: Path,
+) -> None:
+    _check_verification(
+        "mysql", tls_mariadb, tls_files, driver, host, ca, refusal, make_app, tmp_path
+    )
+
+
+@pytest.mark.postgresql
+@pytest.mark.parametrize(("host", "ca", "refusal"), VERIFICATION_CASES)
+@pytest.mark.parametrize("driver", POSTGRESQL_DRIVERS)
+def test_ssl_true_verifies_postgresql(
+    tls_postgresql: PostgreSQLServer,
+    tls_files: TLSFiles,
+    driver: str,
+    host: str,
+    ca: str | None,
+    refusal: str | None,
+    make_app: Callable[..., Flask],
+    tmp_path: Path,
+) -> None:
+    _check_verification(
+        "postgresql", tls_postgresql, tls_files, driver, host, ca, refusal, make_app, tmp_path
+    )
+
+
+@pytest.mark.parametrize("driver", MYSQL_DRIVERS)
+@pytest.mark.usefixtures("system_roots_are_the_test_ca")
+def test_ssl_true_uses_the_system_roots_mysql(
+    tls_mariadb: MariaDBServer, driver: str, make_app: Callable[..., Flask]
+) -> None:
+    app = make_app(DB_CONNECTION_STRING=tls_url(tls_mariadb, driver, "127.0.0.1", ssl="true"))
+    db = EntityDB(app)
+    with app.app_context():
+        assert encrypted("mysql", db)
+
+
+@pytest.mark.postgresql
+@pytest.mark.parametrize("driver", POSTGRESQL_DRIVERS)
+@pytest.mark.usefixtures("system_roots_are_the_test_ca")
+def test_ssl_true_uses_the_system_roots_postgresql(
+    tls_postgresql: PostgreSQLServer, driver: str, make_app: Callable[..., Flask]
+) -> None:
+    url = tls_url(tls_postgresql, driver, "127.0.0.1", ssl="true")
+    app = make_app(DB_CONNECTION_STRING=url)
+    db = EntityDB(app)
+    with app.app_context():
+        assert encrypted("postgresql", db)
+
+
+@pytest.mark.parametrize(
+    ("backend", "driver"),
+    [("mysql", d) for d in MYSQL_DRIVERS]
+    + [pytest.param("postgresql", d, marks=pytest.mark.postgresql) for d in POSTGRESQL_DRIVERS],
+)
+def test_ssl_false_is_plaintext_with_every_driver(
+    request: pytest.FixtureRequest, backend: str, driver: str, make_app: Callable[..., Flask]
+) -> None:
+    # pymysql and mysql-connector encrypt on their own when the server offers TLS
+    server = request.getfixturevalue("tls_mariadb" if backend == "mysql" else "tls_postgresql")
+    app = make_app(DB_CONNECTION_STRING=tls_url(server, driver, "127.0.0.1", ssl="false"))
+    db = EntityDB(app)
+    for _ in range(2):  # each time on a new connection
+        with app.app_context():
+            db.engine.dispose()
+        with app.app_context():
+            assert not encrypted(backend, db)
+
+
+@pytest.mark.parametrize(
+    ("backend", "driver"),
+    [("mysql", d) for d in MYSQL_DRIVERS]
+    + [pytest.param("postgresql", d, marks=pytest.mark.postgresql) for d in POSTGRESQL_DRIVERS],
+)
+def test_ssl_verify_false_encrypts_without_verifying_and_says_so(
+    request: pytest.FixtureRequest,
+    backend: str,
+    driver: str,
+    make_app: Callable[..., Flask],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = request.getfixturevalue("tls_mariadb" if backend == "mysql" else "tls_postgresql")
+    # the wrong host name and no CA: only the opt-out lets this connect
+    url = tls_url(server, driver, OTHER_NAME, ssl="true", ssl_verify="false")
+    app = make_app(DB_CONNECTION_STRING=url)
+    db = EntityDB(app)
+    [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "'ssl_verify=false'" in warning.getMessage()
+    assert "not verified" in warning.getMessage()
+    assert server.app_password not in warning.getMessage()
+    with app.app_context():
+        assert encrypted(backend, db)
+
+
+def turn_tls_off(
+    dialect: object, record: object, cargs: object, cparams: dict[str, object]
+) -> None:
+    cparams["sslmode"] = "disable"
+
+
+@pytest.mark.postgresql
+def test_postgresql_plaintext_connection_refused_by_the_tls_check(
+    tls_postgresql: PostgreSQLServer, tls_files: TLSFiles, make_app: Callable[..., Flask]
+) -> None:
+    # a do_connect hook of the app's own (as used for cloud IAM tokens) turns TLS off:
+    # every new connection is still checked in pg_stat_ssl, and refused
+    url = tls_url(
+        tls_postgresql, "postgresql+psycopg", "127.0.0.1", ssl="true", ssl_ca=str(tls_files.ca)
+    )
+    app = make_app(DB_CONNECTION_STRING=url)
+    db = EntityDB(app)
+    with app.app_context():
+        sa.event.listen(db.engine, "do_connect", turn_tls_off)
+        for _ in range(2):
+            with pytest.raises(ConfigurationError, match="accepted an unencrypted connection"):
+                db.session.execute(sa.text("SELECT 1"))
+            db.session.rollback()
+        assert db.engine.pool.checkedout() == 0
