@@ -63,7 +63,7 @@ def test_bind_url_is_prepared_like_the_default_one(make_app: Callable[..., Flask
     with app.app_context():
         analytics = db.engines["analytics"]
         legacy = db.engines["legacy"]
-    assert analytics.url.query["sslmode"] == "require"
+    assert analytics.url.query["sslmode"] == "verify-full"
     assert "ssl" not in analytics.url.query
     assert not analytics.pool._pre_ping  # type: ignore[attr-defined]
     settings = db.state(app).settings  # the same liveness policy: retry, no ping
@@ -94,7 +94,7 @@ def test_sqlalchemy_binds_are_honoured_not_ignored(make_app: Callable[..., Flask
     db = EntityDB(app)
     with app.app_context():
         engine = db.engines["analytics"]
-    assert engine.url.query["sslmode"] == "require"
+    assert engine.url.query["sslmode"] == "verify-full"
     assert engine.echo is True
 
 

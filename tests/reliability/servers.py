@@ -140,6 +140,9 @@ class MariaDBServer:
             "--bind-address=127.0.0.1",
             f"--port={self.port}",
             "--skip-name-resolve",
+            # temporary tables in the server's own folder: in the shared /tmp, servers
+            # started at the same time clashed over '#sql-temptable-*' files
+            f"--tmpdir={self.base_dir}",
             *(
                 [f"--server-id={self.server_id}", "--log-bin=binlog", "--binlog-format=ROW"]
                 if self.server_id
@@ -165,6 +168,7 @@ class MariaDBServer:
             f"--datadir={self.datadir}",
             "--auth-root-authentication-method=normal",
             "--skip-test-db",
+            f"--tmpdir={self.base_dir}",
             "--innodb-log-file-size=16M",
         ]
         if os.geteuid() == 0:
