@@ -129,12 +129,12 @@ def admin_engine(url: sa.URL) -> sa.Engine:
 
     from .connection import install_listeners, prepare_url
 
-    prepared, defaults, require_tls = prepare_url(url, URL_SOURCE)
+    prepared, defaults, tls = prepare_url(url, URL_SOURCE)
     options: dict[str, object] = {"isolation_level": "AUTOCOMMIT", "poolclass": sa.pool.NullPool}
     if "connect_args" in defaults:
         options["connect_args"] = defaults["connect_args"]
     engine = sa.create_engine(prepared, **options)
-    install_listeners(engine, require_tls=require_tls, source=URL_SOURCE)
+    install_listeners(engine, require_tls=tls is not None and tls.encrypt, source=URL_SOURCE)
     return engine
 
 

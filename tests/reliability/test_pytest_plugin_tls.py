@@ -115,6 +115,7 @@ def test_plugin_connects_with_tls_to_a_mysql_server_that_requires_it(
     pytester: pytest.Pytester,
     monkeypatch: pytest.MonkeyPatch,
     tls_only_mariadb: MariaDBServer,
+    tls_files: TLSFiles,
     workers: str | None,
 ) -> None:
     for name in ("ENTITYDB_TEST_URL", "DB_CONNECTION_STRING", "PYTEST_ADDOPTS"):
@@ -126,7 +127,7 @@ def test_plugin_connects_with_tls_to_a_mysql_server_that_requires_it(
     pytester.makeconftest(CONFTEST)
     pytester.makeini("[pytest]\nfilterwarnings = error\nentitydb_schema = create_all\n")
     pytester.makepyfile(test_notes=TESTS)
-    url = tls_only_mariadb.app_url("shop_test", ssl="true")
+    url = tls_only_mariadb.app_url("shop_test", ssl="true", ssl_ca=str(tls_files.ca))
     args = ["-p", "no:cacheprovider", f"--entitydb-url={url}"]
     if workers:
         args += ["-n", workers]
