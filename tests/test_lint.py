@@ -291,3 +291,20 @@ def test_each_bind_is_linted_for_its_own_database(
     finally:
         drop_mysql()
         drop_postgresql()
+
+
+def test_upgrade_sql_sets_the_lock_timeout_first(package: AppPackage, backend: str) -> None:
+    ok(package.cli("init"))
+    package.write_revision("a1", None, CREATE)
+    sql = ok(package.cli("upgrade", "--sql"))
+    first = {
+        "postgresql": "SET lock_timeout = '1000ms';",
+        "mysql": "SET SESSION lock_wait_timeout = 1;",
+    }.get(backend)
+    if first is None:
+        assert "lock" not in sql.lower()
+    else:
+        assert first in sql
+        assert sql.index(first) < sql.index("CREATE TABLE users")
+    app = package.create_app(ENTITYDB_MIGRATION_LOCK_TIMEOUT=None)
+    assert "lock_timeout" not in ok(package.cli("upgrade", "--sql", app=app))

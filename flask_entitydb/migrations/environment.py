@@ -45,7 +45,7 @@ from .results import Action, AppliedRevision
 from .runlock import RunLock, run_lock
 from .safe_forms import concurrent_indexes
 from .safe_forms import register_renderer as register_safe_forms
-from .timeouts import migration_lock_timeout
+from .timeouts import lock_timeout_sql, migration_lock_timeout
 
 log = logging.getLogger("flask_entitydb")
 
@@ -163,6 +163,9 @@ def _run(config: Config, app: Flask, options: dict[str, Any]) -> None:
             url=database.url, literal_binds=True, dialect_opts={"paramstyle": "named"}, **opts
         )
         with context.begin_transaction():
+            timeout = lock_timeout_sql(backend, settings.migration_lock_timeout)
+            if timeout is not None:  # the script runs with the same lock timeout
+                context.execute(timeout[0])
             context.run_migrations()
         return
 

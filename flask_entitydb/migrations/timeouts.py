@@ -16,21 +16,31 @@ import sqlalchemy as sa
 _MYSQL = frozenset({"mysql", "mariadb"})
 
 
+def lock_timeout_sql(dialect: str, seconds: float | None) -> tuple[str, str] | None:
+    """The statements that set and reset the migration lock timeout on ``dialect``, or
+    ``None`` when there is none to set."""
+    if seconds is None:
+        return None
+    if dialect == "postgresql":
+        return f"SET lock_timeout = '{max(1, round(seconds * 1000))}ms'", "RESET lock_timeout"
+    if dialect in _MYSQL:
+        return (
+            f"SET SESSION lock_wait_timeout = {max(1, round(seconds))}",
+            "SET SESSION lock_wait_timeout = DEFAULT",
+        )
+    return None
+
+
 @contextlib.contextmanager
 def migration_lock_timeout(connection: sa.Connection, seconds: float | None) -> Iterator[None]:
     """Set PostgreSQL's ``lock_timeout`` / MySQL's ``lock_wait_timeout`` on the migrating
     connection for the ``with`` block, and put the server's default back afterwards (the
     connection returns to the app's pool)."""
-    name = connection.dialect.name
-    if seconds is None or (name != "postgresql" and name not in _MYSQL):
+    statements = lock_timeout_sql(connection.dialect.name, seconds)
+    if statements is None:
         yield
         return
-    if name == "postgresql":
-        set_sql = f"SET lock_timeout = '{max(1, round(seconds * 1000))}ms'"
-        reset_sql = "RESET lock_timeout"
-    else:
-        set_sql = f"SET SESSION lock_wait_timeout = {max(1, round(seconds))}"
-        reset_sql = "SET SESSION lock_wait_timeout = DEFAULT"
+    set_sql, reset_sql = statements
     # run outside the migration's transaction: a transaction already begun would keep
     # Alembic from committing its own
     if connection.in_transaction():
