@@ -434,7 +434,8 @@ def _forget_failed(
         if getattr(sys.modules.get(cls.__module__), cls.__name__, None) is cls:
             live.update(table.key for table in mapper.tables if isinstance(table, sa.Table))
     for name in set(sys.modules) - modules_before:
-        for value in list(vars(sys.modules[name]).values()):
+        namespace = getattr(sys.modules.get(name), "__dict__", None) or {}
+        for value in list(namespace.values()):
             if isinstance(value, sa.Table) and value.metadata is metadata:
                 live.add(value.key)
     for key in new:

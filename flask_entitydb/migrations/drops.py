@@ -80,7 +80,8 @@ def guard_drops(
 
 def no_entities_error(state: EntityDBState) -> MigrationError:
     """The error for autogenerate without any entity (it would drop every table)."""
-    if state.discovery.shown:  # the warning above said where discovery looked
+    if state.discovery.shown and not state.discovery.details:
+        # the "No entity classes found" warning above said where discovery looked
         return MigrationError(
             "No entities were found (see the warning above), so autogenerate would drop"
             " every table; nothing was written."
