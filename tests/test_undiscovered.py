@@ -9,6 +9,7 @@ import os
 import pty
 import select
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -311,3 +312,38 @@ def test_two_apps_on_one_base_see_only_their_tables(tmp_path: Path, package: App
     with admin.app_context():
         assert set(db.metadata.tables) == {"operators"}
     assert package.tables() == {"alembic_version", "operators"}
+
+
+def test_the_search_covers_a_src_layout_project_and_skips_what_is_not_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flask_entitydb.undiscovered import MAX_DEPTH, entity_files, project_roots
+
+    project = tmp_path / "proj"
+    name = f"srcpkg_{tmp_path.name[-8:].replace('-', '_')}"
+    (project / "src" / name).mkdir(parents=True)
+    (project / "src" / name / "__init__.py").write_text("")
+    (project / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    wanted = [
+        project / "scripts" / "old_entity.py",
+        project / "src" / name / "models" / "comment_entity.py",
+    ]
+    skipped = [
+        project / ".venv" / "lib" / "a_entity.py",
+        project / "env2" / "lib" / "b_entity.py",  # a venv: it has a pyvenv.cfg
+        project / "node_modules" / "c_entity.py",
+        project / "build" / "lib" / "d_entity.py",
+        project / "x.egg-info" / "e_entity.py",
+        project.joinpath(*["deep"] * (MAX_DEPTH + 1), "f_entity.py"),
+    ]
+    for path in wanted + skipped:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+    (project / "env2" / "pyvenv.cfg").write_text("home = /usr\n")
+    monkeypatch.syspath_prepend(str(project / "src"))
+    __import__(name)
+    try:
+        assert project_roots(Flask(name)) == [str(project)]
+        assert entity_files(str(project)) == sorted(str(path) for path in wanted)
+    finally:
+        del sys.modules[name]
