@@ -272,7 +272,7 @@ class _Retry:
                     mask_text(str(reconnect_error)),
                 )
                 # SQLAlchemy then handles the lost connection as it would without us
-                raise error from None
+                raise error from reconnect_error
             except BaseException:
                 # a check of the new connection refused it (such as the TLS check)
                 context.root_connection.invalidate(error)
