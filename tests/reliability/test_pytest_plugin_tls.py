@@ -1,16 +1,19 @@
 """The pytest plugin's own connections (reachability check, CREATE/DROP DATABASE of xdist
-workers) against a private MariaDB that refuses plaintext (``require_secure_transport``):
-they must use TLS as the app's engine does for ``ssl=true``."""
+workers) against a private MariaDB that refuses plaintext (``require_secure_transport``)
+and a private PostgreSQL that only accepts ``hostssl`` for the test user: they must use TLS
+as the app's engine does for ``ssl=true``."""
 
 from __future__ import annotations
+
+import os
+import shutil
 
 import pytest
 import sqlalchemy as sa
 
-from .conftest import ServerFactory
-from .servers import MariaDBServer, TLSFiles
+from .conftest import PostgreSQLFactory, ServerFactory
+from .servers import PG_OS_USER, MariaDBServer, PostgreSQLServer, TLSFiles
 
-pytestmark = [pytest.mark.mysql]
 pytest_plugins = ["pytester"]
 
 ENTITY = """
@@ -50,6 +53,9 @@ def create_app(url):
 
     @app.get("/cipher")
     def cipher():
+        if db.engine.dialect.name == "postgresql":
+            sql = "SELECT cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl"
+            return str(db.session.scalar(sa.text(sql)) or "")
         return str(db.session.execute(sa.text("SHOW SESSION STATUS LIKE 'Ssl_cipher'")).one()[1])
 
     return app
@@ -90,6 +96,18 @@ def tls_engine(server: MariaDBServer, database: str = "mysql") -> sa.Engine:
     )
 
 
+def refuses_plaintext(plain_url: str, tls_url: str, cipher_sql: str) -> None:
+    """The baseline: a plaintext connection is refused, an encrypted one accepted."""
+    plain = sa.create_engine(plain_url, poolclass=sa.NullPool)
+    with pytest.raises(sa.exc.OperationalError), plain.connect():
+        pass
+    plain.dispose()
+    engine = sa.create_engine(tls_url, poolclass=sa.NullPool)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text(cipher_sql)).one()[-1]
+    engine.dispose()
+
+
 @pytest.fixture(scope="module")
 def tls_only_mariadb(mariadb_server_factory: ServerFactory, tls_files: TLSFiles) -> MariaDBServer:
     """A private MariaDB with TLS that refuses unencrypted connections."""
@@ -98,26 +116,63 @@ def tls_only_mariadb(mariadb_server_factory: ServerFactory, tls_files: TLSFiles)
     server.execute("SET GLOBAL require_secure_transport = ON")
     if server._admin is not None:
         server._admin.dispose()
-    # the baseline: a plaintext connection is refused, an encrypted one accepted
-    plain = sa.create_engine(server.app_url("shop_test"), poolclass=sa.NullPool)
-    with pytest.raises(sa.exc.OperationalError), plain.connect():
-        pass
-    plain.dispose()
-    engine = tls_engine(server)
-    with engine.connect() as conn:
-        assert conn.execute(sa.text("SHOW SESSION STATUS LIKE 'Ssl_cipher'")).one()[1]
-    engine.dispose()
+    refuses_plaintext(
+        server.app_url("shop_test"),
+        server.app_url("shop_test", ssl_mode="REQUIRED"),
+        "SHOW SESSION STATUS LIKE 'Ssl_cipher'",
+    )
+    return server
+
+
+@pytest.fixture(scope="module")
+def tls_only_postgresql(
+    postgresql_server_factory: PostgreSQLFactory, tls_files: TLSFiles
+) -> PostgreSQLServer:
+    """A private PostgreSQL with TLS whose user ``app`` may only connect over TLS."""
+    server = postgresql_server_factory()
+    for source, name in ((tls_files.server_cert, "server.pem"), (tls_files.server_key, "key.pem")):
+        target = server.datadir / name
+        shutil.copy(source, target)
+        target.chmod(0o600)
+        if os.geteuid() == 0:
+            shutil.chown(target, user=PG_OS_USER)
+    hba = server.datadir / "pg_hba.conf"
+    hba.write_text(
+        "hostnossl all app 127.0.0.1/32 reject\n"
+        "hostssl all app 127.0.0.1/32 scram-sha-256\n" + hba.read_text()
+    )
+    server.execute("ALTER SYSTEM SET ssl_cert_file = 'server.pem'")
+    server.execute("ALTER SYSTEM SET ssl_key_file = 'key.pem'")
+    server.execute("ALTER SYSTEM SET ssl = on")
+    server.execute("SELECT pg_reload_conf()")
+    server.execute("CREATE DATABASE shop_test")
+    refuses_plaintext(
+        server.app_url("shop_test", sslmode="disable"),
+        server.app_url("shop_test", sslmode="require"),
+        "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+    )
     return server
 
 
 @pytest.mark.parametrize("workers", [None, "2"], ids=["serial", "xdist"])
-def test_plugin_connects_with_tls_to_a_mysql_server_that_requires_it(
+@pytest.mark.parametrize(
+    "backend",
+    [
+        pytest.param("mysql", marks=pytest.mark.mysql),
+        pytest.param("postgresql", marks=pytest.mark.postgresql),
+    ],
+)
+def test_plugin_connects_with_tls_to_a_server_that_requires_it(
     pytester: pytest.Pytester,
     monkeypatch: pytest.MonkeyPatch,
-    tls_only_mariadb: MariaDBServer,
+    request: pytest.FixtureRequest,
     tls_files: TLSFiles,
+    backend: str,
     workers: str | None,
 ) -> None:
+    server: MariaDBServer | PostgreSQLServer = request.getfixturevalue(
+        f"tls_only_{'mariadb' if backend == 'mysql' else 'postgresql'}"
+    )
     for name in ("ENTITYDB_TEST_URL", "DB_CONNECTION_STRING", "PYTEST_ADDOPTS"):
         monkeypatch.delenv(name, raising=False)
     pytester.mkpydir("notes")
@@ -127,7 +182,7 @@ def test_plugin_connects_with_tls_to_a_mysql_server_that_requires_it(
     pytester.makeconftest(CONFTEST)
     pytester.makeini("[pytest]\nfilterwarnings = error\nentitydb_schema = create_all\n")
     pytester.makepyfile(test_notes=TESTS)
-    url = tls_only_mariadb.app_url("shop_test", ssl="true", ssl_ca=str(tls_files.ca))
+    url = server.app_url("shop_test", ssl="true", ssl_ca=str(tls_files.ca))
     args = ["-p", "no:cacheprovider", f"--entitydb-url={url}"]
     if workers:
         args += ["-n", workers]
@@ -135,10 +190,15 @@ def test_plugin_connects_with_tls_to_a_mysql_server_that_requires_it(
     result = pytester.runpytest_subprocess(*args)
 
     result.assert_outcomes(passed=4)
-    assert tls_only_mariadb.app_password not in result.stdout.str()
-    engine = tls_engine(tls_only_mariadb)
+    assert server.app_password not in result.stdout.str()
+    if isinstance(server, MariaDBServer):
+        engine = tls_engine(server)
+        listing = "SELECT schema_name FROM information_schema.schemata"
+    else:
+        engine = sa.create_engine(server.url("postgres"), poolclass=sa.NullPool)
+        listing = "SELECT datname FROM pg_database"
     with engine.connect() as conn:
-        names = set(conn.scalars(sa.text("SELECT schema_name FROM information_schema.schemata")))
+        names = set(conn.scalars(sa.text(listing)))
     engine.dispose()
     # the workers' databases were created and dropped over TLS; the named one is kept
     assert {name for name in names if name.startswith("shop_test")} == {"shop_test"}
