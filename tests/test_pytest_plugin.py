@@ -33,8 +33,8 @@ from .entities.item_entity import Item
 db = EntityDB()
 
 
-def create_app(config: dict | None = None) -> Flask:
-    app = Flask(__name__)
+def create_app(config: dict | None = None, instance_path: str | None = None) -> Flask:
+    app = Flask(__name__, instance_path=instance_path)
     app.config.update(config or {})
     db.init_app(app)
 
@@ -645,6 +645,40 @@ def test_relative_sqlite_url_under_xdist_is_in_the_instance_folder_and_removed(
         result.assert_outcomes(passed=4)
         assert sorted(p.name for p in instance.glob("suite*")) == []
         assert sorted(p.name for p in shop.path.glob("suite*")) == []
+
+
+def test_relative_sqlite_url_resolved_in_two_instance_folders_is_refused(
+    shop: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop.makepyfile(
+        test_folders="""
+        import pytest
+        from shop import create_app
+
+        @pytest.fixture
+        def app(entitydb_url, tmp_path):
+            config = {"DB_CONNECTION_STRING": entitydb_url}
+            return create_app(config, instance_path=str(tmp_path / "instance"))
+
+        def test_first(entitydb_transaction):
+            pass
+
+        def test_second(entitydb_transaction):
+            pass
+        """
+    )
+    monkeypatch.setenv("ENTITYDB_TEST_URL", "sqlite:///suite.sqlite3")
+
+    result = run(shop, "-n", "1")
+
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*The test database 'sqlite:///suite_*_gw0.sqlite3' is a relative path, which each"
+            " app resolves in its instance folder: this app uses *; give ENTITYDB_TEST_URL /"
+            " --entitydb-url an absolute path, or give the apps the same instance folder."
+        ]
+    )
 
 
 # -- failures ---------------------------------------------------------------------------------
