@@ -334,7 +334,13 @@ def prepare_url(url: URL, source: str) -> tuple[URL, dict[str, Any], TLSRequest 
             f"{source} sets 'ssl' in '{mask(url)}', which flask-entitydb only understands"
             f" for MySQL, MariaDB and PostgreSQL; use the '{backend}' driver's own TLS options."
         )
-    if driver is not None and driver.localhost_is_socket and url.host == "localhost" and url.port:
+    if (
+        driver is not None
+        and driver.localhost_is_socket
+        and url.host == "localhost"
+        and url.port
+        and "unix_socket" not in url.query
+    ):
         # the driver would take 'localhost' for the Unix socket and ignore the port
         connect_args["host"] = "127.0.0.1"
     if tls is not None and tls.encrypt and not tls.verify:

@@ -271,3 +271,22 @@ def test_importing_the_package_is_cheap() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.splitlines() == ["[]", "[]"]
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("mysql+mysqldb://u@localhost:3307/db", "127.0.0.1"),
+        ("mariadb+mariadbconnector://u@localhost:3307/db", "127.0.0.1"),
+        ("mysql+mysqldb://u@localhost/db", None),  # no port: the socket, as before
+        ("mysql+mysqldb://u@localhost:3307/db?unix_socket=/run/my.sock", None),
+        ("mysql+pymysql://u@localhost:3307/db", None),  # pymysql uses TCP anyway
+    ],
+)
+def test_localhost_with_a_port_is_tcp(
+    make_app: Callable[..., Flask], url: str, host: str | None
+) -> None:
+    app = make_app(DB_CONNECTION_STRING=url)
+    settings = EntityDB(app).state(app).settings
+    assert settings.engine_options.get("connect_args", {}).get("host") == host
+    assert settings.url.host == "localhost"  # shown as configured

@@ -73,6 +73,11 @@ def invalid_connection_strings(draw: st.DrawFn) -> tuple[str, str]:
     if kind == "ssl word":
         word = draw(words.filter(lambda w: w.strip().lower() not in TRUE_WORDS | FALSE_WORDS))
         return mysql_url(pw, query=f"ssl={quote_plus(word)}&charset=utf8mb4"), pw
+    if kind == "ssl word, password as a parameter":
+        word = draw(words.filter(lambda w: w.strip().lower() not in TRUE_WORDS | FALSE_WORDS))
+        key = draw(st.sampled_from(["password", "passwd"]))
+        query = f"ssl={quote_plus(word)}&{key}={quote_plus(pw)}"
+        return f"mysql+mysqldb://app@db.invalid:3306/shop?{query}", pw
     if kind == "port out of range":
         port = draw(st.one_of(st.integers(65536, 10**6), st.just(0)))
         return mysql_url(pw, port=str(port)), pw
@@ -117,6 +122,7 @@ def invalid_connection_strings(draw: st.DrawFn) -> tuple[str, str]:
 
 KINDS = [
     "ssl word",
+    "ssl word, password as a parameter",
     "port out of range",
     "port not a number",
     "unknown dialect",
@@ -607,3 +613,35 @@ def test_secret_never_in_flask_output_logs_or_repr(
     shown.append(logs.text())
     for text in shown:
         assert not leaked(secret, text), text
+
+
+@pytest.mark.postgresql
+def test_query_password_masked_in_current_verbose_and_repr_postgresql(tmp_path: Path) -> None:
+    from conftest import create_database
+
+    url, drop = create_database("postgresql", tmp_path)
+    password = "Qp-S3cret-pw"
+    base = sa.make_url(url)
+    # the test server trusts 127.0.0.1: the password is accepted and unused
+    raw = (
+        f"postgresql+psycopg://{base.host}:{base.port}/{base.database}"
+        f"?user={base.username}&password={password}"
+    )
+    try:
+        app = Flask("masking", instance_path=str(tmp_path / "instance"))
+        app.config.update(DB_CONNECTION_STRING=raw, ENTITYDB_MIGRATIONS_DIR=str(tmp_path / "m"))
+        with captured_logs() as logs:
+            db = EntityDB(app)
+            runner = app.test_cli_runner()
+            assert runner.invoke(args=["db", "init"]).exit_code == 0
+            result = runner.invoke(args=["db", "current", "-v"])
+            with app.app_context():
+                shown = repr(db)
+                db.engine.dispose()
+        assert result.exit_code == 0, result.output
+        assert "password=***" in result.output
+        assert "password=***" in shown
+        for text in (result.output, shown, logs.text()):
+            assert password not in text
+    finally:
+        drop()
