@@ -611,3 +611,27 @@ def test_no_ping_on_a_working_connection(
             assert client.get("/entries").status_code == 200
         counted[policy] = admin_commands() - before
     assert counted == {"retry": 0, "ping": 20}
+
+
+@pytest.mark.slow
+def test_connection_idle_past_the_threshold_is_pinged(
+    make_app: Callable[..., Flask], live: Live
+) -> None:
+    """``ENTITYDB_LIVENESS_PING_IDLE`` covers what the retry must not resend: an autocommit
+    first statement, on a connection killed while it idled past the threshold."""
+    for ping_idle, expected in ((0.5, 200), (None, 500)):
+        app, db = entries_app(
+            make_app,
+            live,
+            PROPAGATE_EXCEPTIONS=False,
+            ENTITYDB_LIVENESS_PING_IDLE=ping_idle,
+            ENTITYDB_ENGINE_OPTIONS={"isolation_level": "AUTOCOMMIT"},
+        )
+        client = app.test_client()
+        assert client.get("/entries").status_code == 200
+        assert client.get("/entries").status_code == 200  # not idle: not pinged
+        live.kill(int(client.get("/conn").text))
+        time.sleep(0.6)
+        assert client.get("/entries").status_code == expected, ping_idle
+        with app.app_context():
+            db.engine.dispose()
