@@ -377,6 +377,14 @@ def check_tls_options(
             )
 
 
+def _not_finite(value: Any) -> bool:
+    """Whether ``value`` is an infinite or NaN number, or a string of one (config files
+    give strings, which SQLAlchemy turns into numbers)."""
+    if isinstance(value, str) and value.strip().lower().lstrip("+-") in {"inf", "infinity", "nan"}:
+        return True
+    return isinstance(value, float) and not math.isfinite(value)
+
+
 def check_option_types(options: Mapping[Any, Any], blame: str) -> None:
     """Check that ``options`` can be merged and passed as ``create_engine(**options)``.
 
@@ -389,7 +397,7 @@ def check_option_types(options: Mapping[Any, Any], blame: str) -> None:
                 f"{blame} has the key {key!r}, which is not a string; use create_engine()"
                 " keyword names such as 'pool_size'."
             )
-        if isinstance(value, float) and not math.isfinite(value):
+        if _not_finite(value):
             raise ConfigurationError(
                 f"{blame} has '{key}': {value!r}; use a finite number of seconds or items"
                 " (for no pool_timeout, leave it out: the default is 30 seconds)."

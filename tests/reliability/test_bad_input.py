@@ -445,6 +445,14 @@ STARTUP_CASES = [
         id="pool-timeout-inf",
     ),
     pytest.param(
+        {
+            "DB_CONNECTION_STRING": "mysql+mysqldb://app:{pw}@127.0.0.1/x",
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_timeout": "inf"},
+        },
+        "'SQLALCHEMY_ENGINE_OPTIONS' has 'pool_timeout': 'inf'; use a finite number",
+        id="pool-timeout-inf-string",
+    ),
+    pytest.param(
         {"DB_CONNECTION_STRING": "mysql+mysqldb://app:{pw}@127.0.0.1/x?ssl=true&ssl=false"},
         "gives the parameter 'ssl' more than once",
         id="repeated-ssl",
