@@ -324,7 +324,16 @@ def _echo_run(applied: list[AppliedRevision], target: str, verb: str) -> None:
     help="Only replace the env.py of an existing folder with flask-entitydb's (to switch"
     " from Flask-Migrate or a hand-made env.py; revisions are kept).",
 )
-def init_command(directory: str | None, package: bool, replace_env: bool) -> None:
+@click.option(
+    "-t",
+    "--template",
+    default=None,
+    metavar="NAME|FOLDER",
+    help="Template to write (default 'entitydb'; see 'list-templates'), or a folder of your own.",
+)
+def init_command(
+    directory: str | None, package: bool, replace_env: bool, template: str | None
+) -> None:
     """Create the migrations folder."""
     from . import migrations
     from .migrations.binds import bind_name, selected_bind
@@ -337,15 +346,46 @@ def init_command(directory: str | None, package: bool, replace_env: bool) -> Non
         if not replace_env and os.path.isdir(existing) and os.listdir(existing):
             click.echo(f"Kept the existing migrations folder '{existing}' ({bind_name(key)}).")
             return
-    path = migrations.init(folder, package=package, replace_env=replace_env)
     if replace_env:
-        click.echo(f"Replaced '{os.path.join(path, 'env.py')}' with flask-entitydb's env.py.")
-    else:
-        db = _command(f"-d {shlex.quote(folder)}" if folder else "")
-        click.echo(
-            f"Created the migrations folder '{path}'; next, run '{db} migrate -m"
-            f" \"first revision\"' and '{db} upgrade'."
-        )
+        done = migrations.replace_env_file(folder)
+        kept = f"; the old one is kept as '{done.backup}'" if done.backup else ""
+        click.echo(f"Replaced '{done.path}' with flask-entitydb's env.py{kept}.")
+        if done.ini_added:
+            ini = os.path.join(os.path.dirname(done.path), "alembic.ini")
+            added = ", ".join(f"'{name}'" for name in done.ini_added)
+            click.echo(f"Added {added} to '{ini}', so Alembic can also run directly.")
+        if done.removed:
+            click.secho(
+                "The old env.py had more than Flask-Migrate's stock env.py; the new one does"
+                " not carry this over (compare with the backup):",
+                fg="yellow",
+                err=True,
+            )
+            for item in done.removed:
+                click.echo(f"  - {item}", err=True)
+        return
+    path = migrations.init(folder, package=package, template=template)
+    db = _command(f"-d {shlex.quote(folder)}" if folder else "")
+    click.echo(
+        f"Created the migrations folder '{path}'; next, run '{db} migrate -m"
+        f" \"first revision\"' and '{db} upgrade'."
+    )
+
+
+@db_group.command("list-templates")
+def list_templates_command() -> None:
+    """List the templates 'init --template' can write."""
+    from . import migrations
+
+    click.echo("Available templates:\n")
+    for name, description in migrations.list_templates():
+        click.echo(f"{name} - {description}")
+    click.echo(
+        "\nTemplates are used via the 'init' command, e.g.:\n\n"
+        f"  {_command('init --template entitydb')}\n\n"
+        "A folder of your own (env.py calling run_migrations(), script.py.mako,"
+        " alembic.ini.mako) works too: --template ./my-template"
+    )
 
 
 def current_app_object() -> Any:

@@ -22,6 +22,9 @@ Config keys (all optional):
     Migrations folder, relative to the app's ``root_path`` (default ``migrations``).
 ``ENTITYDB_EXCLUDE_TABLES``
     List of glob patterns of tables that autogenerate and ``check`` leave alone.
+``ENTITYDB_COMPARE_TYPE`` / ``ENTITYDB_COMPARE_SERVER_DEFAULT``
+    Whether autogenerate and ``check`` compare column types / server defaults (default
+    ``True``; Flask-Migrate's ``compare_type`` / ``compare_server_default``).
 ``ENTITYDB_PENDING_MIGRATIONS``
     ``"ignore"``, ``"warn"`` or ``"error"`` when the database is not at the head revision
     (default ``"warn"`` in debug mode, ``"ignore"`` otherwise).
@@ -187,6 +190,10 @@ class Settings:
     """``ENTITYDB_MIGRATION_LOCK``: ``"auto"`` (chosen per server) or ``"lease"``."""
     migration_lease_seconds: float = 15.0
     """``ENTITYDB_MIGRATION_LEASE_SECONDS``: a lease not renewed this long is taken over."""
+    compare_type: bool = True
+    """``ENTITYDB_COMPARE_TYPE``: autogenerate compares column types."""
+    compare_server_default: bool = True
+    """``ENTITYDB_COMPARE_SERVER_DEFAULT``: autogenerate compares server defaults."""
 
 
 def _string_list(app: Flask, key: str) -> tuple[str, ...] | None:
@@ -262,6 +269,16 @@ def _masked(value: str | URL) -> str:
         return mask(make_url(value.strip()))
     except (ArgumentError, ValueError, AttributeError):
         return mask_connection_string(str(value))
+
+
+def _flag(app: Flask, key: str, default: bool) -> bool:
+    value = app.config.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigurationError(
+            f"'{key}' must be True or False, got {value!r}; for example"
+            f" app.config['{key}'] = False."
+        )
+    return value
 
 
 def _option_layers(
@@ -566,6 +583,8 @@ def load_settings(app: Flask, engine_options: Mapping[str, Any]) -> Settings:
         database_ahead=ahead,
         migration_lock=lock_mode,
         migration_lease_seconds=float(lease_seconds),
+        compare_type=_flag(app, "ENTITYDB_COMPARE_TYPE", True),
+        compare_server_default=_flag(app, "ENTITYDB_COMPARE_SERVER_DEFAULT", True),
     )
     for key in settings.bind_keys:  # a contradiction fails here, naming its URL
         bind = settings.bind(key)

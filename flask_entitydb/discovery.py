@@ -529,6 +529,7 @@ def discover_entities(
     *,
     entity_packages: tuple[str, ...] | None,
     entry_points: tuple[str, ...] | None,
+    warn_if_empty: bool = True,
 ) -> Discovery:
     """Import every entity module configured for the app named ``import_name`` and
     collect the classes mapped on ``base`` that they define.
@@ -538,6 +539,8 @@ def discover_entities(
 
     :param entity_packages: ``ENTITYDB_ENTITY_PACKAGES``.
     :param entry_points: ``ENTITYDB_ENTRY_POINTS`` (``None``: all installed).
+    :param warn_if_empty: warn when no entity is found (off for apps whose models live
+        in their own modules, ``EntityDB(flask_sqlalchemy_models=True)``).
     :raises EntityDiscoveryError: a package or module is missing or fails to import, or
         two entity modules define the same table or class name.
     :returns: what was found; its :attr:`Discovery.warnings` (an entity module that
@@ -563,7 +566,7 @@ def discover_entities(
             )
         details.extend(found)
     _check_unique(details)
-    if not details:
+    if not details and warn_if_empty:
         messages.append(
             f"No entity classes found; searched: {', '.join(searched)}. Put '*_entity.py'"
             f" modules in one of these, or list your packages in '{_PACKAGES_KEY}'."

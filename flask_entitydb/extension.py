@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
@@ -20,10 +21,12 @@ from .discovery import discover_entities, report_warnings
 from .engines import EntitySession, mark_bind_keys, setup_engines, tables_of
 from .entity import Entity
 from .errors import ConfigurationError
+from .fsa_models import FlaskSQLAlchemyNames, import_model_modules, mapped_models, model_modules
 from .masking import mask_url
 from .state import EXTENSION_KEY, EntityDBState
 
 if TYPE_CHECKING:
+    from flask_sqlalchemy.query import Query
     from flask_sqlalchemy.session import Session
 
 _O = TypeVar("_O", bound=object)
@@ -31,7 +34,7 @@ _O = TypeVar("_O", bound=object)
 log = logging.getLogger("flask_entitydb")
 
 
-class EntityDB:
+class EntityDB(FlaskSQLAlchemyNames):
     """Database access for Flask apps whose entities live in ``*_entity.py`` modules.
 
     :param app: the app to initialize now; or call :meth:`init_app` later.
@@ -40,6 +43,18 @@ class EntityDB:
         ``ENTITYDB_ENGINE_OPTIONS`` in the app config wins over them.
     :param session_options: options for the session factory (``sessionmaker``).
     :param command_name: name of the CLI group added to ``app.cli``; ``None`` adds none.
+    :param flask_sqlalchemy_models: offer Flask-SQLAlchemy's model API for apps switching
+        from it: ``db.Model`` (the base, instead of ``base``), ``db.Column``,
+        ``db.relationship``, ``db.Table``, ``Model.query`` and the rest of
+        Flask-SQLAlchemy's ``db`` names; models may live in any module
+        (``ENTITYDB_MODEL_MODULES``, default the app's ``models``).
+    :param metadata: with ``flask_sqlalchemy_models``, the models' metadata (for a naming
+        convention), as ``SQLAlchemy(metadata=...)``.
+    :param model_class: with ``flask_sqlalchemy_models``, Flask-SQLAlchemy's
+        ``model_class`` (a custom ``Model`` base, or a SQLAlchemy 2.0 declarative base).
+    :param query_class: with ``flask_sqlalchemy_models``, the default class of
+        ``Model.query`` (a subclass of ``flask_sqlalchemy.query.Query``); a model's own
+        ``query_class`` attribute wins, as in Flask-SQLAlchemy.
     """
 
     def __init__(
@@ -50,9 +65,32 @@ class EntityDB:
         engine_options: Mapping[str, Any] | None = None,
         session_options: Mapping[str, Any] | None = None,
         command_name: str | None = "db",
+        flask_sqlalchemy_models: bool = False,
+        metadata: sa.MetaData | None = None,
+        model_class: Any = None,
+        query_class: type[Query] | None = None,
     ) -> None:
-        self.base: type[orm.DeclarativeBase] = base if base is not None else Entity
-        """The declarative base of this instance's entities."""
+        model_options: dict[str, Any] = {
+            key: value
+            for key, value in (
+                ("metadata", metadata),
+                ("model_class", model_class),
+                ("query_class", query_class),
+            )
+            if value is not None
+        }
+        if flask_sqlalchemy_models and base is not None:
+            raise TypeError(
+                "EntityDB(flask_sqlalchemy_models=True) uses Flask-SQLAlchemy's 'db.Model' as"
+                " the base; pass 'model_class=' instead of 'base='."
+            )
+        if model_options and not flask_sqlalchemy_models:
+            names = ", ".join(f"'{name}'" for name in model_options)
+            raise TypeError(
+                f"EntityDB({names}=...) configures Flask-SQLAlchemy's models; add"
+                " 'flask_sqlalchemy_models=True'."
+            )
+        self._flask_sqlalchemy_models = flask_sqlalchemy_models
         self._engine_options = dict(engine_options or {})
         self._command_name = command_name
         # Sessions are scoped to the app context as in Flask-SQLAlchemy, keyed by the
@@ -62,7 +100,18 @@ class EntityDB:
             "scopefunc": app_ctx._get_current_object,  # type: ignore[attr-defined]
             **(session_options or {}),
         }
-        self._sqlalchemy = SQLAlchemy(session_options=options, add_models_to_shell=False)
+        self._sqlalchemy = SQLAlchemy(
+            session_options=options, add_models_to_shell=False, **model_options
+        )
+        self.base: type[orm.DeclarativeBase] = (
+            self._sqlalchemy.Model  # type: ignore[assignment]
+            if flask_sqlalchemy_models
+            else base
+            if base is not None
+            else Entity
+        )
+        """The declarative base of this instance's entities (``db.Model`` with
+        ``flask_sqlalchemy_models``)."""
         self.session: orm.scoped_session[Session] = self._sqlalchemy.session
         """The session of the current app context (Flask-SQLAlchemy's scoped session).
 
@@ -98,11 +147,14 @@ class EntityDB:
                 " EntityDB provides 'db.session' itself, remove the other instance."
             )
         settings = load_settings(app, self._engine_options)
+        models = model_modules(app) if self._flask_sqlalchemy_models else ()
         discovery = discover_entities(
             app.import_name,
             self.base,
             entity_packages=settings.entity_packages,
             entry_points=settings.entry_points,
+            # models are in the app's own modules, imported by the app
+            warn_if_empty=not self._flask_sqlalchemy_models,
         )
         settings = with_entity_binds(app, settings, self._engine_options, mark_bind_keys(self.base))
         if settings.has_replicas and not app.secret_key:
@@ -113,7 +165,11 @@ class EntityDB:
             )
         routes = setup_engines(app, self._sqlalchemy, settings)
         app.extensions[EXTENSION_KEY] = EntityDBState(
-            db=self, settings=settings, discovery=report_warnings(discovery), routes=routes
+            db=self,
+            settings=settings,
+            discovery=report_warnings(discovery),
+            routes=routes,
+            model_modules=models,
         )
         register_app(app)
         if routes.router is not None:
@@ -152,20 +208,36 @@ class EntityDB:
     def metadata(self) -> sa.MetaData:
         """The metadata of the current app's tables: those of :attr:`base`, without the
         tables that only other apps of the process discovered (when several apps share
-        one base); outside an app context, the metadata of :attr:`base`."""
+        one base); outside an app context, the metadata of :attr:`base`.
+
+        With ``flask_sqlalchemy_models``, inside an app context, the app's model modules
+        (``ENTITYDB_MODEL_MODULES``) are imported first, so every model is in it."""
         if not has_app_context():
             return self.base.metadata
         app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
         state = app.extensions.get(EXTENSION_KEY)
         if not isinstance(state, EntityDBState) or state.db is not self:
             return self.base.metadata
+        if self._flask_sqlalchemy_models:
+            import_model_modules(state.model_modules)
         return app_metadata(app, state)
+
+    def _import_models(self) -> None:
+        if not has_app_context():
+            return
+        state = current_app.extensions.get(EXTENSION_KEY)
+        if isinstance(state, EntityDBState) and state.db is self:
+            import_model_modules(state.model_modules)
 
     @property
     def entities(self) -> Mapping[str, type[orm.DeclarativeBase]]:
         """Read-only mapping of class name to entity class for the current app, in
-        discovery order."""
-        return self.state().discovery.entities
+        discovery order (with ``flask_sqlalchemy_models``: every model of ``db.Model``)."""
+        state = self.state()
+        if self._flask_sqlalchemy_models:
+            self._import_models()
+            return MappingProxyType(mapped_models(self.base))
+        return state.discovery.entities
 
     @property
     def engine(self) -> sa.Engine:
@@ -253,6 +325,6 @@ def _forced_primary(db: EntityDB) -> Iterator[None]:
 
 def _shell_context() -> dict[str, Any]:
     state: EntityDBState = current_app.extensions[EXTENSION_KEY]
-    context: dict[str, Any] = dict(state.discovery.entities)
+    context: dict[str, Any] = dict(state.db.entities)
     context["db"] = state.db
     return context

@@ -32,6 +32,9 @@ class EntityDBState:
     discovery: Discovery
     routes: Routes | None = None
     """The app's engines by bind key, and its read replica router."""
+    model_modules: tuple[str, ...] = ()
+    """With ``flask_sqlalchemy_models``: the modules imported for the models
+    (``ENTITYDB_MODEL_MODULES``, default the app's ``models``)."""
 
 
 def find_state(app: Flask) -> EntityDBState | None:

@@ -41,9 +41,11 @@ if TYPE_CHECKING:
         heads,
         history,
         init,
+        list_templates,
         merge,
         migrate,
         pending_revisions,
+        replace_env_file,
         revision,
         show,
         stamp,
@@ -53,11 +55,12 @@ if TYPE_CHECKING:
     )
     from .environment import DEFAULT_LOCK_TIMEOUT, run_migrations
     from .lint import LintFinding, LintResult, lint
-    from .results import AppliedRevision, CheckResult, NewRevision, RevisionInfo
+    from .results import AppliedRevision, CheckResult, EnvReplacement, NewRevision, RevisionInfo
 
 _EXPORTS = {
     "AppliedRevision": "results",
     "CheckResult": "results",
+    "EnvReplacement": "results",
     "NewRevision": "results",
     "RevisionInfo": "results",
     "DEFAULT_LOCK_TIMEOUT": "environment",
@@ -76,9 +79,11 @@ _EXPORTS = {
     "heads": "api",
     "history": "api",
     "init": "api",
+    "list_templates": "api",
     "merge": "api",
     "migrate": "api",
     "pending_revisions": "api",
+    "replace_env_file": "api",
     "revision": "api",
     "show": "api",
     "stamp": "api",
@@ -91,6 +96,7 @@ __all__ = [
     "DEFAULT_LOCK_TIMEOUT",
     "AppliedRevision",
     "CheckResult",
+    "EnvReplacement",
     "LintFinding",
     "LintResult",
     "NewRevision",
@@ -107,9 +113,11 @@ __all__ = [
     "history",
     "init",
     "lint",
+    "list_templates",
     "merge",
     "migrate",
     "pending_revisions",
+    "replace_env_file",
     "revision",
     "run_migrations",
     "show",

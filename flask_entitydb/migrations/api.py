@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -31,13 +32,12 @@ from ..state import EntityDBState
 from ..undiscovered import undiscovered_modules
 from . import changes as _changes
 from . import drops as _drops
+from . import envfile
 from .binds import bind_database, bind_metadata, mark_ini, selected_bind
 from .config import (
     ATTR_LOCK_TIMEOUT,
     ATTR_ON_APPLY,
     ATTR_ON_LOCK,
-    TEMPLATE,
-    TEMPLATES_DIR,
     EntityDBConfig,
     app_state,
     make_config,
@@ -47,12 +47,15 @@ from .environment import DEFAULT_LOCK_TIMEOUT
 from .failures import translated
 from .locking import Notify
 from .portable import drop_indexes_with_tables
-from .results import AppliedRevision, CheckResult, NewRevision, RevisionInfo
+from .results import AppliedRevision, CheckResult, EnvReplacement, NewRevision, RevisionInfo
+from .template_choice import available_templates, template_folder
 
 OnApply = Callable[[AppliedRevision], None]
 """Callback receiving each revision as soon as it is applied, reverted or stamped."""
 
 PathArg = str | os.PathLike[str] | None
+
+log = logging.getLogger("flask_entitydb")
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -241,6 +244,7 @@ def init(
     *,
     package: bool = False,
     replace_env: bool = False,
+    template: str | os.PathLike[str] | None = None,
     app: Flask | None = None,
 ) -> str:
     """Create the migrations folder: ``alembic.ini``, ``env.py``, ``script.py.mako``,
@@ -251,22 +255,15 @@ def init(
     :param package: also write ``__init__.py`` files, making the folders packages.
     :param replace_env: do not create anything, only replace the ``env.py`` of an existing
         folder with flask-entitydb's (switching from Flask-Migrate or a hand-made
-        ``env.py``; the revisions are kept).
+        ``env.py``; the revisions are kept), as :func:`replace_env_file` does.
+    :param template: a bundled template's name (``entitydb``, the default;
+        :func:`list_templates`) or the path of a template folder of your own.
     :returns: the folder's absolute path.
     """
     app = _app(app)
     path = migrations_directory(app, directory)
     if replace_env:
-        env = os.path.join(path, "env.py")
-        if not os.path.isdir(path):
-            raise MigrationError(
-                f"There is no migrations folder at '{path}' whose env.py could be replaced;"
-                " run 'flask db init' to create one."
-            )
-        with open(os.path.join(TEMPLATES_DIR, TEMPLATE, "env.py"), encoding="utf-8") as file:
-            text = file.read()
-        with open(env, "w", encoding="utf-8") as file:
-            file.write(text)
+        replace_env_file(directory, app=app)
         return path
     if os.path.isdir(path) and os.listdir(path):
         raise MigrationError(
@@ -276,10 +273,28 @@ def init(
     with _running(app):
         config = make_config(app, directory, must_exist=False)
         with _quiet():
-            command.init(config, path, template=TEMPLATE, package=package)
+            command.init(config, path, template=template_folder(template), package=package)
     _set_prepend_sys_path(app, path)
     mark_ini(path, selected_bind())
     return path
+
+
+def list_templates() -> list[tuple[str, str]]:
+    """``(name, description)`` of the templates ``init`` can write
+    (``flask db list-templates``)."""
+    return available_templates()
+
+
+def replace_env_file(directory: PathArg = None, *, app: Flask | None = None) -> EnvReplacement:
+    """Replace the ``env.py`` of an existing migrations folder with flask-entitydb's
+    (``flask db init --replace-env``): the old file is kept as ``env.py.bak``, what it
+    configured beyond Flask-Migrate's stock file is listed with its equivalent, and a
+    kept ``alembic.ini`` gets the ``script_location`` Alembic needs to run directly.
+
+    :raises MigrationError: there is no folder.
+    """
+    app = _app(app)
+    return envfile.replace_env(migrations_directory(app, directory), _import_root(app))
 
 
 def _import_root(app: Flask) -> str | None:
@@ -485,7 +500,15 @@ def _migrate_database(
 
     attributes = {ATTR_ON_APPLY: record, ATTR_LOCK_TIMEOUT: lock_timeout, ATTR_ON_LOCK: on_lock}
     with _running(app):
-        config = make_config(app, directory, x_args=x_args, attributes=attributes)
+        try:
+            config = make_config(app, directory, x_args=x_args, attributes=attributes)
+        except MigrationError as error:
+            if not envfile.initialising_folder():
+                raise
+            # an app migrating at start-up, loaded by 'flask db init' (--replace-env):
+            # the folder is what that command creates or fixes, so migrate afterwards
+            log.warning("Skipped migrating at start-up while 'flask db init' runs: %s", error)
+            return applied
         try:
             run(config)  # env.py's run_migrations() takes the migration lock
         except (CommandError, RevisionError) as error:
@@ -819,9 +842,11 @@ __all__ = [
     "heads",
     "history",
     "init",
+    "list_templates",
     "merge",
     "migrate",
     "pending_revisions",
+    "replace_env_file",
     "revision",
     "show",
     "stamp",

@@ -123,8 +123,10 @@ def _run(config: Config, app: Flask, options: dict[str, Any]) -> None:
     checkpoint = _Checkpoint()
     opts: dict[str, Any] = {
         "target_metadata": metadata,
-        "compare_type": compare_type,
-        "compare_server_default": compare_server_default,
+        "compare_type": compare_type if settings.compare_type else False,
+        "compare_server_default": (
+            compare_server_default if settings.compare_server_default else False
+        ),
         # batch operations work on SQLite (table rebuilds) and are plain ALTERs elsewhere,
         # so a revision made on one backend runs on the others
         "render_as_batch": True,

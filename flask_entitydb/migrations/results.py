@@ -135,3 +135,21 @@ class CheckResult:
             )
             lines += [f"  - {file}" for file in self.undiscovered]
         return lines
+
+
+@dataclass(frozen=True)
+class EnvReplacement:
+    """What :func:`~flask_entitydb.migrations.replace_env` (``flask db init
+    --replace-env``) did."""
+
+    path: str
+    """The new ``env.py``."""
+    backup: str | None
+    """Where the old ``env.py`` is kept (``env.py.bak``); ``None`` when there was none, or
+    it already was flask-entitydb's."""
+    removed: tuple[str, ...]
+    """What the old ``env.py`` configured beyond Flask-Migrate's stock file, each with
+    flask-entitydb's equivalent; the new ``env.py`` does not carry these over."""
+    ini_added: tuple[str, ...]
+    """The settings added to ``alembic.ini`` so Alembic can be run directly
+    (``script_location``, ``prepend_sys_path``, ...); empty when it had them."""
