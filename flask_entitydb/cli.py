@@ -162,7 +162,9 @@ def _echo_new_revision(new: NewRevision, verbose: bool = True) -> None:
     """The new file as Alembic and Flask-Migrate print it (``Generating ... done``), or
     with ``verbose`` the changes in words and the file."""
     if not verbose:
-        click.echo(f"  Generating {new.path} ...  done")
+        # Alembic indents its messages on a terminal only
+        indent = "  " if click.get_text_stream("stdout").isatty() else ""
+        click.echo(f"{indent}Generating {new.path} ...  done")
     else:
         if new.changes:
             click.echo("Detected changes:")

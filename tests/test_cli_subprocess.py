@@ -50,7 +50,7 @@ def test_workflow_through_the_flask_command(package: AppPackage) -> None:
     # Flask-Migrate's streams: Alembic's log lines on stderr, the new file on stdout
     assert result.stderr.startswith("INFO  [alembic.autogenerate.compare")
     assert "] Detected added column 'users.email'\n" in result.stderr
-    assert result.stdout.startswith("  Generating ") and result.stdout.endswith("...  done\n")
+    assert result.stdout.startswith("Generating ") and result.stdout.endswith("...  done\n")
     assert "Applied" in _ok(package, "upgrade")
     assert "matches the entities" in _ok(package, "check")
 

@@ -34,7 +34,7 @@ def test_init_migrate_upgrade_check_downgrade(package: AppPackage) -> None:
     out = ok(package.cli("migrate", "-m", "create users"))
     # Alembic's log line, where Flask-Migrate prints it
     assert "Detected added table 'users'" in out
-    assert f"  Generating {package.versions}" in out and out.endswith(" ...  done\n")
+    assert f"Generating {package.versions}" in out and out.endswith(" ...  done\n")
     (first,) = package.revision_files()
     text = first.read_text()
     assert "op.create_table" in text
