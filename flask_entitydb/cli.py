@@ -163,7 +163,8 @@ def _echo_new_revision(new: NewRevision, verbose: bool = True) -> None:
     with ``verbose`` the changes in words and the file."""
     if not verbose:
         # Alembic indents its messages on a terminal only
-        indent = "  " if click.get_text_stream("stdout").isatty() else ""
+        isatty = getattr(sys.stdout, "isatty", None)
+        indent = "  " if isatty is not None and isatty() else ""
         click.echo(f"{indent}Generating {new.path} ...  done")
     else:
         if new.changes:
