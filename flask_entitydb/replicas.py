@@ -123,7 +123,9 @@ def primary_position(engine: sa.Engine) -> str | None:
     read (MySQL, SQLite, an error)."""
     backend = engine.url.get_backend_name()
     if backend == "postgresql":
-        sql = "SELECT CAST(pg_current_wal_lsn() AS text)"
+        # the insert position: with synchronous_commit=off the write position may still
+        # be before the commit record
+        sql = "SELECT CAST(pg_current_wal_insert_lsn() AS text)"
     elif backend in {"mysql", "mariadb"} and _is_mariadb(engine):
         sql = "SELECT @@gtid_binlog_pos"
     else:
@@ -185,6 +187,9 @@ class Router:
         self.max_lag = max_lag
         # a write position is worth checking for as long as a replica may be behind it
         self.position_seconds = max(sticky_seconds, max_lag or 0.0)
+        self._by_engine = {
+            replica.engine: replica for found in sets.values() for replica in found.replicas
+        }
 
     def read_engine(self, key: str | None, primary: sa.Engine) -> sa.Engine:
         """The engine for the reads of bind ``key`` in the current request."""
@@ -215,35 +220,37 @@ class Router:
         check_lag = self.max_lag is not None and now - replica.lag_checked >= LAG_CHECK_SECONDS
         if not check_lag and position is None:
             return True
+        problem = None
+        replayed = True
         try:
             with replica.engine.connect() as connection:
                 if check_lag:
                     replica.lag = _lag(connection)
                     replica.lag_checked = now
-                    assert self.max_lag is not None
-                    if replica.lag is None or replica.lag > self.max_lag:
-                        shown = "not replicating" if replica.lag is None else f"{replica.lag:.1f} s"
-                        replica.fail(
-                            f"it lags behind its primary ({shown}, more than"
-                            f" ENTITYDB_REPLICA_MAX_LAG = {self.max_lag:g} s)",
-                            now,
-                        )
-                        return False
-                if position is not None and not _has_replayed(connection, position):
-                    return False
+                    problem = self._lag_problem(replica.lag)
+                if problem is None and position is not None:
+                    replayed = _has_replayed(connection, position)
         except _FAILURES as error:
-            replica.fail(_one_line(error), now)
+            problem = _one_line(error)
+        if problem is not None:  # outside the block: fail() disposes of the engine
+            replica.fail(problem, now)
             return False
         replica.succeeded()
-        return True
+        return replayed
+
+    def _lag_problem(self, lag: float | None) -> str | None:
+        assert self.max_lag is not None
+        if lag is not None and lag <= self.max_lag:
+            return None
+        shown = "not replicating" if lag is None else f"{lag:.1f} s"
+        return (
+            f"it lags behind its primary ({shown}, more than ENTITYDB_REPLICA_MAX_LAG ="
+            f" {self.max_lag:g} s)"
+        )
 
     def replica_for(self, engine: sa.Engine) -> Replica | None:
         """The :class:`Replica` of ``engine``, or ``None`` if it is not a replica."""
-        for replicas in self.sets.values():
-            for replica in replicas.replicas:
-                if replica.engine is engine:
-                    return replica
-        return None
+        return self._by_engine.get(engine)
 
 
 def record_write(session: Any, router: Router, written: set[str | None]) -> None:
@@ -277,22 +284,19 @@ def retry_on_primary(state: ORMExecuteState) -> Any:
     chosen: dict[str | None, sa.Engine] | None = getattr(session, "_entitydb_reads", None)
     routes = getattr(session, "_routes", None)
     router: Router | None = getattr(routes, "router", None)
-    if not chosen or router is None:
+    if router is None or chosen is None:
         return None
-    on_replica = {
-        key: engine for key, engine in chosen.items() if router.replica_for(engine) is not None
-    }
-    if not on_replica:
+    engine = session.get_bind(**{"clause": state.statement, **state.bind_arguments})
+    replica = router.replica_for(engine)  # type: ignore[arg-type]
+    if replica is None:
         return None
     try:
         return state.invoke_statement()
     except _FAILURES as error:
-        now = time.monotonic()
-        for key, engine in on_replica.items():
-            replica = router.replica_for(engine)
-            if replica is not None:
-                replica.fail(_one_line(error), now)
-            chosen[key] = router.sets[key].primary
+        replica.fail(_one_line(error), time.monotonic())
+        for key, used in list(chosen.items()):
+            if used is engine:
+                chosen[key] = router.sets[key].primary
         if not getattr(session, "_entitydb_written", None):
             # nothing of this request is at stake: start over on a clean transaction
             session.rollback()

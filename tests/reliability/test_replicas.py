@@ -1,0 +1,295 @@
+"""Read replicas against real replication: a private MariaDB primary + GTID replica and a
+private PostgreSQL primary + streaming replica, started once per test session.
+
+Which server answered is shown by the server itself (``@@port`` /
+``inet_server_port()``). Replication is paused on the replica (``STOP SLAVE SQL_THREAD`` /
+``pg_wal_replay_pause()``) to prove that a client reads its own write from the primary
+while the replica is behind, and from the replica again as soon as it has replayed it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask, jsonify, request
+from flask.testing import FlaskClient
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from flask_entitydb import EntityDB
+
+from .servers import MariaDBServer, PostgreSQLServer, free_port
+
+pytestmark = pytest.mark.slow
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Note(Base):
+    __tablename__ = "notes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text: Mapped[str] = mapped_column(sa.String(80))
+
+
+@dataclass
+class Cluster:
+    """One primary and its replica, with the backend's SQL for the tests."""
+
+    backend: str
+    primary: MariaDBServer | PostgreSQLServer
+    replica: MariaDBServer | PostgreSQLServer
+    database: str
+
+    @property
+    def port_sql(self) -> str:
+        return "SELECT @@port" if self.backend == "mysql" else "SELECT inet_server_port()"
+
+    def primary_url(self) -> str:
+        return self.primary.url(self.database)
+
+    def replica_url(self) -> str:
+        return self.replica.app_url(self.database)
+
+    def pause(self) -> None:
+        if self.backend == "mysql":
+            self.replica.execute("STOP SLAVE SQL_THREAD")
+        else:
+            self.replica.execute("SELECT pg_wal_replay_pause()")
+
+    def resume(self) -> None:
+        if self.backend == "mysql":
+            self.replica.execute("START SLAVE SQL_THREAD")
+        else:
+            self.replica.execute("SELECT pg_wal_replay_resume()")
+
+    def replica_has(self, text: str) -> bool:
+        engine = sa.create_engine(self.replica.url(self.database), poolclass=sa.NullPool)
+        try:
+            with engine.connect() as conn:
+                found = conn.execute(sa.text("SELECT 1 FROM notes WHERE text = :t"), {"t": text})
+                return found.first() is not None
+        except sa.exc.DBAPIError:
+            return False
+        finally:
+            engine.dispose()
+
+    def wait_for_replica(self, text: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.replica_has(text):
+            assert time.monotonic() < deadline, f"the replica never replayed {text!r}"
+            time.sleep(0.05)
+
+
+def _cluster(backend: str, primary: Any, replica: Any) -> Cluster:
+    database = primary.create_database()
+    engine = sa.create_engine(primary.url(database), poolclass=sa.NullPool)
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    cluster = Cluster(backend, primary, replica, database)
+    if backend == "postgresql":
+        with contextlib.suppress(sa.exc.DBAPIError):
+            primary.execute("SELECT pg_switch_wal()")
+    marker = f"ready-{database}"
+    with sa.create_engine(primary.url(database), poolclass=sa.NullPool).begin() as conn:
+        conn.execute(sa.insert(Note.__table__).values(text=marker))
+    cluster.wait_for_replica(marker, timeout=60)
+    return cluster
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("mysql", id="mysql", marks=pytest.mark.mysql),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgresql),
+    ]
+)
+def cluster(request: pytest.FixtureRequest) -> Cluster:
+    """A fresh database on the backend's session-wide primary + replica pair."""
+    if request.param == "mysql":
+        primary, replica = request.getfixturevalue("mariadb_cluster")
+    else:
+        primary, replica = request.getfixturevalue("postgresql_cluster")
+    found = _cluster(request.param, primary, replica)
+    yield found
+    found.resume()
+
+
+AppFactory = Callable[..., Flask]
+
+
+@pytest.fixture
+def make_replica_app(cluster: Cluster) -> Iterator[AppFactory]:
+    apps: list[Flask] = []
+
+    def factory(**config: Any) -> Flask:
+        app = Flask("replica_app")
+        app.config.update(
+            TESTING=True,
+            SECRET_KEY="test",
+            DB_CONNECTION_STRING=cluster.primary_url(),
+            ENTITYDB_REPLICAS=[cluster.replica_url()],
+        )
+        app.config.update(config)
+        db = EntityDB(app, base=Base)
+
+        @app.get("/notes")
+        def notes() -> Any:
+            port = db.session.execute(sa.text(cluster.port_sql)).scalar()
+            texts = db.session.scalars(sa.select(Note.text).order_by(Note.id)).all()
+            return jsonify(port=port, texts=texts)
+
+        @app.post("/notes")
+        def add_note() -> Any:
+            db.session.add(Note(text=request.form["text"]))
+            db.session.commit()
+            return jsonify(port=db.session.execute(sa.text(cluster.port_sql)).scalar())
+
+        @app.get("/latest")
+        @db.primary()
+        def latest() -> Any:
+            return jsonify(port=db.session.execute(sa.text(cluster.port_sql)).scalar())
+
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        with app.app_context():
+            for engine in app.extensions["sqlalchemy"].engines.values():
+                engine.dispose()
+
+
+def _get(client: FlaskClient, path: str = "/notes") -> dict[str, Any]:
+    response = client.get(path)
+    assert response.status_code == 200, response.text
+    return response.get_json()  # type: ignore[no-any-return]
+
+
+def test_get_is_answered_by_the_replica_and_writes_by_the_primary(
+    cluster: Cluster, make_replica_app: AppFactory
+) -> None:
+    client = make_replica_app().test_client()
+    assert _get(client)["port"] == cluster.replica.port
+    assert client.post("/notes", data={"text": "hello"}).get_json()["port"] == cluster.primary.port
+    assert _get(client, "/latest")["port"] == cluster.primary.port  # db.primary()
+
+
+def test_a_client_reads_its_own_write_while_the_replica_is_behind(
+    cluster: Cluster, make_replica_app: AppFactory
+) -> None:
+    # a long window: getting back to the replica below is the replay position's doing
+    app = make_replica_app(ENTITYDB_REPLICA_STICKY_SECONDS=120)
+    writer, other = app.test_client(), app.test_client()
+    cluster.pause()
+    writer.post("/notes", data={"text": "mine"})
+
+    seen = _get(writer)
+    assert "mine" in seen["texts"]
+    assert seen["port"] == cluster.primary.port
+    behind = _get(other)  # another client is served by the (paused) replica
+    assert behind["port"] == cluster.replica.port
+    assert "mine" not in behind["texts"]
+
+    cluster.resume()
+    cluster.wait_for_replica("mine")
+    caught_up = _get(writer)
+    assert caught_up["port"] == cluster.replica.port
+    assert "mine" in caught_up["texts"]
+
+
+def test_without_a_position_the_sticky_window_applies(
+    cluster: Cluster, make_replica_app: AppFactory
+) -> None:
+    app = make_replica_app(ENTITYDB_REPLICA_STICKY_SECONDS=1)
+    client = app.test_client()
+    cluster.pause()
+    client.post("/notes", data={"text": "windowed"})
+    with client.session_transaction() as session:
+        # as when no position could be read
+        session["_entitydb_write"] = {"t": session["_entitydb_write"]["t"], "p": {}}
+    assert _get(client)["port"] == cluster.primary.port
+    time.sleep(1.2)
+    assert _get(client)["port"] == cluster.replica.port
+
+
+def test_a_lagging_replica_is_skipped(
+    cluster: Cluster, make_replica_app: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_replica_app(ENTITYDB_REPLICA_MAX_LAG=0.5)
+    client = app.test_client()
+    assert _get(client)["port"] == cluster.replica.port
+    cluster.pause()
+    with sa.create_engine(cluster.primary_url(), poolclass=sa.NullPool).begin() as conn:
+        conn.execute(sa.insert(Note.__table__).values(text="lag"))
+    time.sleep(2.2)  # the lag grows past 0.5 s; lag is measured once a second
+    with caplog.at_level(logging.WARNING, logger="flask_entitydb"):
+        for _ in range(3):
+            assert _get(client)["port"] == cluster.primary.port
+    warnings = [r for r in caplog.records if "is skipped" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "ENTITYDB_REPLICA_MAX_LAG" in warnings[0].getMessage()
+    assert cluster.replica.app_password not in caplog.text
+
+
+def test_an_unreachable_replica_costs_no_request(
+    cluster: Cluster, make_replica_app: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    dead = sa.make_url(cluster.replica_url()).set(port=free_port())
+    app = make_replica_app(ENTITYDB_REPLICAS=[dead.render_as_string(hide_password=False)])
+    client = app.test_client()
+    with caplog.at_level(logging.WARNING, logger="flask_entitydb"):
+        for _ in range(5):
+            assert _get(client)["port"] == cluster.primary.port
+    warnings = [r.getMessage() for r in caplog.records if "is skipped" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert f":***@127.0.0.1:{dead.port}" in warnings[0]
+    assert cluster.replica.app_password not in caplog.text
+
+
+def test_a_killed_replica_costs_no_request_under_load(
+    cluster: Cluster, make_replica_app: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_replica_app()
+    failures: list[str] = []
+    ports: list[int] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        client = app.test_client()
+        while not stop.is_set():
+            try:
+                response = client.get("/notes")
+                if response.status_code != 200:
+                    failures.append(f"{response.status_code}: {response.text[:200]}")
+                else:
+                    ports.append(response.get_json()["port"])
+            except Exception as error:  # a request that raised is a failed request too
+                failures.append(repr(error))
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    with caplog.at_level(logging.WARNING, logger="flask_entitydb"):
+        for thread in threads:
+            thread.start()
+        try:
+            time.sleep(1.0)
+            served_before = len(ports)
+            cluster.replica.stop(crash=True)
+            time.sleep(2.0)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=60)
+            cluster.replica.start()
+    assert failures == []
+    assert served_before > 0 and cluster.replica.port in ports[:served_before]
+    assert ports[-1] == cluster.primary.port
+    assert len(ports) > served_before + 10
+    assert any("is skipped" in r.getMessage() for r in caplog.records)
