@@ -25,7 +25,7 @@ from .config import DatabaseSettings, Settings
 from .connection import install_listeners
 from .errors import ConfigurationError
 from .liveness import install_liveness, liveness_engine_options
-from .replicas import ReplicaSet, Router, make_replica
+from .replicas import ReplicaSet, Router, make_replica, remember_write
 from .state import EXTENSION_KEY
 
 log = logging.getLogger("flask_entitydb")
@@ -275,11 +275,16 @@ class EntitySession(_FlaskSQLAlchemySession):
         """Commit; with read replicas, a commit on a primary counts as the client's write
         (its next reads wait for the replicas to replay it)."""
         routes = self._routes
-        if routes is not None and routes.router is not None:
-            for key, engine in self._entitydb_reads.items():
-                if engine is routes.engines.get(key):
-                    self._entitydb_written.add(key)
+        if routes is None or routes.router is None:
+            super().commit()
+            return
+        for key, engine in self._entitydb_reads.items():
+            if engine is routes.engines.get(key):
+                self._entitydb_written.add(key)
         super().commit()
+        if self._entitydb_written:
+            remember_write(routes.router, self._entitydb_written)
+            self._entitydb_written = set()
 
     def close(self) -> None:
         """Close the session; a connection the database has dropped is discarded instead

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from flask import Flask, Response, has_request_context, request
+from flask import Flask, has_request_context, request
 from flask import session as client_session
 from sqlalchemy.orm import scoped_session
 
@@ -74,7 +74,6 @@ class Replica:
         first = self.failures == 0
         self.failures += 1
         self.skip_until = now + backoff
-        self.engine.dispose()  # its pooled connections are likely dead
         message = (
             "Read replica '%s' is skipped: %s; reads go to another replica or the primary,"
             " retrying in %.0f s."
@@ -187,6 +186,8 @@ class Router:
         self.max_lag = max_lag
         # a write position is worth checking for as long as a replica may be behind it
         self.position_seconds = max(sticky_seconds, max_lag or 0.0)
+        self.cookie_name = "session"
+        """The name of the app's session cookie."""
         self._by_engine = {
             replica.engine: replica for found in sets.values() for replica in found.replicas
         }
@@ -197,7 +198,11 @@ class Router:
         if replicas is None or not has_request_context() or request.method not in READ_METHODS:
             return primary
         position = None
-        last_write = client_session.get(COOKIE_KEY)
+        # a client without a session cookie has no last write: its session is left alone
+        # (reading it would add 'Vary: Cookie' to the response)
+        last_write = None
+        if self.cookie_name in request.cookies:
+            last_write = client_session.get(COOKIE_KEY)
         if last_write is not None:
             try:
                 age = time.time() - float(last_write["t"])
@@ -304,17 +309,16 @@ def retry_on_primary(state: ORMExecuteState) -> Any:
 
 
 def install_routing(app: Flask, session: scoped_session[Any], router: Router) -> None:
-    """Retry failed replica reads on the primary (for sessions of ``session``'s factory)
-    and keep each writing client's last write in its session cookie."""
+    """Retry failed replica reads on the primary, for the sessions of ``session``'s
+    factory; find the client's last write in ``app``'s session cookie."""
+    router.cookie_name = app.session_interface.get_cookie_name(app)
     factory = session.session_factory
     if not sa.event.contains(factory, "do_orm_execute", retry_on_primary):
         sa.event.listen(factory, "do_orm_execute", retry_on_primary)
 
-    def remember_write(response: Response) -> Response:
-        if session.registry.has():
-            written = getattr(session(), "_entitydb_written", None)
-            if written:
-                record_write(client_session, router, written)
-        return response
 
-    app.after_request(remember_write)
+def remember_write(router: Router, written: set[str | None]) -> None:
+    """After a commit on a primary inside a request: keep the client's write in its
+    session cookie."""
+    if written and has_request_context():
+        record_write(client_session, router, written)

@@ -1,0 +1,155 @@
+"""Cost of read replica routing per request, against the single-engine path, in one run.
+
+Three apps serve the same ``GET /read`` (``session.get(Item, 1)``, the benchmark app's
+entity) from the same database:
+
+- ``single``: ``DB_CONNECTION_STRING`` only: the single-engine fast path;
+- ``replicas``: the same database also given twice as ``ENTITYDB_REPLICAS``, so the query
+  work is identical and only the routing differs (replica choice, round robin, the retry
+  hook on the replica's statements);
+- ``replicas+written``: like ``replicas``, for a client whose session cookie holds a recent
+  write without a position (SQLite has none): the sticky window sends it to the primary.
+
+Each round sends one request of each app in a shuffled order, timed on its own; the median
+of the per-round ratios against ``single`` is the routing cost. Also reported: how the
+``replicas`` app's reads were spread over its two replicas (pool checkouts per engine).
+
+Run from the repository root::
+
+    python benchmarks/replicas_bench.py                      # SQLite and MariaDB
+    python benchmarks/replicas_bench.py --backend sqlite --rounds 3000
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from _harness import fmt_ratio, fmt_us, interleave, machine_report, markdown_table, say
+from benchapp.entities.item_entity import Item
+from flask import Flask
+from variants import DEFAULT_MYSQL_URL, database_url, drop_database, prepare_database
+
+from flask_entitydb import EntityDB
+
+CASES = ("single", "replicas", "replicas+written")
+
+
+def _app(url: str, replicas: list[str]) -> tuple[Flask, EntityDB]:
+    app = Flask("benchapp")
+    app.config.update(
+        SECRET_KEY="bench",
+        DB_CONNECTION_STRING=url,
+        ENTITYDB_ENTITY_PACKAGES=["benchapp.entities"],
+    )
+    if replicas:
+        app.config["ENTITYDB_REPLICAS"] = replicas
+    db = EntityDB(app)
+
+    @app.get("/read")
+    def read() -> str:
+        item = db.session.get(Item, 1)
+        return item.name if item is not None else ""
+
+    return app, db
+
+
+def _timed(send: Callable[[], Any]) -> Callable[[], float]:
+    def run() -> float:
+        start = time.perf_counter()
+        response = send()
+        elapsed = time.perf_counter() - start
+        assert response.status_code == 200, response.status_code
+        return elapsed
+
+    return run
+
+
+def run_backend(backend: str, rounds: int, mysql_url: str) -> list[str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        url = database_url(backend, "replicas", sqlite_dir=tmp, mysql_url=mysql_url)
+        prepare_database(url)
+        try:
+            return _measure(backend, url, rounds)
+        finally:
+            if backend == "mysql":
+                drop_database(url)
+
+
+def _measure(backend: str, url: str, rounds: int) -> list[str]:
+    apps = {
+        "single": _app(url, []),
+        "replicas": _app(url, [url, url]),
+        "replicas+written": _app(url, [url, url]),
+    }
+    checkouts: dict[int, int] = {}
+    replica_app, _ = apps["replicas"]
+    with replica_app.app_context():
+        engines = replica_app.extensions["sqlalchemy"].engines
+        replica_engines = [engines[key] for key in engines if key and "~replica" in key]
+    for number, engine in enumerate(replica_engines):
+        checkouts[number] = 0
+
+        def count(*args: Any, number: int = number) -> None:
+            checkouts[number] += 1
+
+        sa.event.listen(engine, "checkout", count)
+
+    clients = {}
+    for name, (app, _) in apps.items():
+        client = app.test_client()
+        if name == "replicas+written":
+            with client.session_transaction() as session:
+                session["_entitydb_write"] = {"t": time.time() + 10 * 365 * 86400, "p": {}}
+        clients[name] = client
+    cases = {name: _timed(lambda c=client: c.get("/read")) for name, client in clients.items()}
+    say(f"{backend}: {rounds} rounds")
+    results = interleave(cases, rounds, warmup=200, collect_garbage=False)
+    rows = []
+    for name in CASES:
+        ratio = results.ratio(name, "single") if name != "single" else 1.0
+        quartiles = results.ratio_iqr(name, "single") if name != "single" else None
+        rows.append((name, fmt_us(results.median(name)), fmt_ratio(ratio, quartiles)))
+    spread = ", ".join(f"replica {n + 1}: {count}" for n, count in checkouts.items())
+    total = sum(checkouts.values())
+    share = [count / total for count in checkouts.values()] if total else []
+    for app, _ in apps.values():
+        with app.app_context():
+            for engine in app.extensions["sqlalchemy"].engines.values():
+                engine.dispose()
+    lines = [
+        f"### {backend}: GET /read, {rounds} rounds",
+        "",
+        markdown_table(("app", "median per request", "ratio to single (quartiles)"), rows),
+        "",
+        f"Reads of the `replicas` app per replica (connection checkouts): {spread}"
+        + (f" (shares {', '.join(f'{s:.0%}' for s in share)})" if share else ""),
+    ]
+    if share:
+        deviation = max(share) - statistics.mean(share)
+        lines.append(f"Largest share's deviation from an even split: {deviation:.1%}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=("sqlite", "mysql", "all"), default="all")
+    parser.add_argument("--rounds", type=int, default=3000)
+    parser.add_argument("--mysql-url", default=DEFAULT_MYSQL_URL)
+    args = parser.parse_args(argv)
+    backends = ("sqlite", "mysql") if args.backend == "all" else (args.backend,)
+    out = ["## Read replica routing", "", *machine_report(), ""]
+    for backend in backends:
+        out += [*run_backend(backend, args.rounds, args.mysql_url), ""]
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
