@@ -25,7 +25,11 @@ def test_replicas_from_the_environment_are_prepared_like_the_primary(
     db = EntityDB(app)
     replicas = db.state(app).settings.replicas
     assert [r.url.host for r in replicas] == ["r1.example", "r2.example"]
-    assert replicas[0].url.query["sslmode"] == "require"
+    alone = make_app(
+        DB_CONNECTION_STRING="postgresql+psycopg://app:secret@r1.example/app?ssl=true",
+        ENTITYDB_REPLICAS=[],
+    )
+    assert replicas[0].url == EntityDB(alone).state(alone).settings.url  # as if it were primary
     assert replicas[1].url_source == "DB_REPLICA_CONNECTION_STRINGS (environment) #2"
     with app.app_context():
         assert db.engine.url.host == "primary.example"  # the primary stays the engine
