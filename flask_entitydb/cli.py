@@ -443,8 +443,6 @@ def revision_command(
     """Write a new revision file (empty unless --autogenerate)."""
     from . import migrations
 
-    if autogenerate:
-        _warn_undiscovered()
     with _alembic_log_lines(autogenerate and not verbose):
         new = migrations.revision(
             message,
@@ -460,6 +458,8 @@ def revision_command(
             allow_drop=_drop_permission(allow_drop),
             directory=_folder(directory),
         )
+    if autogenerate:
+        _warn_undiscovered()  # after: a refusal names the files itself
     if new is None:
         _echo_no_changes()
         return
@@ -499,7 +499,6 @@ def migrate_command(
     """
     from . import migrations
 
-    _warn_undiscovered()
     with _alembic_log_lines(not verbose):
         new = migrations.migrate(
             message,
@@ -513,6 +512,7 @@ def migrate_command(
             x_args=x_args,
             directory=_folder(directory),
         )
+    _warn_undiscovered()  # after: a refusal names the files itself
     _warn_sqlite_enums()
     if new is None:
         _echo_no_changes()

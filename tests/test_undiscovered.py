@@ -76,6 +76,7 @@ def test_missed_entity_module_is_named_and_never_dropped(package: AppPackage) ->
         error = result.stderr.splitlines()[-1]
         assert error.startswith("Error: Not writing a revision that drops 'orders', 'tags':")
         assert f"entity modules '{order_file}', '{tag_file}'" in error
+        assert result.stderr.count(order_file) == 1  # named once, in the error
         assert "ENTITYDB_ENTITY_PACKAGES" in error
         assert "junk_entity" not in result.output
     assert package.tables() >= {"users", "orders", "tags"}
@@ -224,6 +225,23 @@ def test_drop_table_is_confirmed_on_a_terminal(sqlite_package: AppPackage) -> No
     assert code == 0, out
     (new,) = set(package.revision_files()) - set(before)
     assert 'op.drop_table("tags")' in new.read_text()
+
+
+def test_migrate_without_drops_still_names_a_missed_module(sqlite_package: AppPackage) -> None:
+    package = sqlite_package
+    package.write_entity("user", USER_ENTITY)
+    ok(package.cli("init"))
+    ok(package.cli("migrate"))
+    ok(package.cli("upgrade"))
+    package.write("models/__init__.py", "")
+    package.write("models/comment_entity.py", "")  # new, never migrated: nothing to drop
+    result = package.cli("migrate")
+    assert result.exit_code == 0, result.output
+    assert package.revision_files()[1:] == []  # nothing written
+    assert (
+        "Warning: discovery did not import the entity module"
+        f" '{package.name}/models/comment_entity.py'; its tables are not part of the revision."
+    ) in result.stderr
 
 
 # -- two apps sharing one base ---------------------------------------------------------------
