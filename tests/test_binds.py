@@ -259,3 +259,32 @@ def test_two_binds_mysql_postgresql_migrated_queried_checked(
     result = package.cli("upgrade", "--bind", "nope")
     assert result.exit_code == 1
     assert "There is no bind 'nope'; the app's binds are 'default', 'analytics'" in result.output
+
+
+@pytest.fixture
+def sqlite_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppPackage]:
+    monkeypatch.setenv("DB_CONNECTION_STRING_ANALYTICS", f"sqlite:///{tmp_path / 'a.sqlite3'}")
+    yield from make_package(tmp_path, f"sqlite:///{tmp_path / 'main.sqlite3'}", monkeypatch)
+
+
+def test_pending_migrations_guard_checks_every_bind(
+    sqlite_package: AppPackage, caplog: pytest.LogCaptureFixture
+) -> None:
+    package = sqlite_package
+    package.write_entity("user", USER_ENTITY)
+    package.write_entity("event", EVENT_ENTITY)
+    ok(package.cli("init"))
+    ok(package.cli("migrate", "-m", "first"))
+    ok(package.cli("upgrade", "--bind", "default"))
+
+    app = package.create_app(ENTITYDB_PENDING_MIGRATIONS="error")
+    app.add_url_rule("/", "index", lambda: "ok")
+    with caplog.at_level("ERROR", logger="flask_entitydb"):
+        assert app.test_client().get("/").status_code == 503
+    assert "The database of the bind 'analytics' is at no revision" in caplog.text
+    assert "'flask db upgrade --bind analytics'" in caplog.text
+
+    ok(package.cli("upgrade", "--bind", "analytics"))
+    app = package.create_app(ENTITYDB_PENDING_MIGRATIONS="error")
+    app.add_url_rule("/", "index", lambda: "ok")
+    assert app.test_client().get("/").status_code == 200

@@ -86,16 +86,22 @@ class PendingMigrationsGuard:
         import sqlalchemy as sa
 
         from ..errors import EntityDBError
+        from .binds import bind_directory, using_bind
         from .failures import one_line
 
         state: EntityDBState = self.app.extensions[EXTENSION_KEY]
-        directory = state.settings.migrations_dir
-        if not os.path.isdir(os.path.join(directory, "versions")):
-            self.done = True
-            return
+        behind = None
         try:
-            script, current = _database_heads(self.app)
-            head_ids = {s.revision for s in script.get_revisions("heads") if s is not None}
+            for key in state.settings.bind_keys:  # every bind with migrations, default first
+                folder = bind_directory(state.settings.migrations_dir, key)
+                if not os.path.isdir(os.path.join(folder, "versions")):
+                    continue
+                with using_bind(key):
+                    script, current = _database_heads(self.app)
+                head_ids = {s.revision for s in script.get_revisions("heads") if s is not None}
+                if current != head_ids:
+                    behind = key, script, current, head_ids
+                    break
         except (sa.exc.DBAPIError, EntityDBError) as error:
             log.warning(
                 "Could not compare the database's revision with the migrations (%s); will"
@@ -104,19 +110,21 @@ class PendingMigrationsGuard:
             )
             self._next_check = time.monotonic() + RECHECK_SECONDS
             return
-        if current == head_ids:
+        if behind is None:
             self.refusal = None
             self.done = True
             return
+        key, script, current, head_ids = behind
+        database = "The database" if key is None else f"The database of the bind '{key}'"
+        upgrade = "'flask db upgrade'" if key is None else f"'flask db upgrade --bind {key}'"
         at = ", ".join(f"'{rev}'" for rev in sorted(current)) or "no revision"
         head = ", ".join(f"'{rev}'" for rev in sorted(head_ids))
         unknown = sorted(rev for rev in current if not _defined(script, rev))
         if unknown:
-            self._ahead(state, unknown, head)
+            self._ahead(state, unknown, head, database)
             return
         message = (
-            f"The database is at {at} but the application's migrations are at {head}; run"
-            " 'flask db upgrade'."
+            f"{database} is at {at} but the application's migrations are at {head}; run {upgrade}."
         )
         if self.policy == "warn":
             log.warning("%s", message)
@@ -127,10 +135,10 @@ class PendingMigrationsGuard:
             self.refusal = message
             self._next_check = time.monotonic() + RECHECK_SECONDS
 
-    def _ahead(self, state: EntityDBState, unknown: list[str], head: str) -> None:
+    def _ahead(self, state: EntityDBState, unknown: list[str], head: str, database: str) -> None:
         names = ", ".join(f"'{rev}'" for rev in unknown)
         message = (
-            f"The database is AHEAD of this code: it is at {names}, which none of the"
+            f"{database} is AHEAD of this code: it is at {names}, which none of the"
             f" application's migrations defines (they end at {head}); a newer release"
             " migrated it (a rollback deploy?). Deploy that release again, or run its"
             " 'flask db downgrade' to the revision this code knows."
