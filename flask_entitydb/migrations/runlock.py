@@ -263,6 +263,7 @@ def run_lock(
         return
     if backend == "postgresql":
         pg = _PostgreSQLTransactionLock(connection, name, timeout, notify)
+        pg.description += _pooler_hint(connection)
         sa.event.listen(connection, "begin", pg.on_begin)
         sa.event.listen(connection, "commit", pg.on_end)
         sa.event.listen(connection, "rollback", pg.on_end)
@@ -277,6 +278,19 @@ def run_lock(
         lock = _MySQLSessionLock(connection, name)
         _taken(notify, lock)
         yield lock
+
+
+def _pooler_hint(connection: sa.Connection) -> str:
+    """Say so when the server listens on another port than the URL names: a pooler such
+    as PgBouncer (or a port mapping) is in between."""
+    listening = _rows(connection, "SELECT inet_server_port()")[0][0]
+    named = connection.engine.url.port or 5432
+    if listening is None or int(listening) == named:
+        return ""
+    return (
+        f"; the server listens on port {listening} but the URL names {named}: a pooler"
+        " such as PgBouncer is probably in between, which this lock allows for"
+    )
 
 
 def _taken(notify: Notify | None, lock: RunLock) -> None:
