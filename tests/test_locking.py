@@ -298,3 +298,28 @@ def test_lease_mode_on_a_plain_server(package: AppPackage, database_url: str, ba
     app = package.create_app(ENTITYDB_MIGRATION_LOCK="lease")
     result = package.cli("check", app=app)
     assert "flask_entitydb_lock" not in result.output, result.output
+
+
+STEAL = """
+other = sa.create_engine(op.get_bind().engine.url, poolclass=sa.pool.NullPool)
+with other.begin() as connection:  # another process takes the lease over
+    connection.exec_driver_sql("DELETE FROM flask_entitydb_lock")
+other.dispose()
+"""
+
+
+def test_a_lost_lease_stops_before_the_next_revision(
+    package: AppPackage, database_url: str, backend: str
+) -> None:
+    if backend == "sqlite":
+        pytest.skip("SQLite always uses its lock file")
+    write_slow_revisions(package, 0, third=True)
+    package.write_revision("r2", "r1", STEAL)
+    code, out, err = finish(
+        popen_upgrade(package, None, extra_env={"TESTAPP_ENTITYDB_MIGRATION_LOCK": "lease"})
+    )
+    assert code == 1, (out, err)
+    assert err.startswith("Error: The migration lease 'flask_entitydb_migrate:"), err
+    assert "was lost (it is now held by nobody" in err
+    assert "stopped before the next revision" in err and err.count("\n") == 1
+    assert "r3" not in out and package.version() != {"r3"}
