@@ -10,8 +10,11 @@ entity) from the same database:
 - ``replicas+written``: like ``replicas``, for a client whose session cookie holds a recent
   write without a position (SQLite has none): the sticky window sends it to the primary.
 
-Each round sends one request of each app in a shuffled order, timed on its own; the median
-of the per-round ratios against ``single`` is the routing cost. Also reported: how the
+Every client sends a session cookie (``user_id``), so decoding it costs every app alike.
+
+Each round sends one request of each app in a shuffled order, timed on its own (wall time
+and this thread's CPU time, which a busy machine disturbs far less); the median of the
+per-round ratios against ``single`` is the routing cost. Also reported: how the
 ``replicas`` app's reads were spread over its two replicas (pool checkouts per engine).
 
 Run from the repository root::
@@ -60,13 +63,13 @@ def _app(url: str, replicas: list[str]) -> tuple[Flask, EntityDB]:
     return app, db
 
 
-def _timed(send: Callable[[], Any]) -> Callable[[], float]:
-    def run() -> float:
-        start = time.perf_counter()
+def _timed(send: Callable[[], Any]) -> Callable[[], dict[str, float]]:
+    def run() -> dict[str, float]:
+        cpu, start = time.thread_time(), time.perf_counter()
         response = send()
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.thread_time() - cpu
         assert response.status_code == 200, response.status_code
-        return elapsed
+        return {"wall": elapsed, "cpu": cpu}
 
     return run
 
@@ -104,8 +107,9 @@ def _measure(backend: str, url: str, rounds: int) -> list[str]:
     clients = {}
     for name, (app, _) in apps.items():
         client = app.test_client()
-        if name == "replicas+written":
-            with client.session_transaction() as session:
+        with client.session_transaction() as session:  # every client has a session cookie
+            session["user_id"] = 1
+            if name == "replicas+written":
                 session["_entitydb_write"] = {"t": time.time() + 10 * 365 * 86400, "p": {}}
         clients[name] = client
     cases = {name: _timed(lambda c=client: c.get("/read")) for name, client in clients.items()}
@@ -113,9 +117,15 @@ def _measure(backend: str, url: str, rounds: int) -> list[str]:
     results = interleave(cases, rounds, warmup=200, collect_garbage=False)
     rows = []
     for name in CASES:
-        ratio = results.ratio(name, "single") if name != "single" else 1.0
-        quartiles = results.ratio_iqr(name, "single") if name != "single" else None
-        rows.append((name, fmt_us(results.median(name)), fmt_ratio(ratio, quartiles)))
+        cells: list[str] = [name]
+        for metric in ("wall", "cpu"):
+            case, base = f"{name}@{metric}", f"single@{metric}"
+            cells.append(fmt_us(results.median(case)))
+            if name == "single":
+                cells.append("1")
+            else:
+                cells.append(fmt_ratio(results.ratio(case, base), results.ratio_iqr(case, base)))
+        rows.append(tuple(cells))
     spread = ", ".join(f"replica {n + 1}: {count}" for n, count in checkouts.items())
     total = sum(checkouts.values())
     share = [count / total for count in checkouts.values()] if total else []
@@ -126,7 +136,16 @@ def _measure(backend: str, url: str, rounds: int) -> list[str]:
     lines = [
         f"### {backend}: GET /read, {rounds} rounds",
         "",
-        markdown_table(("app", "median per request", "ratio to single (quartiles)"), rows),
+        markdown_table(
+            (
+                "app",
+                "wall, median",
+                "wall ratio to single (quartiles)",
+                "CPU, median",
+                "CPU ratio to single (quartiles)",
+            ),
+            rows,
+        ),
         "",
         f"Reads of the `replicas` app per replica (connection checkouts): {spread}"
         + (f" (shares {', '.join(f'{s:.0%}' for s in share)})" if share else ""),

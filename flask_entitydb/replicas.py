@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, has_request_context, request
@@ -29,9 +29,6 @@ from flask import session as client_session
 from sqlalchemy.orm import scoped_session
 
 from .masking import mask_text, mask_url
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import ORMExecuteState
 
 log = logging.getLogger("flask_entitydb")
 
@@ -282,39 +279,67 @@ def make_replica(engine: sa.Engine) -> Replica:
     return Replica(engine=engine, name=mask_url(engine.url))
 
 
-def retry_on_primary(state: ORMExecuteState) -> Any:
-    """``do_orm_execute`` hook: a read that fails on a replica runs again on the primary
-    (and the replica is skipped for a while)."""
-    session = state.session
-    chosen: dict[str | None, sa.Engine] | None = getattr(session, "_entitydb_reads", None)
+def _switch_to_primary(session: Any, statement: Any, bind_arguments: Any, error: Exception) -> bool:
+    """After ``error``: when ``statement`` ran on a replica, skip that replica, send the
+    session's reads of its bind to the primary and say so (the caller runs it again)."""
     routes = getattr(session, "_routes", None)
     router: Router | None = getattr(routes, "router", None)
+    chosen: dict[str | None, sa.Engine] | None = getattr(session, "_entitydb_reads", None)
     if router is None or chosen is None:
-        return None
-    engine = session.get_bind(**{"clause": state.statement, **state.bind_arguments})
-    replica = router.replica_for(engine)  # type: ignore[arg-type]
+        return False
+    engine = session.get_bind(**{"clause": statement, **(bind_arguments or {})})
+    replica = router.replica_for(engine)
     if replica is None:
-        return None
-    try:
-        return state.invoke_statement()
-    except _FAILURES as error:
-        replica.fail(_one_line(error), time.monotonic())
-        for key, used in list(chosen.items()):
-            if used is engine:
-                chosen[key] = router.sets[key].primary
-        if not getattr(session, "_entitydb_written", None):
-            # nothing of this request is at stake: start over on a clean transaction
-            session.rollback()
-        return state.invoke_statement()
+        return False
+    replica.fail(_one_line(error), time.monotonic())
+    for key, used in list(chosen.items()):
+        if used is engine:
+            chosen[key] = router.sets[key].primary
+    if not getattr(session, "_entitydb_written", None):
+        # nothing of this request is at stake: start over on a clean transaction
+        session.rollback()
+    return True
+
+
+class ReplicaReads:
+    """Session mixin of apps with replicas: a read that fails on a replica (refused,
+    dropped connection) runs again on the primary, so no request fails because a replica
+    did. Mixed into the session class only when an app has replicas, so apps without pay
+    nothing."""
+
+    def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().execute(statement, *args, **kwargs)  # type: ignore[misc]
+        except _FAILURES as error:
+            if not _switch_to_primary(self, statement, kwargs.get("bind_arguments"), error):
+                raise
+        return super().execute(statement, *args, **kwargs)  # type: ignore[misc]
+
+    def scalars(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().scalars(statement, *args, **kwargs)  # type: ignore[misc]
+        except _FAILURES as error:
+            if not _switch_to_primary(self, statement, kwargs.get("bind_arguments"), error):
+                raise
+        return super().scalars(statement, *args, **kwargs)  # type: ignore[misc]
+
+    def scalar(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().scalar(statement, *args, **kwargs)  # type: ignore[misc]
+        except _FAILURES as error:
+            if not _switch_to_primary(self, statement, kwargs.get("bind_arguments"), error):
+                raise
+        return super().scalar(statement, *args, **kwargs)  # type: ignore[misc]
 
 
 def install_routing(app: Flask, session: scoped_session[Any], router: Router) -> None:
-    """Retry failed replica reads on the primary, for the sessions of ``session``'s
-    factory; find the client's last write in ``app``'s session cookie."""
+    """Make the sessions of ``session``'s factory retry failed replica reads on the
+    primary (:class:`ReplicaReads`); find the client's last write in ``app``'s session
+    cookie."""
     router.cookie_name = app.session_interface.get_cookie_name(app)
     factory = session.session_factory
-    if not sa.event.contains(factory, "do_orm_execute", retry_on_primary):
-        sa.event.listen(factory, "do_orm_execute", retry_on_primary)
+    if not issubclass(factory.class_, ReplicaReads):
+        factory.class_ = type(factory.class_.__name__, (ReplicaReads, factory.class_), {})
 
 
 def remember_write(router: Router, written: set[str | None]) -> None:
