@@ -33,6 +33,7 @@ from alembic.operations import ops
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.sql import sqltypes
 
+from .casts import add_postgresql_casts, register_cast_renderers
 from .compare import _is_mysql_boolean
 
 _MYSQL = ("mysql", "mariadb")
@@ -56,6 +57,10 @@ def portable_types(metadata: sa.MetaData) -> Directives:
             if context.dialect.name != "postgresql":  # there alembic-postgresql-enum does it
                 for downgrade in script.downgrade_ops_list:
                     _drop_enum_types_with_tables(downgrade, metadata)
+            for container in [*script.upgrade_ops_list, *script.downgrade_ops_list]:
+                add_postgresql_casts(
+                    container, metadata, create_types=context.dialect.name != "postgresql"
+                )
 
     return process
 
@@ -109,6 +114,7 @@ def register_renderer() -> None:
     from alembic.autogenerate import renderers
 
     renderers.dispatch_for(DropEnumTypeOp, replace=True)(_render_drop_enum_type)
+    register_cast_renderers()
 
 
 def _drop_enum_types_with_tables(
