@@ -57,8 +57,7 @@ def test_a_revision_made_on_sqlite_casts_on_every_backend(
         db = engine_app.extensions["entitydb"].db
         with db.engine.begin() as connection:
             connection.exec_driver_sql(
-                "INSERT INTO bills (id, bill_type, paid) VALUES (1, 'gas', 1),"
-                " (2, 'power', NULL)"
+                "INSERT INTO bills (id, bill_type, paid) VALUES (1, 'gas', 1), (2, 'power', NULL)"
             )
     ok(package.cli("upgrade", app=package.create_app(DB_CONNECTION_STRING=database_url)))
     again = package.create_app(DB_CONNECTION_STRING=database_url)
