@@ -118,7 +118,7 @@ def test_changed_enum_values_are_detected_and_migrated(package: AppPackage) -> N
     assert result.exit_code == 1, result.output
     assert "status" in result.output or "article_status" in result.output
 
-    out = ok(package.cli("migrate", "-m", "withdrawn"))
+    out = ok(package.cli("migrate", "-m", "withdrawn", "-v"))
     if package.url.startswith("postgresql"):  # alembic-postgresql-enum's operation, in words
         expected = "add value 'withdrawn_by_author' to enum type 'public.article_status'"
         assert f"  - {expected}\n" in out, out
@@ -178,6 +178,6 @@ def test_sqlite_says_enum_value_changes_are_not_detected(package: AppPackage) ->
 
     # no Enum column, no warning
     package.write_entity("article", USER_ENTITY)
-    result = package.cli("migrate", "-m", "users instead")
+    result = package.cli("migrate", "-m", "users instead", "--allow-drop")
     assert result.exit_code == 0, result.output
     assert "Enum" not in result.stderr and "deletes data" in result.stderr

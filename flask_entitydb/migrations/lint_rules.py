@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from alembic.operations import ops
+from sqlalchemy.exc import CompileError
+from sqlalchemy.sql.ddl import ExecutableDDLElement
 from sqlalchemy.sql.elements import ClauseElement, TextClause
 
 from .lint_record import Recorded
@@ -196,6 +198,13 @@ def sql_text(operation: ops.ExecuteSQLOp, dialect: Any = None) -> str:
         return sqltext
     if isinstance(sqltext, TextClause):
         return sqltext.text
+    if isinstance(sqltext, ExecutableDDLElement):
+        # DDL (for example the enum plugin's CREATE TYPE) compiles only for its dialect,
+        # and is never a data migration
+        try:
+            return str(sqltext.compile(dialect=dialect))
+        except (AttributeError, CompileError):
+            return type(sqltext).__name__
     if isinstance(sqltext, ClauseElement):
         return str(sqltext.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
     return str(sqltext)
