@@ -255,6 +255,7 @@ def test_no_lock_timeout(package: AppPackage, server: str) -> None:
     print(f"MEASURED no-lock-timeout [{server}] recipe: writer waited {longest:.2f} s; {outcome}")
     assert outcome != "applied"  # failed fast, to be retried
     assert "b2" in outcome
+    assert "held a lock the revision needs" in outcome and "fix the revision" not in outcome
     assert longest < timeout + 0.5
     hazard, outcome = _upgrade_behind_blocker(package, "b2", **off)
     print(f"MEASURED no-lock-timeout [{server}]: writer blocked {hazard:.2f} s behind the DDL")

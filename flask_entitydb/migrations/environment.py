@@ -45,7 +45,7 @@ from .results import Action, AppliedRevision
 from .runlock import RunLock, run_lock
 from .safe_forms import concurrent_indexes
 from .safe_forms import register_renderer as register_safe_forms
-from .timeouts import lock_timeout_sql, migration_lock_timeout
+from .timeouts import is_lock_timeout, lock_timeout_sql, migration_lock_timeout
 
 log = logging.getLogger("flask_entitydb")
 
@@ -521,19 +521,23 @@ def _revision_failure(
     # what the version table holds now, read from the database: going down, the last
     # step that succeeded is not the revision the database is at
     where = version_table_state(context.get_context())
+    fix = "fix the revision"
+    if is_lock_timeout(error):
+        fix = (
+            "another transaction held a lock the revision needs for longer than"
+            " 'ENTITYDB_MIGRATION_LOCK_TIMEOUT' allows: wait until it has ended (or raise"
+            " the timeout)"
+        )
     if context.is_transactional_ddl():
         if opts.get("transaction_per_migration"):
-            state = f"it was rolled back and {where}; fix the revision"
+            state = f"it was rolled back and {where}; {fix}"
         else:
-            state = (
-                "the whole run was rolled back, so the database is as it was before; fix"
-                " the revision"
-            )
+            state = f"the whole run was rolled back, so the database is as it was before; {fix}"
     else:
         state = (
             f"{where}, and the database may hold a partial change from '{script.revision}'"
-            " (this database commits each DDL statement at once): check the database,"
-            " fix the revision"
+            f" (this database commits each DDL statement at once): check the database,"
+            f" {fix}"
         )
     return MigrationError(
         f"Revision {name} failed: {one_line(error)}; {state} and run the command again."

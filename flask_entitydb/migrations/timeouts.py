@@ -55,3 +55,21 @@ def migration_lock_timeout(connection: sa.Connection, seconds: float | None) -> 
                 connection.rollback()
             connection.exec_driver_sql(reset_sql)
             connection.commit()
+
+
+_MYSQL_LOCK_WAIT_TIMEOUT = 1205
+_POSTGRESQL_LOCK_NOT_AVAILABLE = "55P03"
+
+
+def is_lock_timeout(error: BaseException) -> bool:
+    """Whether ``error`` is a statement that gave up waiting for a table or row lock
+    (PostgreSQL ``lock_not_available``, MySQL/MariaDB error 1205)."""
+    if not isinstance(error, sa.exc.DBAPIError) or error.orig is None:
+        return False
+    orig = error.orig
+    if getattr(orig, "sqlstate", None) == _POSTGRESQL_LOCK_NOT_AVAILABLE:
+        return True
+    if getattr(orig, "pgcode", None) == _POSTGRESQL_LOCK_NOT_AVAILABLE:  # psycopg2
+        return True
+    args = getattr(orig, "args", ())
+    return bool(args) and args[0] == _MYSQL_LOCK_WAIT_TIMEOUT
