@@ -71,5 +71,5 @@ def is_lock_timeout(error: BaseException) -> bool:
         return True
     if getattr(orig, "pgcode", None) == _POSTGRESQL_LOCK_NOT_AVAILABLE:  # psycopg2
         return True
-    args = getattr(orig, "args", ())
+    args: tuple[object, ...] = tuple(getattr(orig, "args", ()))
     return bool(args) and args[0] == _MYSQL_LOCK_WAIT_TIMEOUT
