@@ -148,7 +148,11 @@ def test_a_node_leaving_mid_run_mysql(
         results = [finish(p) for p in (first, second, third)]
         assert [code for code, _, _ in results[:2]] == [0, 0], results
         code, _, err = results[2]
-        assert code == 1 and err.startswith("Error: ") and "Traceback" not in err, results[2]
+        # the one line of the failure, after the "Waiting ..." line if it waited for the lease
+        lines = err.splitlines()
+        assert code == 1 and "Traceback" not in err, results[2]
+        assert lines and lines[-1].startswith("Error: "), results[2]
+        assert all(line.startswith(("Waiting ", "Error: ")) for line in lines), results[2]
         for url in urls[:2]:
             assert len(runlog(url)) == 1, results
             assert "extra" in columns(url)
