@@ -45,7 +45,12 @@ from .results import Action, AppliedRevision
 from .runlock import RunLock, run_lock
 from .safe_forms import concurrent_indexes
 from .safe_forms import register_renderer as register_safe_forms
-from .timeouts import is_lock_timeout, lock_timeout_sql, migration_lock_timeout
+from .timeouts import (
+    is_lock_timeout,
+    lock_timeout_sql,
+    migration_lock_timeout,
+    session_setting,
+)
 
 log = logging.getLogger("flask_entitydb")
 
@@ -415,19 +420,8 @@ def _sqlite_foreign_keys_off(connection: sa.Connection) -> Iterator[None]:
     if connection.dialect.name != "sqlite":
         yield
         return
-    # PRAGMA foreign_keys has no effect inside a transaction: run it outside one
-    if connection.in_transaction():
-        connection.commit()
-    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-    connection.commit()
-    try:
+    with session_setting(connection, "PRAGMA foreign_keys=OFF", "PRAGMA foreign_keys=ON"):
         yield
-    finally:
-        if not connection.invalidated and not connection.closed:
-            if connection.in_transaction():
-                connection.rollback()
-            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
-            connection.commit()
 
 
 @contextlib.contextmanager

@@ -41,8 +41,16 @@ def migration_lock_timeout(connection: sa.Connection, seconds: float | None) -> 
         yield
         return
     set_sql, reset_sql = statements
-    # run outside the migration's transaction: a transaction already begun would keep
-    # Alembic from committing its own
+    with session_setting(connection, set_sql, reset_sql):
+        yield
+
+
+@contextlib.contextmanager
+def session_setting(connection: sa.Connection, set_sql: str, reset_sql: str) -> Iterator[None]:
+    """Run ``set_sql`` on ``connection`` for the ``with`` block and ``reset_sql`` after it
+    (the connection returns to the app's pool), both outside any transaction: a transaction
+    already begun would keep Alembic from committing its own, and some settings (SQLite's
+    ``PRAGMA foreign_keys``) have no effect inside one."""
     if connection.in_transaction():
         connection.commit()
     connection.exec_driver_sql(set_sql)
