@@ -13,7 +13,7 @@ the downgrade that turns the column back drops the type again.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from alembic.operations import ops
@@ -83,8 +83,12 @@ def postgresql_using(column: str, old: Any, new: Any) -> str | None:
     return f"{quoted}{'::text' if via_text else ''}::{target}"
 
 
-def _casting(op: ops.AlterColumnOp, using: str) -> CastingAlterColumnOp:
-    new = CastingAlterColumnOp(
+_A = TypeVar("_A", bound=ops.AlterColumnOp)
+
+
+def _copy_alter(op: ops.AlterColumnOp, class_: type[_A]) -> _A:
+    """An ``alter_column`` operation of ``class_`` that changes what ``op`` changes."""
+    return class_(
         op.table_name,
         op.column_name,
         schema=op.schema,
@@ -99,6 +103,10 @@ def _casting(op: ops.AlterColumnOp, using: str) -> CastingAlterColumnOp:
         modify_type=op.modify_type,
         **op.kw,
     )
+
+
+def _casting(op: ops.AlterColumnOp, using: str) -> CastingAlterColumnOp:
+    new = _copy_alter(op, CastingAlterColumnOp)
     new.postgresql_using = using
     return new
 
@@ -157,21 +165,7 @@ def add_postgresql_casts(
 def _render_casting(autogen_context: Any, op: CastingAlterColumnOp) -> str:
     from alembic.autogenerate import renderers
 
-    plain = ops.AlterColumnOp(
-        op.table_name,
-        op.column_name,
-        schema=op.schema,
-        existing_type=op.existing_type,
-        existing_server_default=op.existing_server_default,
-        existing_nullable=op.existing_nullable,
-        existing_comment=op.existing_comment,
-        modify_nullable=op.modify_nullable,
-        modify_comment=op.modify_comment,
-        modify_server_default=op.modify_server_default,
-        modify_name=op.modify_name,
-        modify_type=op.modify_type,
-        **op.kw,
-    )
+    plain = _copy_alter(op, ops.AlterColumnOp)
     text: str = renderers.dispatch(plain)(autogen_context, plain)
     return f"{text[:-1]},\n{' ' * 11}postgresql_using={op.postgresql_using!r})"
 
