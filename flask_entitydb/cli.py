@@ -82,10 +82,17 @@ def _tag_option(function: _F) -> _F:
     )
 
 
+_JSON_KEY = "flask_entitydb.json_reports"
+
+
 def _per_bind(function: _F) -> _F:
     """Add ``--bind KEY`` and run the command for that bind, or for every bind of the
     app in turn (with a header line per bind when there are several); the exit status is
-    1 when it was 1 for any bind."""
+    1 when it was 1 for any bind.
+
+    With ``--json`` (``as_json``) there are no header lines: the command hands its result
+    to :func:`_report_json` for each bind, and one JSON document is printed at the end.
+    """
 
     @click.option(
         "--bind",
@@ -105,8 +112,11 @@ def _per_bind(function: _F) -> _F:
         state = app_state(current_app)
         keys = selected_keys(state, bind_key)
         failed = False
+        as_json = bool(kwargs.get("as_json"))
+        meta = click.get_current_context().meta
+        meta[_JSON_KEY] = []
         for key in keys:
-            if len(keys) > 1:
+            if len(keys) > 1 and not as_json:
                 url = state.settings.bind(key).primary.url
                 click.echo(f"[{bind_name(key)}] {mask_url(url)}")
             with using_bind(key):
@@ -115,6 +125,13 @@ def _per_bind(function: _F) -> _F:
                 except click.exceptions.Exit as done:
                     if done.exit_code:
                         failed = True
+        reports = meta.pop(_JSON_KEY)
+        if reports:
+            import json
+
+            from .migrations.lint import json_report
+
+            click.echo(json.dumps(json_report(reports), indent=2))
         if failed:
             click.get_current_context().exit(1)
 
@@ -788,12 +805,15 @@ def check_command(
 
 def _echo_lint(result: LintResult, as_json: bool) -> None:
     if as_json:
-        import json
-
-        click.echo(json.dumps(result.to_json(), indent=2))
+        _report_json(result)
         return
     for line in result.describe():
         click.echo(line)
+
+
+def _report_json(result: LintResult) -> None:
+    """Keep a bind's result for the one JSON document :func:`_per_bind` prints."""
+    click.get_current_context().meta[_JSON_KEY].append(result)
 
 
 def _lint_new_revision(revision: str, directory: str | None) -> None:
@@ -862,10 +882,15 @@ def entities_command(as_json: bool) -> None:
     details = list(discovery.details) + list(undiscovered_classes(state, state.db.metadata))
     missed = undiscovered_modules(current_app, state)
     if as_json:
+        from .engines import table_bind_key
+        from .migrations.binds import bind_name
+
+        tables = state.db.metadata.tables
         entities = [
             {
                 "class": info.name,
                 "table": info.table,
+                "bind": bind_name(table_bind_key(tables.get(info.table))),
                 "module": info.module,
                 "file": info.file,
                 "source": info.source,

@@ -8,6 +8,7 @@ bind from its own folder into its own database.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -288,3 +289,55 @@ def test_pending_migrations_guard_checks_every_bind(
     app = package.create_app(ENTITYDB_PENDING_MIGRATIONS="error")
     app.add_url_rule("/", "index", lambda: "ok")
     assert app.test_client().get("/").status_code == 200
+
+
+@pytest.mark.mysql
+@pytest.mark.postgresql
+def test_json_of_several_binds_is_one_document(package: AppPackage) -> None:
+    """'lint --json' over two binds prints one JSON document (not one per bind, with
+    header lines between them); with '--bind' it is the one-bind document, as before."""
+    package.write_entity("user", USER_ENTITY)
+    package.write_entity("event", EVENT_ENTITY)
+    ok(package.cli("init"))
+    ok(package.cli("migrate", "-m", "first"))
+    ok(package.cli("upgrade"))
+    package.write_entity(
+        "event", EVENT_ENTITY.replace("    kind: Mapped[str] = mapped_column(sa.String(40))\n", "")
+    )
+    ok(package.cli("migrate", "--bind", "analytics", "-m", "no kind"))
+
+    result = package.cli("lint", "--json")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["ok"] is False
+    assert list(report["binds"]) == ["default", "analytics"]
+    assert report["binds"]["default"]["dialect"] == "mysql"
+    assert report["binds"]["default"]["ok"] is True
+    assert report["binds"]["default"]["revisions"] == []  # everything applied
+    analytics = report["binds"]["analytics"]
+    assert (analytics["dialect"], analytics["ok"], len(analytics["revisions"])) == (
+        "postgresql",
+        False,
+        1,
+    )
+    assert [(f["bind"], f["rule"]) for f in report["findings"]] == [("analytics", "drop-column")]
+    assert report["findings"] == analytics["findings"]
+
+    result = package.cli("lint", "--json", "--all")
+    report = json.loads(result.stdout)
+    assert {name: len(doc["revisions"]) for name, doc in report["binds"].items()} == {
+        "default": 1,
+        "analytics": 2,
+    }
+
+    result = package.cli("lint", "--json", "--bind", "default")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["bind"], report["dialect"], report["ok"]) == ("default", "mysql", True)
+    assert "binds" not in report
+
+    entities = json.loads(ok(package.cli("entities", "--json")))["entities"]
+    assert {(e["table"], e["bind"]) for e in entities} == {
+        ("users", "default"),
+        ("events", "analytics"),
+    }

@@ -587,6 +587,7 @@ def test_cli_entities_json(listed_app: tuple[Flask, str]) -> None:
     assert data["entities"][1] == {
         "class": "User",
         "table": "users",
+        "bind": "default",
         "module": f"{pkg}.persistence.entities.user_entity",
         "file": f"{pkg}/persistence/entities/user_entity.py",
         "source": "edbt-acme",

@@ -9,7 +9,8 @@ PostgreSQL by squawk (:mod:`.lint_squawk`).
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,7 +20,7 @@ from flask import Flask
 from ..errors import MigrationError
 from ..masking import mask_text
 from .api import PathArg, _app, _database_heads, _running
-from .binds import bind_database, bind_engine, selected_bind
+from .binds import bind_database, bind_engine, bind_name, selected_bind
 from .config import make_config
 from .lint_mysql import copy_findings
 from .lint_record import Recorded, RecordedRevision, record, revision_allows
@@ -72,6 +73,8 @@ class LintResult:
     findings: tuple[LintFinding, ...] = ()
     notes: tuple[str, ...] = field(default=())
     """What could not be checked, and why."""
+    bind: str = "default"
+    """The bind whose revisions were linted (its ``ENTITYDB_BINDS`` key, or ``default``)."""
 
     @property
     def ok(self) -> bool:
@@ -97,14 +100,33 @@ class LintResult:
         return lines
 
     def to_json(self) -> dict[str, Any]:
-        """The result as JSON-ready data (``flask db lint --json``)."""
+        """The result as JSON-ready data (``flask db lint --json`` of one bind); each
+        finding names the bind too."""
         return {
+            "bind": self.bind,
             "dialect": self.dialect,
             "revisions": list(self.revisions),
             "ok": self.ok,
-            "findings": [asdict(finding) for finding in self.findings],
+            "findings": [{**asdict(finding), "bind": self.bind} for finding in self.findings],
             "notes": list(self.notes),
         }
+
+
+def json_report(results: Sequence[LintResult]) -> dict[str, Any]:
+    """One JSON document for the results of one bind or several (``flask db lint --json``).
+
+    One result: :meth:`LintResult.to_json`. Several: ``ok`` (every bind ok), ``findings``
+    (every bind's, in bind order, each with its ``bind``) and ``binds`` (each bind's own
+    document by name), so ``.ok`` and ``.findings[]`` read the same in both shapes.
+    """
+    if len(results) == 1:
+        return results[0].to_json()
+    documents = {result.bind: result.to_json() for result in results}
+    return {
+        "ok": all(result.ok for result in results),
+        "findings": [finding for doc in documents.values() for finding in doc["findings"]],
+        "binds": documents,
+    }
 
 
 def _selected(
@@ -205,7 +227,8 @@ def lint(
         order = list(reversed(list(script.walk_revisions())))
         last = max((order.index(s) for s in chosen), default=-1)
         recorded = record(order[: last + 1], url)
-        return _judge(recorded, chosen, linted, bind_engine(state, key), url, settings)
+        result = _judge(recorded, chosen, linted, bind_engine(state, key), url, settings)
+        return replace(result, bind=bind_name(key))
 
 
 def _judge(
