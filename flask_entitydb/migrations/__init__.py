@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     )
     from .environment import DEFAULT_LOCK_TIMEOUT, run_migrations
     from .lint import LintFinding, LintResult, lint
+    from .online import online_ddl
     from .results import AppliedRevision, CheckResult, EnvReplacement, NewRevision, RevisionInfo
 
 _EXPORTS = {
@@ -68,6 +69,7 @@ _EXPORTS = {
     "LintFinding": "lint",
     "LintResult": "lint",
     "lint": "lint",
+    "online_ddl": "online",
     "OnApply": "api",
     "branches": "api",
     "check": "api",
@@ -116,6 +118,7 @@ __all__ = [
     "list_templates",
     "merge",
     "migrate",
+    "online_ddl",
     "pending_revisions",
     "replace_env_file",
     "revision",

@@ -39,7 +39,10 @@ from .config import (
 )
 from .failures import database_error, one_line, reported_here, version_table_state
 from .lease import LEASE_TABLE
+from .lint_mysql import NOT_SUPPORTED, error_code
 from .locking import LockNotice, migration_lock
+from .online_migrate import online_algorithms
+from .online_migrate import register_renderer as register_online_ddl
 from .portable import portable_types, register_renderer, render_item
 from .results import Action, AppliedRevision
 from .runlock import RunLock, run_lock
@@ -155,12 +158,14 @@ def _run(config: Config, app: Flask, options: dict[str, Any]) -> None:
         "process_revision_directives": _chain(
             portable_types(metadata),
             concurrent_indexes,
+            online_algorithms,
             options.pop("process_revision_directives", None),
         ),
     }
     opts.update(options)
     register_renderer()
     register_safe_forms()
+    register_online_ddl()
     if backend == "postgresql":
         _enable_postgresql_enums()
 
@@ -522,6 +527,17 @@ def _revision_failure(
             " 'ENTITYDB_MIGRATION_LOCK_TIMEOUT' allows: wait until it has ended (or raise"
             " the timeout)"
         )
+    what = one_line(error)
+    if error_code(error) in NOT_SUPPORTED:
+        what = (
+            "the server would have to copy the table, blocking writes, which the revision's"
+            f" 'online_ddl' block forbids: {what}"
+        )
+        fix = (
+            "make the change with an online schema change tool (pt-online-schema-change,"
+            " gh-ost), or remove the 'online_ddl' block to let the server copy the table"
+            " (and mark it '# entitydb: allow mysql-table-copy'),"
+        )
     if context.is_transactional_ddl():
         if opts.get("transaction_per_migration"):
             state = f"it was rolled back and {where}; {fix}"
@@ -533,6 +549,4 @@ def _revision_failure(
             f" (this database commits each DDL statement at once): check the database,"
             f" {fix}"
         )
-    return MigrationError(
-        f"Revision {name} failed: {one_line(error)}; {state} and run the command again."
-    )
+    return MigrationError(f"Revision {name} failed: {what}; {state} and run the command again.")

@@ -12,7 +12,7 @@ the rows, so the empty copy answers for the real table.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -21,36 +21,80 @@ from sqlalchemy.engine import URL
 
 from ..masking import mask_text
 from .lint_record import Recorded, RecordedRevision
+from .online import ALGORITHMS
 
-_NOT_SUPPORTED = (1845, 1846)
-_ONLINE = ("ALGORITHM=INSTANT", "ALGORITHM=INPLACE, LOCK=NONE")
+NOT_SUPPORTED = (1845, 1846)
+"""The errors of a server refusing an algorithm clause (1846: not supported for this
+operation; 1845: not supported at all)."""
 
 
 @dataclass(frozen=True)
 class CopyFinding:
-    """An operation the server would run by copying the table."""
+    """An operation the server would run by copying the table (or, with the algorithm of
+    its ``online_ddl`` block, refuses to run)."""
 
     item: Recorded
     statement: str
     reason: str
 
 
-def _online_forms(statement: str) -> list[str] | None:
-    """The statement with each online algorithm clause, or ``None`` for statements that
-    take no algorithm clause."""
-    words = statement.split(None, 3)
-    head = " ".join(words[:2]).upper()
-    if head == "ALTER TABLE":
-        return [f"{statement}, {clause}" for clause in _ONLINE]
-    if head in ("CREATE INDEX", "DROP INDEX") or " ".join(words[:3]).upper() in (
-        "CREATE UNIQUE INDEX",
-        "CREATE FULLTEXT INDEX",
-    ):
-        return [f"{statement} {clause.replace(',', '')}" for clause in _ONLINE]
-    return None
+@dataclass(frozen=True)
+class Verdict:
+    """How the server ran one statement that takes an algorithm clause."""
+
+    statement: str
+    algorithm: str | None
+    """The strongest algorithm tried that the server accepted; ``None``: it refused all."""
+    reason: str = ""
+    """The server's reason for refusing the last algorithm tried, when it refused all."""
 
 
-def _error_code(error: sa.exc.DBAPIError) -> int | None:
+def weakest(verdicts: list[Verdict]) -> str | None:
+    """The strongest algorithm that every statement of an operation can run with."""
+    if not verdicts or any(verdict.algorithm is None for verdict in verdicts):
+        return None
+    return max((verdict.algorithm or "" for verdict in verdicts), key=ALGORITHMS.index)
+
+
+def run_judged(
+    connection: sa.Connection,
+    statements: list[str],
+    online: dict[str, list[str]],
+    algorithms: Sequence[str] = ALGORITHMS,
+) -> list[Verdict]:
+    """Run an operation's statements on a scratch database, each with the first of
+    ``algorithms`` the server accepts (forms from ``online``), else as it is (the server
+    copies the table).
+
+    :returns: one verdict per statement that takes an algorithm clause.
+    :raises sqlalchemy.exc.DBAPIError: the server failed otherwise.
+    """
+    verdicts: list[Verdict] = []
+    for index, statement in enumerate(statements):
+        forms = [
+            (algorithm, online[algorithm][index])
+            for algorithm in algorithms
+            if len(online.get(algorithm, ())) == len(statements)
+            and online[algorithm][index] != statement
+        ]
+        if forms:
+            verdict = _try_online(connection, statement, forms)
+            verdicts.append(verdict)
+            if verdict.algorithm is not None:
+                continue  # ran online, and applied
+        _run(connection, statement)
+    return verdicts
+
+
+def _run(connection: sa.Connection, statement: str) -> None:
+    connection.exec_driver_sql(statement.replace("%", "%%"))
+    connection.commit()
+
+
+def error_code(error: BaseException) -> int | None:
+    """The MySQL/MariaDB error number of a database error, if it has one."""
+    if not isinstance(error, sa.exc.DBAPIError):
+        return None
     args = getattr(error.orig, "args", ())
     return args[0] if args and isinstance(args[0], int) else None
 
@@ -90,17 +134,21 @@ def copy_findings(
                 if revision.error is not None:
                     return found, checked, f"revision '{revision.script.revision}' unreadable"
                 for item in revision.operations:
-                    tries = item.revision in linted and not item.new_table
-                    for statement in item.statements:
-                        forms = _online_forms(statement) if tries else None
-                        if forms is not None:
-                            checked.append(item)
-                            reason = _try_online(connection, forms)
-                            if reason is None:
-                                continue  # ran online, and applied
-                            found.append(CopyFinding(item, statement, reason))
-                        connection.exec_driver_sql(statement.replace("%", "%%"))
-                        connection.commit()
+                    if item.revision not in linted or item.new_table or not item.online:
+                        for statement in item.statements:
+                            _run(connection, statement)
+                        continue
+                    checked.append(item)
+                    wanted = [item.algorithm] if item.algorithm else ALGORITHMS
+                    for verdict in run_judged(connection, item.statements, item.online, wanted):
+                        if verdict.algorithm is None:
+                            reason = verdict.reason
+                            if item.algorithm:
+                                reason = (
+                                    f"the revision's online_ddl(op, '{item.algorithm}') is"
+                                    f" refused, so the upgrade fails: {reason}"
+                                )
+                            found.append(CopyFinding(item, verdict.statement, reason))
     except sa.exc.DBAPIError as error:
         message = mask_text(" ".join(str(error.orig).split()))
         if url.password:
@@ -109,17 +157,15 @@ def copy_findings(
     return found, checked, None
 
 
-def _try_online(connection: sa.Connection, forms: list[str]) -> str | None:
-    """``None`` when one online form ran; else the server's reason for refusing."""
+def _try_online(connection: sa.Connection, statement: str, forms: list[tuple[str, str]]) -> Verdict:
     reason = ""
-    for form in forms:
+    for algorithm, form in forms:
         try:
-            connection.exec_driver_sql(form.replace("%", "%%"))
-            connection.commit()
-            return None
+            _run(connection, form)
+            return Verdict(statement, algorithm)
         except sa.exc.DBAPIError as error:
             connection.rollback()
-            if _error_code(error) not in _NOT_SUPPORTED:
+            if error_code(error) not in NOT_SUPPORTED:
                 raise
             reason = " ".join(str(error.orig.args[1]).split())  # type: ignore[union-attr]
-    return reason
+    return Verdict(statement, None, reason)

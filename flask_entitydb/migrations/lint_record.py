@@ -24,6 +24,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import Script
 from sqlalchemy.engine import URL
 
+from .online import ALGORITHMS, MYSQL, algorithm_in_force, clauses_added, current_algorithm
+
 ALLOW_MARK = "entitydb: allow"
 """The comment that marks a reviewed exception: ``# entitydb: allow <rule>[, <rule>]``."""
 
@@ -46,6 +48,11 @@ class Recorded:
     """The tables created earlier in the same revision."""
     allowed: frozenset[str] = frozenset()
     """Rules allowed by a comment on its line or at the top of the revision file."""
+    algorithm: str | None = None
+    """The algorithm of the ``online_ddl`` block it runs in (MySQL/MariaDB), if any."""
+    online: dict[str, list[str]] = field(default_factory=dict)
+    """MySQL/MariaDB: :attr:`statements` with each online algorithm's clause, by
+    algorithm (empty when its statements take none)."""
 
 
 @dataclass
@@ -167,6 +174,45 @@ def _caller_line(path: str) -> int:
     return 0
 
 
+_NO_CLAUSE = (ops.CreateTableOp, ops.DropTableOp, ops.ExecuteSQLOp, ops.BulkInsertOp)
+
+
+class OnlineForms:
+    """Renders operations offline with each ``online_ddl`` algorithm (MySQL/MariaDB)."""
+
+    def __init__(self, url: URL) -> None:
+        self.sink = _StatementSink()
+        context = MigrationContext.configure(
+            url=url, opts={"as_sql": True, "output_buffer": self.sink, "literal_binds": True}
+        )
+        self._operations = Operations(context)
+        self._impl = context.impl
+
+    def statements(self, operation: ops.MigrateOperation) -> list[str]:
+        """The statements of ``operation`` as they are."""
+        start = len(self.sink.statements)
+        with algorithm_in_force(None):
+            self._operations.invoke(operation)
+        return self.sink.statements[start:]
+
+    def render(self, operation: ops.MigrateOperation) -> dict[str, list[str]]:
+        """The statements of ``operation`` with each algorithm's clause, by algorithm;
+        empty when it runs no statement that takes one."""
+        if isinstance(operation, _NO_CLAUSE) or self._impl.dialect.name not in MYSQL:
+            return {}
+        forms: dict[str, list[str]] = {}
+        with clauses_added(self._impl):
+            for algorithm in (None, *ALGORITHMS):
+                start = len(self.sink.statements)
+                with algorithm_in_force(algorithm):
+                    self._operations.invoke(operation)
+                forms[algorithm or ""] = self.sink.statements[start:]
+        plain = forms.pop("")
+        if all(statements == plain for statements in forms.values()):
+            return {}
+        return forms
+
+
 class _Recorder:
     """Records operations for one revision at a time."""
 
@@ -186,6 +232,7 @@ class _Recorder:
         self.owners: dict[int, Recorded] = {}
         self.first = 0
         self._render = Operations(self.context)
+        self._forms = OnlineForms(url) if renders_sql else None
 
     def start(self, script: Script) -> None:
         self.script = script
@@ -214,6 +261,7 @@ class _Recorder:
             created=frozenset(self.tables),
             new_column=(table, column) in self.columns if table and column else False,
             allowed=self.comments.allowed_at(line),
+            algorithm=current_algorithm(),
         )
         self.current.append(item)
         if isinstance(operation, ops.CreateTableOp):
@@ -225,10 +273,13 @@ class _Recorder:
                 return operation.to_table(self.context)
             return None
         before = len(self.sink.statements)
-        result = self._render.invoke(operation)
+        with algorithm_in_force(None):  # the plain statements; the forms by algorithm next
+            result = self._render.invoke(operation)
         for index in range(before, len(self.sink.statements)):
             self.owners[index] = item
             item.statements.append(self.sink.statements[index])
+        if self._forms is not None and not item.new_table:
+            item.online = self._forms.render(operation)
         return result
 
     @contextlib.contextmanager

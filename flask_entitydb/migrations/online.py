@@ -1,0 +1,138 @@
+"""``online_ddl``: a revision states the online algorithm an operation relies on (MySQL,
+MariaDB).
+
+Inside ``with online_ddl(op, "INSTANT"):`` every ``ALTER TABLE``, ``CREATE INDEX`` and
+``DROP INDEX`` the revision runs carries ``ALGORITHM=INSTANT`` (``"INPLACE"``:
+``ALGORITHM=INPLACE, LOCK=NONE``), online and in ``flask db upgrade --sql``. A server that
+cannot run the statement that way refuses it (error 1845 or 1846) instead of copying the
+table while writes wait. On other databases the block changes nothing, so the revision
+stays portable. ``flask db migrate`` writes these blocks, judged by the server (see
+docs/safe-migrations.md).
+
+How: while the block runs, the statements Alembic executes (its ``impl._exec``, the one
+place every operation's statement passes, online and offline) are wrapped in
+:class:`OnlineDDL`, a SQLAlchemy DDL element of this module compiled (``@compiles``) as the
+statement followed by the clause. Nothing else is changed, and nothing outside the block.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator
+from typing import Any
+
+from alembic.ddl.base import AlterTable
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.schema import (
+    AddConstraint,
+    CreateIndex,
+    DropConstraint,
+    DropIndex,
+    ExecutableDDLElement,
+)
+from sqlalchemy.sql.compiler import DDLCompiler
+
+ALGORITHMS = ("INSTANT", "INPLACE")
+"""The algorithms of :func:`online_ddl`, strongest first."""
+
+CLAUSES = {"INSTANT": "ALGORITHM=INSTANT", "INPLACE": "ALGORITHM=INPLACE, LOCK=NONE"}
+"""The clause each algorithm adds to an ``ALTER TABLE``."""
+
+MYSQL = frozenset({"mysql", "mariadb"})
+
+_ONLINE_DDL = (AlterTable, CreateIndex, DropIndex, AddConstraint, DropConstraint)
+
+_algorithm: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "flask_entitydb_online_ddl", default=None
+)
+
+
+class OnlineDDL(ExecutableDDLElement):
+    """An ``ALTER TABLE`` / ``CREATE INDEX`` / ``DROP INDEX`` with an algorithm clause."""
+
+    def __init__(self, element: ExecutableDDLElement, algorithm: str) -> None:
+        self.element = element
+        self.algorithm = algorithm
+
+
+@compiles(OnlineDDL)
+def _compile(element: OnlineDDL, compiler: DDLCompiler, **kw: Any) -> str:
+    clause = CLAUSES[element.algorithm]
+    inner = element.element
+    if isinstance(inner, DropIndex):
+        # MariaDB's DROP INDEX takes no algorithm; ALTER TABLE ... DROP INDEX does (MySQL too)
+        index: Any = inner.element
+        table = compiler.preparer.format_table(index.table)
+        return f"ALTER TABLE {table} DROP INDEX {compiler.preparer.format_index(index)}, {clause}"
+    sql = compiler.process(inner, **kw)
+    if isinstance(inner, CreateIndex):
+        return f"{sql} {clause.replace(',', '')}"  # CREATE INDEX: no commas between options
+    return f"{sql}, {clause}"
+
+
+def current_algorithm() -> str | None:
+    """The algorithm of the innermost :func:`online_ddl` block running, if any."""
+    return _algorithm.get()
+
+
+@contextlib.contextmanager
+def algorithm_in_force(algorithm: str | None) -> Iterator[None]:
+    """Statements executed through a :func:`clauses_added` impl get ``algorithm``'s clause
+    (none for ``None``) while the block runs."""
+    token = _algorithm.set(algorithm)
+    try:
+        yield
+    finally:
+        _algorithm.reset(token)
+
+
+@contextlib.contextmanager
+def clauses_added(impl: Any) -> Iterator[None]:
+    """While the block runs, the MySQL/MariaDB statements executed by the Alembic ``impl``
+    (online or as ``--sql`` output) carry the clause of the algorithm in force."""
+    if impl.dialect.name not in MYSQL or getattr(impl._exec, "_adds_clauses", False):
+        yield
+        return
+    own = vars(impl).get("_exec")
+    original = impl._exec
+
+    def _exec(construct: Any, *args: Any, **kwargs: Any) -> Any:
+        algorithm = _algorithm.get()
+        if algorithm is not None and isinstance(construct, _ONLINE_DDL):
+            construct = OnlineDDL(construct, algorithm)
+        return original(construct, *args, **kwargs)
+
+    _exec._adds_clauses = True  # type: ignore[attr-defined]
+    impl._exec = _exec
+    try:
+        yield
+    finally:
+        if own is None:
+            del impl._exec  # the class's method again
+        else:
+            impl._exec = own
+
+
+@contextlib.contextmanager
+def online_ddl(op: Any, algorithm: str) -> Iterator[None]:
+    """Run the block's ``ALTER TABLE``, ``CREATE INDEX`` and ``DROP INDEX`` statements with
+    ``ALGORITHM=INSTANT`` (``algorithm="INSTANT"``) or ``ALGORITHM=INPLACE, LOCK=NONE``
+    (``"INPLACE"``) on MySQL/MariaDB, so that a server that would have to copy the table
+    refuses them (error 1846) rather than block writes for the copy. Nothing changes on
+    other databases. Wrap a whole ``op.batch_alter_table(...)`` block (its statements run
+    when it ends)::
+
+        with online_ddl(op, "INSTANT"):
+            with op.batch_alter_table("users", schema=None) as batch_op:
+                batch_op.add_column(sa.Column("age", sa.Integer(), nullable=True))
+
+    :param op: the revision's ``op`` (``from alembic import op``).
+    :raises ValueError: ``algorithm`` is neither ``"INSTANT"`` nor ``"INPLACE"``.
+    """
+    if algorithm not in CLAUSES:
+        raise ValueError(
+            f"online_ddl() algorithm {algorithm!r} is not known; use 'INSTANT' or 'INPLACE'."
+        )
+    with clauses_added(op.get_context().impl), algorithm_in_force(algorithm):
+        yield

@@ -1,0 +1,225 @@
+"""``flask db migrate`` on MariaDB states the online algorithm of each change to an existing
+table (``with online_ddl(op, ...)``), as the server decides it; the statement the server
+receives carries the clause, online and in ``upgrade --sql``, and a server that would
+have to copy the table refuses it with a one-line error."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from migration_apps import USER_ENTITY, AppPackage, make_package, ok
+
+
+@pytest.fixture
+def mysql_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppPackage]:
+    from conftest import create_database
+
+    url, drop = create_database("mysql", tmp_path)
+    try:
+        yield from make_package(tmp_path, url, monkeypatch)
+    finally:
+        drop()
+
+
+@pytest.fixture
+def package(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[AppPackage]:
+    yield from make_package(tmp_path, database_url, monkeypatch)
+
+
+def _users(extra: str) -> str:
+    return USER_ENTITY + extra
+
+
+def _newest(package: AppPackage, word: str) -> str:
+    (path,) = [p for p in package.revision_files() if word in p.name]
+    return path.read_text()
+
+
+def _columns(package: AppPackage, table: str) -> dict[str, str]:
+    engine = package.engine()
+    try:
+        return {c["name"]: str(c["type"]) for c in sa.inspect(engine).get_columns(table)}
+    finally:
+        engine.dispose()
+
+
+def _start(package: AppPackage, entity: str = USER_ENTITY) -> None:
+    package.write_entity("user", entity)
+    ok(package.cli("init"))
+    ok(package.cli("migrate", "-m", "users"))
+    ok(package.cli("upgrade"))
+
+
+@pytest.mark.mysql
+def test_new_nullable_column_is_instant(mysql_package: AppPackage) -> None:
+    package = mysql_package
+    _start(package)
+    package.write_entity("user", _users("    age: Mapped[int | None]\n"))
+    out = ok(package.cli("migrate", "-m", "age"))
+    assert "hazard" not in out
+    text = _newest(package, "age")
+    assert "from flask_entitydb.migrations import online_ddl\n" in text
+    assert (
+        '    with online_ddl(op, "INSTANT"):\n'
+        '        with op.batch_alter_table("users", schema=None) as batch_op:\n'
+        '            batch_op.add_column(sa.Column("age", sa.Integer(), nullable=True))\n'
+    ) in text
+    sql = ok(package.cli("upgrade", "--sql"))
+    assert "ALTER TABLE users ADD COLUMN age INTEGER, ALGORITHM=INSTANT;" in sql
+    ok(package.cli("upgrade"))
+    assert _columns(package, "users")["age"] == "INTEGER"
+
+
+@pytest.mark.mysql
+def test_new_index_is_inplace_and_type_change_unmarked(mysql_package: AppPackage) -> None:
+    """Adding an index: MariaDB builds it in place (not instantly); changing INT to VARCHAR
+    copies the table: no block, and the lint finding says so. One table's batch block is
+    split where the algorithm changes."""
+    package = mysql_package
+    _start(package, _users("    age: Mapped[int | None]\n    code: Mapped[int | None]\n"))
+    package.write_entity(
+        "user",
+        _users(
+            "    age: Mapped[int | None] = mapped_column(index=True)\n"
+            "    code: Mapped[str | None] = mapped_column(sa.String(20))\n"
+            "    note: Mapped[str | None] = mapped_column(sa.String(20))\n"
+        ),
+    )
+    result = package.cli("migrate", "-m", "index")
+    assert result.exit_code == 0, result.output
+    text = _newest(package, "index")
+    body = text.split("def upgrade() -> None:\n", 1)[1].split("def downgrade")[0]
+    assert '    with online_ddl(op, "INPLACE"):\n' in body
+    assert '    with online_ddl(op, "INSTANT"):\n' in body
+    blocks = body.split("\n\n")
+    instant = next(b for b in blocks if '"INSTANT"' in b)
+    inplace = next(b for b in blocks if '"INPLACE"' in b)
+    plain = next(b for b in blocks if "alter_column(" in b)
+    assert 'add_column(sa.Column("note"' in instant
+    assert 'create_index(batch_op.f("ix_users_age")' in inplace
+    assert "online_ddl" not in plain
+    assert ": mysql-table-copy: op.alter_column('users', 'code'" in result.output
+    assert "Cannot change column type" in result.output
+    assert "1 hazard in 1 revision (mysql)" in result.output, result.output
+
+    sql = ok(package.cli("upgrade", "--sql"))
+    assert "CREATE INDEX ix_users_age ON users (age) ALGORITHM=INPLACE LOCK=NONE;" in sql
+    assert "ALTER TABLE users MODIFY code VARCHAR(20) NULL;" in sql
+    ok(package.cli("upgrade"))
+    assert _columns(package, "users")["code"] == "VARCHAR(20)"
+    assert package.scalar(
+        "SELECT COUNT(*) FROM information_schema.statistics"
+        " WHERE table_schema = DATABASE() AND index_name = 'ix_users_age'"
+    )
+
+
+@pytest.mark.mysql
+def test_marked_copy_is_refused_by_the_server(mysql_package: AppPackage) -> None:
+    """A hand-written INSTANT block on a change the server can only make by copying: the
+    server refuses the statement (1846: it received the clause), the command says so in
+    one line, and the table is unchanged; lint says the upgrade will fail."""
+    package = mysql_package
+    ok(package.cli("init"))
+    package.write_revision(
+        "a1",
+        None,
+        'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True),'
+        ' sa.Column("n", sa.Integer))',
+    )
+    ok(package.cli("upgrade"))
+    package.write_revision(
+        "b2",
+        "a1",
+        """
+        from flask_entitydb.migrations import online_ddl
+
+        with online_ddl(op, "INSTANT"):
+            op.alter_column("t", "n", type_=sa.String(20), existing_type=sa.Integer())
+        """,
+    )
+    lint = package.cli("lint", "b2")
+    assert lint.exit_code == 1
+    assert "online_ddl(op, 'INSTANT') is refused, so the upgrade fails" in lint.output
+
+    result = package.cli("upgrade")
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    (line,) = lines
+    assert line.startswith("Error: Revision 'b2' (revision b2) failed: ")
+    assert "forbids: (1846, 'ALGORITHM=INSTANT is not supported." in line
+    assert "failed: the server would have to copy the table, blocking writes, which the" in line
+    assert "pt-online-schema-change" in line
+    assert "remove the 'online_ddl' block to let the server copy the table" in line
+    assert _columns(package, "t")["n"] == "INTEGER"
+    assert package.version() == {"a1"}
+
+    from flask_entitydb import MigrationError
+    from flask_entitydb.migrations import upgrade
+
+    app = package.create_app()
+    with pytest.raises(MigrationError) as info:
+        upgrade(app=app)
+    cause = info.value.__cause__
+    assert isinstance(cause, sa.exc.DBAPIError)
+    assert cause.statement is not None
+    assert cause.statement.endswith("MODIFY n VARCHAR(20) NULL, ALGORITHM=INSTANT")
+
+
+@pytest.mark.mysql
+def test_unmarked_when_the_server_cannot_judge(
+    mysql_package: AppPackage, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A revision whose upgrade() needs a live database cannot be replayed on a scratch
+    database: migrate writes no block, says why, and succeeds."""
+    package = mysql_package
+    _start(package)
+    (first,) = package.revision_files()
+    first.write_text(
+        first.read_text().replace(
+            "    op.create_table(",
+            "    op.get_bind().execute(sa.text('SELECT 1')).scalar()\n    op.create_table(",
+            1,
+        )
+    )
+    package.write_entity("user", _users("    age: Mapped[int | None]\n"))
+    with caplog.at_level("WARNING", logger="flask_entitydb"):
+        result = package.cli("migrate", "-m", "age")
+    assert result.exit_code == 0, result.output
+    assert "online_ddl" not in _newest(package, "age")
+    assert any(
+        "The new revision states no online algorithm (online_ddl)" in r.getMessage()
+        and "could not be read without a database" in r.getMessage()
+        for r in caplog.records
+    ), caplog.text
+
+
+def test_other_backends_are_unchanged(package: AppPackage, backend: str) -> None:
+    """SQLite and PostgreSQL revisions get no block; a MariaDB-made revision with a block
+    runs there as it is."""
+    if backend == "mysql":
+        pytest.skip("the MariaDB tests above")
+    _start(package)
+    package.write_entity("user", _users("    age: Mapped[int | None]\n"))
+    ok(package.cli("migrate", "-m", "age"))
+    assert "online_ddl" not in _newest(package, "age")
+    ok(package.cli("upgrade"))
+    (head,) = package.version()
+    package.write_revision(
+        "zz",
+        head,
+        """
+        from flask_entitydb.migrations import online_ddl
+
+        with online_ddl(op, "INPLACE"):
+            with op.batch_alter_table("users") as batch_op:
+                batch_op.add_column(sa.Column("extra", sa.Integer(), nullable=True))
+        """,
+    )
+    ok(package.cli("upgrade"))
+    assert "extra" in _columns(package, "users")
