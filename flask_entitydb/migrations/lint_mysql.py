@@ -3,10 +3,13 @@
 An empty scratch database is built on the app's server from the recorded statements of the
 revisions, oldest first. Each ``ALTER TABLE`` / ``CREATE INDEX`` / ``DROP INDEX`` of a
 linted revision on a table that existed before it is tried there with
-``ALGORITHM=INSTANT``, then with ``ALGORITHM=INPLACE, LOCK=NONE``; when the server refuses
-both (errors 1845/1846), the operation would copy the table and block writes. Which
-algorithm an operation supports depends on the operation and the server version, not on
-the rows, so the empty copy answers for the real table.
+``ALGORITHM=INSTANT``, then with ``ALGORITHM=INPLACE, LOCK=NONE`` (the forms
+:func:`~.online.online_ddl` gives it; only the algorithm of its block when it runs in
+one); when the server refuses both (errors 1845/1846), the operation would copy the table
+and block writes (in a block: the upgrade fails). Which algorithm an operation supports
+depends on the operation and the server version, not on the rows, so the empty copy
+answers for the real table. ``flask db migrate`` judges new operations the same way
+(:func:`run_judged`, :mod:`.online_migrate`).
 """
 
 from __future__ import annotations

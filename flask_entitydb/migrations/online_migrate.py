@@ -62,21 +62,21 @@ class _NotJudged(Exception):
 
 def online_algorithms(context: Any, revision: Any, directives: list[Any]) -> None:
     """``process_revision_directives`` hook: on MySQL/MariaDB, put each operation of the
-    new revision on an existing table in an ``online_ddl`` block with the strongest
-    algorithm the server runs it with."""
+    new revision (upgrade and downgrade) on an existing table in an ``online_ddl`` block
+    with the strongest algorithm the server runs it with."""
     if context.dialect.name not in MYSQL or context.connection is None:
         return
-    upgrades = [
+    steps = [  # in the order they run: the upgrade, then the downgrade back
         container
         for script in directives
         if isinstance(script, ops.MigrationScript)
-        for container in script.upgrade_ops_list
+        for container in [*script.upgrade_ops_list, *script.downgrade_ops_list]
         if container.ops
     ]
-    if not upgrades:
+    if not steps:
         return
     try:
-        algorithms = _judge(context, revision, upgrades)
+        algorithms = _judge(context, revision, steps)
     except _NotJudged as error:
         log.warning(
             "The new revision states no online algorithm (online_ddl): %s; 'flask db lint'"
@@ -84,13 +84,11 @@ def online_algorithms(context: Any, revision: Any, directives: list[Any]) -> Non
             error,
         )
         return
-    for container in upgrades:
+    for container in steps:
         container.ops = _marked(container.ops, algorithms)
 
 
-def _operations(
-    container: ops.UpgradeOps,
-) -> list[tuple[ops.MigrateOperation, bool]]:
+def _operations(container: ops.OpContainer) -> list[tuple[ops.MigrateOperation, bool]]:
     """Every operation of ``container`` in order, with whether its table existed before."""
     created = {
         (op.schema, op.table_name) for op in container.ops if isinstance(op, ops.CreateTableOp)
@@ -104,8 +102,9 @@ def _operations(
     return found
 
 
-def _judge(context: Any, heads: Any, upgrades: list[ops.UpgradeOps]) -> dict[int, str | None]:
-    """The algorithm of each operation (by ``id``) on existing tables."""
+def _judge(context: Any, heads: Any, steps: list[Any]) -> dict[int, str | None]:
+    """The algorithm of each operation (by ``id``) of ``steps`` (upgrade and downgrade
+    containers, run in this order) on tables that exist before its step."""
     url: sa.URL = context.connection.engine.url
     script = context.script or ScriptDirectory.from_config(context.environment_context.config)
     heads = tuple(heads or ())
@@ -123,7 +122,7 @@ def _judge(context: Any, heads: Any, upgrades: list[ops.UpgradeOps]) -> dict[int
             for revision in recorded:
                 for item in revision.operations:
                     run_judged(connection, item.statements, {})
-            for container in upgrades:
+            for container in steps:
                 for op, existing in _operations(container):
                     statements = forms.statements(op)
                     online = forms.render(op) if existing else {}
