@@ -308,3 +308,77 @@ def test_upgrade_sql_sets_the_lock_timeout_first(package: AppPackage, backend: s
         assert sql.index(first) < sql.index("CREATE TABLE users")
     app = package.create_app(ENTITYDB_MIGRATION_LOCK_TIMEOUT=None)
     assert "lock_timeout" not in ok(package.cli("upgrade", "--sql", app=app))
+
+
+TYPES = """
+op.create_table(
+    "items",
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("n", sa.Integer, nullable=True),
+    sa.Column("s", sa.String(40), nullable=True),
+    sa.Column("t", sa.Text, nullable=True),
+    sa.Column("u", sa.String(40), nullable=True),
+)
+op.create_index("ix_items_s", "items", ["s"])
+"""
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def test_postgresql_type_changes_are_judged_by_the_server(
+    package: AppPackage, backend: str
+) -> None:
+    """Widening a varchar (or to text) is metadata-only on PostgreSQL: not flagged. A type
+    change that rewrites the table (int to bigint, a shorter varchar, text to int) is,
+    with what the server did; the scratch database is dropped afterwards."""
+    ok(package.cli("init"))
+    package.write_revision("a1", None, TYPES)
+    package.write_revision(
+        "b2",
+        "a1",
+        """
+        op.alter_column("items", "s", type_=sa.String(80), existing_type=sa.String(40))
+        op.alter_column("items", "u", type_=sa.Text, existing_type=sa.String(40))
+        with op.batch_alter_table("items") as batch_op:
+            batch_op.alter_column("s", type_=sa.String(200), existing_type=sa.String(80))
+        """,
+    )
+    ok(package.cli("upgrade", "a1"))
+    code, report = _lint(package)
+    assert (code, report["findings"], report["notes"]) == (0, [], []), json.dumps(report)
+
+    package.write_revision(
+        "c3",
+        "b2",
+        """
+        op.alter_column("items", "n", type_=sa.BigInteger, existing_type=sa.Integer)
+        op.alter_column("items", "s", type_=sa.String(10), existing_type=sa.String(200))
+        op.alter_column(
+            "items", "t", type_=sa.Integer, existing_type=sa.Text, postgresql_using="t::integer"
+        )
+        op.alter_column("items", "u", type_=sa.String(500), existing_type=sa.Text)
+        """,
+    )
+    code, report = _lint(package, "b2:c3")
+    assert code == 1
+    found = [(f["revision"], f["line"], f["rule"]) for f in report["findings"]]
+    assert found == [
+        ("c3", 15, "alter-column-type"),
+        ("c3", 16, "alter-column-type"),
+        ("c3", 17, "alter-column-type"),
+        ("c3", 20, "alter-column-type"),  # text to varchar checks every value: a rewrite
+    ], json.dumps(report)
+    assert report["findings"][0]["detail"] == (
+        "the table 'items' was rewritten (its relfilenode changed)"
+    )
+    assert report["notes"] == []
+    lint_databases = package.scalar(
+        "SELECT count(*) FROM pg_database WHERE datname LIKE '%\\_lint\\_%'"
+    )
+    assert lint_databases == 0
+    # and the server's judgement holds: the widening really keeps the table's file
+    file = "SELECT relfilenode FROM pg_class WHERE relname = 'items'"
+    first = package.scalar(file)
+    ok(package.cli("upgrade", "b2"))
+    widened = package.scalar(file)
+    ok(package.cli("upgrade", "c3"))
+    assert widened == first != package.scalar(file)

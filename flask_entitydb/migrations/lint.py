@@ -3,7 +3,8 @@
 The revisions' ``upgrade()`` functions run in recording mode (:mod:`.lint_record`); the
 recorded operations are judged by the every-backend rules (:mod:`.lint_rules`), on
 MySQL/MariaDB by the server itself on a scratch database (:mod:`.lint_mysql`), and on
-PostgreSQL by squawk (:mod:`.lint_squawk`).
+PostgreSQL by squawk (:mod:`.lint_squawk`) and, for column type changes, by the server on
+a scratch database (:mod:`.lint_postgresql`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .api import PathArg, _app, _database_heads, _running
 from .binds import bind_database, bind_engine, bind_name, selected_bind
 from .config import make_config
 from .lint_mysql import copy_findings
+from .lint_postgresql import judged_type_change, type_rewrites
 from .lint_record import Recorded, RecordedRevision, record, revision_allows
 from .lint_rules import RULES, check_generic, describe
 from .lint_squawk import squawk_findings
@@ -248,12 +250,12 @@ def _judge(
         if revision.script.revision in linted
         for item in revision.operations
     ]
-    server_decides_type = False
+    judged: set[int] = set()  # operations whose type change the server judged
     extra: dict[int, list[LintFinding]] = {}
     if items and backend in _MYSQL:
         copies, _checked, failure = copy_findings(url, recorded, linted)
         if failure is None:
-            server_decides_type = True
+            judged = {id(item) for item in items}
         else:
             notes.append(
                 f"the server check stopped ({failure}); 'alter-column-type' is judged by"
@@ -267,6 +269,17 @@ def _judge(
             for item in items:
                 if not item.new_table and any(s.upper().startswith(_DDL) for s in item.statements):
                     extra.setdefault(id(item), []).append(_finding(item, "no-lock-timeout"))
+    if backend == "postgresql" and any(judged_type_change(item) for item in items):
+        rewrites, judged, failure = type_rewrites(url, recorded, linted)
+        if failure is not None:
+            notes.append(
+                f"the server check of type changes stopped ({failure}); 'alter-column-type'"
+                " is judged by rule for the ones after it"
+            )
+        for rewrite in rewrites:
+            extra.setdefault(id(rewrite.item), []).append(
+                _finding(rewrite.item, "alter-column-type", rewrite.reason)
+            )
     if items and backend == "postgresql":
         version, failure = _server_version(engine)
         if failure is not None:
@@ -287,7 +300,7 @@ def _judge(
         if revision.error is not None:
             findings.append(_unreadable(revision))
         for item in revision.operations:
-            for rule in check_generic(item, backend, type_change=not server_decides_type):
+            for rule in check_generic(item, backend, type_change=id(item) not in judged):
                 findings.append(_finding(item, rule))
             findings += extra.get(id(item), [])
     return LintResult(

@@ -14,9 +14,7 @@ answers for the real table. ``flask db migrate`` judges new operations the same 
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -24,6 +22,7 @@ from sqlalchemy.engine import URL
 
 from ..masking import mask_text
 from .lint_record import Recorded, RecordedRevision
+from .lint_scratch import scratch_database
 from .online import ALGORITHMS
 
 NOT_SUPPORTED = (1845, 1846)
@@ -100,25 +99,6 @@ def error_code(error: BaseException) -> int | None:
         return None
     args = getattr(error.orig, "args", ())
     return args[0] if args and isinstance(args[0], int) else None
-
-
-@contextmanager
-def scratch_database(url: URL) -> Iterator[sa.Engine]:
-    """An empty database next to the app's on the same server, dropped afterwards."""
-    name = f"{(url.database or 'app')[:40]}_lint_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(url, poolclass=sa.NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f"CREATE DATABASE `{name}`")
-        engine = sa.create_engine(url.set(database=name), poolclass=sa.NullPool)
-        try:
-            yield engine
-        finally:
-            engine.dispose()
-            with admin.connect() as connection:
-                connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
-    finally:
-        admin.dispose()
 
 
 def copy_findings(
