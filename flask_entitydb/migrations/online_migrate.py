@@ -21,8 +21,9 @@ from alembic.operations import ops
 from alembic.script import ScriptDirectory
 
 from ..masking import mask_text
-from .lint_mysql import run_judged, scratch_database, weakest
+from .lint_mysql import run_judged, weakest
 from .lint_record import OnlineForms, record
+from .lint_scratch import scratch_database
 from .online import MYSQL
 
 log = logging.getLogger("flask_entitydb")
