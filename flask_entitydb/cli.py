@@ -540,15 +540,57 @@ def migrate_command(
 
 @db_group.command("edit")
 @_directory_option
+@click.option(
+    "--bind",
+    "bind_key",
+    default=None,
+    metavar="KEY",
+    help="The bind whose revision it is (default: the one bind holding REVISION).",
+)
 @click.argument("revision", default="head")
-def edit_command(directory: str | None, revision: str) -> None:
+def edit_command(directory: str | None, bind_key: str | None, revision: str) -> None:
     """Open a revision file in $EDITOR."""
     from . import migrations
+    from .migrations.binds import using_bind
 
-    migrations.edit(revision, directory=_folder(directory))
+    with using_bind(_bind_holding(revision, bind_key, _folder(directory))):
+        migrations.edit(revision, directory=_folder(directory))
+
+
+def _bind_holding(revision: str, wanted: str | None, directory: str | None) -> str | None:
+    """The bind ``edit`` opens ``revision`` of: ``--bind``, the app's one bind, or the
+    one bind whose migrations folder has it."""
+    from . import migrations
+    from .errors import MigrationError
+    from .migrations.binds import bind_name, selected_keys, using_bind
+    from .migrations.config import app_state
+
+    keys = selected_keys(app_state(current_app_object()), wanted)
+    if len(keys) == 1:
+        return keys[0]
+    holding = []
+    for key in keys:
+        with using_bind(key):
+            try:
+                migrations.show(revision, directory=directory)
+            except MigrationError:
+                continue
+            holding.append(key)
+    if len(holding) == 1:
+        return holding[0]
+    names = ", ".join(f"'{bind_name(key)}'" for key in holding or keys)
+    if holding:
+        raise MigrationError(
+            f"The revision '{revision}' is in the binds {names}; choose one with"
+            f" '{_command(f'edit --bind KEY {revision}')}'."
+        )
+    raise MigrationError(
+        f"No bind ({names}) has the revision '{revision}'; check 'flask db history'."
+    )
 
 
 @db_group.command("merge")
+@_per_bind
 @_directory_option
 @click.option("-m", "--message", default=None, help="Revision message.")
 @click.option("--branch-label", default=None, help="Label for the new branch.")
@@ -561,9 +603,23 @@ def merge_command(
     rev_id: str | None,
     revisions: tuple[str, ...],
 ) -> None:
-    """Write a revision merging REVISIONS (default: all heads)."""
+    """Write a revision merging REVISIONS (default: all heads); with several binds, in
+    each bind that has several heads (REVISIONS need --bind)."""
     from . import migrations
+    from .errors import MigrationError
+    from .migrations.binds import selected_bind
 
+    several = _several_binds()
+    if several and revisions:
+        raise MigrationError(
+            "Revisions to merge belong to one bind; name it with"
+            f" '{_command('merge --bind KEY ' + ' '.join(revisions))}'."
+        )
+    if several and len(migrations.heads(directory=_folder(directory))) < 2:
+        from .migrations.binds import bind_name
+
+        click.echo(f"Nothing to merge in '{bind_name(selected_bind())}': it has one head.")
+        return
     new = migrations.merge(
         list(revisions) or "heads",
         message,
@@ -699,6 +755,7 @@ def heads_command(directory: str | None, verbose: bool, resolve_dependencies: bo
 
 
 @db_group.command("branches")
+@_per_bind
 @_directory_option
 @click.option("-v", "--verbose", is_flag=True, help="Show every detail.")
 def branches_command(directory: str | None, verbose: bool) -> None:

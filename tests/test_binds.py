@@ -341,3 +341,62 @@ def test_json_of_several_binds_is_one_document(package: AppPackage) -> None:
         ("users", "default"),
         ("events", "analytics"),
     }
+
+
+def test_merge_edit_branches_per_bind(
+    sqlite_package: AppPackage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = sqlite_package
+    package.write_entity("user", USER_ENTITY)
+    package.write_entity("event", EVENT_ENTITY)
+    ok(package.cli("init"))
+    ok(package.cli("migrate", "-m", "first"))
+    bind_versions = package.migrations / "binds" / "analytics" / "versions"
+    (first,) = [p.name.split("_")[0] for p in bind_versions.glob("*.py")]
+    for rev in ("x1", "x2"):  # two branches in the analytics bind
+        ok(
+            package.cli(
+                "revision",
+                "--bind",
+                "analytics",
+                "--head",
+                first,
+                "--rev-id",
+                rev,
+                "--splice",
+                "-m",
+                rev,
+            )
+        )
+
+    out = ok(package.cli("branches"))
+    assert out.index("[default]") < out.index("[analytics]") < out.index(first)
+    assert "-> x1" in out and "-> x2" in out
+
+    out = ok(package.cli("merge", "-m", "join"))
+    assert "Nothing to merge in 'default': it has one head." in out
+    assert len(list(bind_versions.glob("*.py"))) == 4
+    assert len(package.revision_files()) == 1
+    assert len(ok(package.cli("heads", "--bind", "analytics")).splitlines()) == 1
+    result = package.cli("merge", "x1", "x2")
+    assert result.exit_code == 1
+    assert "Revisions to merge belong to one bind; name it with 'flask db merge --bind KEY" in (
+        result.output
+    )
+
+    log = tmp_path / "edited.txt"
+    monkeypatch.setenv("EDITOR", f"{tmp_path / 'editor.sh'}")
+    (tmp_path / "editor.sh").write_text(f'#!/bin/sh\necho "$1" >> {log}\n')
+    (tmp_path / "editor.sh").chmod(0o755)
+    ok(package.cli("edit", "x1"))  # only the analytics bind has it
+    assert log.read_text().strip().endswith("x1_x1.py")
+    result = package.cli("edit")  # 'head' is in both binds
+    assert result.exit_code == 1
+    assert "The revision 'head' is in the binds 'default', 'analytics'; choose one with" in (
+        result.output
+    )
+    ok(package.cli("edit", "--bind", "default"))
+    assert log.read_text().splitlines()[-1] == str(package.revision_files()[0])
+    result = package.cli("edit", "nope")
+    assert result.exit_code == 1
+    assert "No bind ('default', 'analytics') has the revision 'nope'" in result.output
