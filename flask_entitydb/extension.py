@@ -160,7 +160,7 @@ class EntityDB(FlaskSQLAlchemyNames):
         if settings.has_replicas and not app.secret_key:
             raise ConfigurationError(
                 "Read replicas need the app's 'SECRET_KEY': each client's last write is"
-                " kept in its session cookie so that it reads its own writes; set"
+                " kept in a cookie signed with it, so that it reads its own writes; set"
                 " app.config['SECRET_KEY']."
             )
         routes = setup_engines(app, self._sqlalchemy, settings)

@@ -3,8 +3,9 @@
 Inside a request, a ``GET``, ``HEAD`` or ``OPTIONS`` reads from a replica of the bind;
 flushes, DML statements, other methods, the CLI and migrations use the primary. After a
 client's write, the primary's replication position (MariaDB ``@@gtid_binlog_pos``,
-PostgreSQL ``pg_current_wal_lsn()``) and the time are kept in the client's Flask session;
-its next reads go to a replica only once that replica has replayed the position
+PostgreSQL ``pg_current_wal_insert_lsn()``) and the time are kept in a small cookie of
+their own (:data:`COOKIE_NAME`, signed with the app's ``SECRET_KEY``). The client's next
+reads go to a replica only once that replica has replayed the position
 (``MASTER_GTID_WAIT`` / ``pg_last_wal_replay_lsn()``), and to the primary until then. Where
 no position can be read, the client reads from the primary for
 ``ENTITYDB_REPLICA_STICKY_SECONDS``.
@@ -21,12 +22,14 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, has_request_context, request
-from flask import session as client_session
+from flask import Flask, after_this_request, current_app, g, has_request_context, request
+from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.orm import scoped_session
+from werkzeug.wrappers import Response
 
 from .masking import mask_text, mask_url
 
@@ -35,8 +38,16 @@ log = logging.getLogger("flask_entitydb")
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 """Request methods whose reads may be served by a replica."""
 
-COOKIE_KEY = "_entitydb_write"
-"""Key of the client's last write (time and positions) in the Flask session."""
+COOKIE_NAME = "entitydb_write"
+"""Name of the cookie that holds the client's last write (time and positions), signed.
+
+A cookie of its own rather than a key of the Flask session: reading it costs nothing for
+clients that have not written recently (the browser drops it when its window is over), it
+does not make every read response ``Vary: Cookie``, and apps with server-side sessions do
+not store a session for every write."""
+
+_SALT = "flask-entitydb.last-write"
+_PENDING = "_entitydb_last_write"
 
 POSITION_WAIT_SECONDS = 0.05
 """How long a replica may take to reach a client's write position (MariaDB)."""
@@ -183,8 +194,8 @@ class Router:
         self.max_lag = max_lag
         # a write position is worth checking for as long as a replica may be behind it
         self.position_seconds = max(sticky_seconds, max_lag or 0.0)
-        self.cookie_name = "session"
-        """The name of the app's session cookie."""
+        self.signer: URLSafeSerializer | None = None
+        """Signs and checks the last-write cookie (set by :func:`install_routing`)."""
         self._by_engine = {
             replica.engine: replica for found in sets.values() for replica in found.replicas
         }
@@ -195,17 +206,10 @@ class Router:
         if replicas is None or not has_request_context() or request.method not in READ_METHODS:
             return primary
         position = None
-        # a client without a session cookie has no last write: its session is left alone
-        # (reading it would add 'Vary: Cookie' to the response)
-        last_write = None
-        if self.cookie_name in request.cookies:
-            last_write = client_session.get(COOKIE_KEY)
+        last_write = self.last_write()
         if last_write is not None:
-            try:
-                age = time.time() - float(last_write["t"])
-                position = last_write.get("p", {}).get(key or "")
-            except (TypeError, KeyError, ValueError, AttributeError):
-                age = float("inf")  # not ours or damaged: ignore it
+            age = time.time() - last_write[0]
+            position = last_write[1].get(key or "")
             if position is None and age < self.sticky_seconds:
                 return primary
             if age >= self.position_seconds:
@@ -215,6 +219,25 @@ class Router:
             if replica.usable(now) and self._fit(replica, position, now):
                 return replica.engine
         return primary
+
+    def last_write(self) -> tuple[float, dict[str, str]] | None:
+        """The current client's last write, from its cookie: its time and the primaries'
+        positions by bind key (``""`` for the default bind); ``None`` when it has none,
+        or a cookie that is not ours, damaged or forged."""
+        value = request.cookies.get(COOKIE_NAME)
+        if value is None or self.signer is None:
+            return None
+        try:
+            written, positions = self.signer.loads(value)
+            found = float(written), {str(k): str(v) for k, v in dict(positions).items()}
+        except (BadSignature, TypeError, ValueError):
+            return None
+        return found
+
+    def cookie_value(self, written: float, positions: dict[str, str]) -> str:
+        """The signed cookie value for a write at ``written`` (a Unix time)."""
+        assert self.signer is not None
+        return str(self.signer.dumps([round(written, 3), positions]))
 
     def _fit(self, replica: Replica, position: str | None, now: float) -> bool:
         """Whether ``replica`` can serve the read: reachable, not lagging too much, and at
@@ -255,9 +278,9 @@ class Router:
         return self._by_engine.get(engine)
 
 
-def record_write(session: Any, router: Router, written: set[str | None]) -> None:
+def record_write(router: Router, written: set[str | None]) -> None:
     """Keep the time of the client's write and the primaries' positions after it in the
-    client's Flask session (called at the end of a request that wrote)."""
+    client's last-write cookie, set on the response of the current request."""
     positions = {}
     for key in written:
         replicas = router.sets.get(key)
@@ -266,12 +289,33 @@ def record_write(session: Any, router: Router, written: set[str | None]) -> None
         position = primary_position(replicas.primary)
         if position is not None:
             positions[key or ""] = position
-    previous = session.get(COOKIE_KEY)
-    if isinstance(previous, dict) and isinstance(previous.get("p"), dict):
+    pending: tuple[float, dict[str, str]] | None = g.get(_PENDING)
+    previous = pending if pending is not None else router.last_write()
+    if previous is not None:
         # keep the positions of the binds this request did not write to
-        kept = {k: v for k, v in previous["p"].items() if k not in {w or "" for w in written}}
-        positions = {**kept, **positions}
-    session[COOKIE_KEY] = {"t": time.time(), "p": positions}
+        names = {key or "" for key in written}
+        positions = {**{k: v for k, v in previous[1].items() if k not in names}, **positions}
+    setattr(g, _PENDING, (time.time(), positions))
+    if pending is None:
+        after_this_request(partial(_set_cookie, router))
+
+
+def _set_cookie(router: Router, response: Response) -> Response:
+    written, positions = getattr(g, _PENDING)
+    app = current_app
+    interface = app.session_interface
+    response.set_cookie(
+        COOKIE_NAME,
+        router.cookie_value(written, positions),
+        # the browser forgets the write once no replica can still be behind it
+        max_age=int(router.position_seconds) + 1,
+        path=interface.get_cookie_path(app),
+        domain=interface.get_cookie_domain(app),
+        secure=interface.get_cookie_secure(app),
+        httponly=True,
+        samesite=interface.get_cookie_samesite(app),
+    )
+    return response
 
 
 def make_replica(engine: sa.Engine) -> Replica:
@@ -334,9 +378,8 @@ class ReplicaReads:
 
 def install_routing(app: Flask, session: scoped_session[Any], router: Router) -> None:
     """Make the sessions of ``session``'s factory retry failed replica reads on the
-    primary (:class:`ReplicaReads`); find the client's last write in ``app``'s session
-    cookie."""
-    router.cookie_name = app.session_interface.get_cookie_name(app)
+    primary (:class:`ReplicaReads`); sign the last-write cookie with ``app``'s secret key."""
+    router.signer = URLSafeSerializer(app.secret_key, salt=_SALT)  # type: ignore[arg-type]
     factory = session.session_factory
     if not issubclass(factory.class_, ReplicaReads):
         factory.class_ = type(factory.class_.__name__, (ReplicaReads, factory.class_), {})
@@ -344,6 +387,6 @@ def install_routing(app: Flask, session: scoped_session[Any], router: Router) ->
 
 def remember_write(router: Router, written: set[str | None]) -> None:
     """After a commit on a primary inside a request: keep the client's write in its
-    session cookie."""
+    last-write cookie."""
     if written and has_request_context():
-        record_write(client_session, router, written)
+        record_write(router, written)

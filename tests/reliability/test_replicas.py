@@ -24,6 +24,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from flask_entitydb import EntityDB
+from flask_entitydb.replicas import COOKIE_NAME
 
 from .servers import MariaDBServer, PostgreSQLServer, free_port
 
@@ -212,12 +213,52 @@ def test_without_a_position_the_sticky_window_applies(
     client = app.test_client()
     cluster.pause()
     client.post("/notes", data={"text": "windowed"})
-    with client.session_transaction() as session:
-        # as when no position could be read
-        session["_entitydb_write"] = {"t": session["_entitydb_write"]["t"], "p": {}}
+    # the write's cookie, but without a position (as when none could be read)
+    router = app.extensions["entitydb"].routes.router
+    cookie = client.get_cookie(COOKIE_NAME)
+    assert cookie is not None
+    written, positions = router.signer.loads(cookie.value)
+    assert positions  # MariaDB's GTID position was kept
+    client.set_cookie(COOKIE_NAME, router.cookie_value(written, {}))
     assert _get(client)["port"] == cluster.primary.port
     time.sleep(1.2)
     assert _get(client)["port"] == cluster.replica.port
+
+
+def test_the_last_write_is_a_cookie_of_its_own(
+    cluster: Cluster, make_replica_app: AppFactory
+) -> None:
+    app = make_replica_app()
+    client = app.test_client()
+    read = client.get("/notes")
+    # a read of a client that has not written leaves cookies and caches alone
+    assert "Set-Cookie" not in read.headers
+    assert "Vary" not in read.headers
+    wrote = client.post("/notes", data={"text": "cookie"})
+    (header,) = wrote.headers.getlist("Set-Cookie")  # no Flask session cookie either
+    assert header.startswith(f"{COOKIE_NAME}=")
+    assert "HttpOnly" in header
+    assert "Max-Age=3" in header  # the 2 s window, rounded up: then the browser drops it
+    router = app.extensions["entitydb"].routes.router
+    cookie = client.get_cookie(COOKIE_NAME)
+    assert cookie is not None
+    _, positions = router.signer.loads(cookie.value)
+    assert set(positions) == {""}  # the default bind's position on the primary
+
+
+def test_a_forged_last_write_cookie_is_ignored(
+    cluster: Cluster, make_replica_app: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_replica_app()
+    client = app.test_client()
+    forged = app.extensions["entitydb"].routes.router.cookie_value(time.time(), {"": "x"})
+    # signed with another key, or not signed at all: neither may cost a replica its turn
+    client.set_cookie(COOKIE_NAME, forged.replace(forged.rsplit(".", 1)[1], "AAAA"))
+    with caplog.at_level(logging.WARNING, logger="flask_entitydb"):
+        assert _get(client)["port"] == cluster.replica.port
+        client.set_cookie(COOKIE_NAME, "not-a-cookie-of-ours")
+        assert _get(client)["port"] == cluster.replica.port
+    assert caplog.records == []
 
 
 def test_a_lagging_replica_is_skipped(
