@@ -7,14 +7,16 @@ entity) from the same database:
 - ``replicas``: the same database also given twice as ``ENTITYDB_REPLICAS``, so the query
   work is identical and only the routing differs (replica choice, round robin, the retry
   hook on the replica's statements);
-- ``replicas+written``: like ``replicas``, for a client whose session cookie holds a recent
-  write without a position (SQLite has none): the sticky window sends it to the primary.
+- ``replicas+written``: like ``replicas``, for a client whose last-write cookie holds a
+  recent write without a position (SQLite has none): the sticky window sends it to the
+  primary.
 
 Every client sends a session cookie (``user_id``), so decoding it costs every app alike.
 
 Each round sends one request of each app in a shuffled order, timed on its own (wall time
 and this thread's CPU time, which a busy machine disturbs far less); the median of the
-per-round ratios against ``single`` is the routing cost. Also reported: how the
+per-round ratios against ``single`` is the routing cost. Also reported: Python function
+calls per request (cProfile; deterministic, so a busy machine cannot disturb it), and how the
 ``replicas`` app's reads were spread over its two replicas (pool checkouts per engine).
 
 Run from the repository root::
@@ -26,6 +28,8 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import statistics
 import sys
 import tempfile
@@ -40,6 +44,7 @@ from flask import Flask
 from variants import DEFAULT_MYSQL_URL, database_url, drop_database, prepare_database
 
 from flask_entitydb import EntityDB
+from flask_entitydb.replicas import COOKIE_NAME
 
 CASES = ("single", "replicas", "replicas+written")
 
@@ -103,18 +108,27 @@ def _measure(backend: str, url: str, rounds: int) -> list[str]:
             checkouts[number] += 1
 
         sa.event.listen(engine, "checkout", count)
+    # the same listener on the other apps' engines: counting costs every app alike
+    for name in ("single", "replicas+written"):
+        other_app, _ = apps[name]
+        with other_app.app_context():
+            for engine in other_app.extensions["sqlalchemy"].engines.values():
+                sa.event.listen(engine, "checkout", lambda *args: None)
 
     clients = {}
     for name, (app, _) in apps.items():
         client = app.test_client()
         with client.session_transaction() as session:  # every client has a session cookie
             session["user_id"] = 1
-            if name == "replicas+written":
-                session["_entitydb_write"] = {"t": time.time() + 10 * 365 * 86400, "p": {}}
+        if name == "replicas+written":
+            # a write without a position (SQLite has none) that stays recent: the primary
+            router = app.extensions["entitydb"].routes.router
+            client.set_cookie(COOKIE_NAME, router.cookie_value(time.time() + 10 * 365 * 86400, {}))
         clients[name] = client
     cases = {name: _timed(lambda c=client: c.get("/read")) for name, client in clients.items()}
     say(f"{backend}: {rounds} rounds")
     results = interleave(cases, rounds, warmup=200, collect_garbage=False)
+    calls = {name: _calls_per_request(client) for name, client in clients.items()}
     rows = []
     for name in CASES:
         cells: list[str] = [name]
@@ -126,6 +140,10 @@ def _measure(backend: str, url: str, rounds: int) -> list[str]:
             else:
                 cells.append(fmt_ratio(results.ratio(case, base), results.ratio_iqr(case, base)))
         rows.append(tuple(cells))
+    rows.append(("", "", "", "", ""))
+    for name in CASES:
+        extra = calls[name] - calls["single"]
+        rows.append((f"{name}: Python calls per request", str(calls[name]), "", f"{extra:+d}", ""))
     spread = ", ".join(f"replica {n + 1}: {count}" for n, count in checkouts.items())
     total = sum(checkouts.values())
     share = [count / total for count in checkouts.values()] if total else []
@@ -154,6 +172,17 @@ def _measure(backend: str, url: str, rounds: int) -> list[str]:
         deviation = max(share) - statistics.mean(share)
         lines.append(f"Largest share's deviation from an even split: {deviation:.1%}")
     return lines
+
+
+def _calls_per_request(client: Any, requests: int = 50) -> int:
+    """Function calls per request (cProfile): a count the machine's load cannot disturb."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(requests):
+        client.get("/read")
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    return round(stats.total_calls / requests)  # type: ignore[attr-defined]
 
 
 def main(argv: list[str] | None = None) -> int:

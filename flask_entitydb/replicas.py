@@ -17,10 +17,11 @@ run again on the primary, so no request fails because a replica did.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import logging
-import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -29,7 +30,7 @@ import sqlalchemy as sa
 from flask import Flask, after_this_request, current_app, g, has_request_context, request
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.orm import scoped_session
-from werkzeug.wrappers import Response
+from werkzeug.wrappers import Request, Response
 
 from .masking import mask_text, mask_url
 
@@ -104,14 +105,12 @@ class ReplicaSet:
     key: str | None
     primary: sa.Engine
     replicas: Sequence[Replica]
-    _turn: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _turns: Iterator[int] = field(default_factory=itertools.count)
 
     def in_turn(self) -> list[Replica]:
         """The replicas, starting with the next one in round-robin order."""
-        with self._lock:
-            start = self._turn
-            self._turn = (start + 1) % len(self.replicas)
+        # next() on itertools.count is atomic: threads need no lock to take turns
+        start = next(self._turns) % len(self.replicas)
         return [*self.replicas[start:], *self.replicas[:start]]
 
 
@@ -196,6 +195,8 @@ class Router:
         self.position_seconds = max(sticky_seconds, max_lag or 0.0)
         self.signer: URLSafeSerializer | None = None
         """Signs and checks the last-write cookie (set by :func:`install_routing`)."""
+        # a client sends the same cookie on each request of its window: check it once
+        self._decoded = functools.lru_cache(maxsize=1024)(self._decode)
         self._by_engine = {
             replica.engine: replica for found in sets.values() for replica in found.replicas
         }
@@ -203,10 +204,13 @@ class Router:
     def read_engine(self, key: str | None, primary: sa.Engine) -> sa.Engine:
         """The engine for the reads of bind ``key`` in the current request."""
         replicas = self.sets.get(key)
-        if replicas is None or not has_request_context() or request.method not in READ_METHODS:
+        if replicas is None or not has_request_context():
+            return primary
+        current = request._get_current_object()  # type: ignore[attr-defined]
+        if current.method not in READ_METHODS:
             return primary
         position = None
-        last_write = self.last_write()
+        last_write = self.last_write(current) if COOKIE_NAME in current.cookies else None
         if last_write is not None:
             age = time.time() - last_write[0]
             position = last_write[1].get(key or "")
@@ -215,24 +219,30 @@ class Router:
             if age >= self.position_seconds:
                 position = None
         now = time.monotonic()
+        # nothing to check (the usual read): the first usable replica in turn serves it
+        checks = position is not None or self.max_lag is not None
         for replica in replicas.in_turn():
-            if replica.usable(now) and self._fit(replica, position, now):
+            if replica.usable(now) and (not checks or self._fit(replica, position, now)):
                 return replica.engine
         return primary
 
-    def last_write(self) -> tuple[float, dict[str, str]] | None:
-        """The current client's last write, from its cookie: its time and the primaries'
-        positions by bind key (``""`` for the default bind); ``None`` when it has none,
-        or a cookie that is not ours, damaged or forged."""
-        value = request.cookies.get(COOKIE_NAME)
+    def last_write(self, current: Request | None = None) -> tuple[float, dict[str, str]] | None:
+        """The client's last write, from the cookie of request ``current`` (default: the
+        current request): its time and the primaries' positions by bind key (``""`` for
+        the default bind); ``None`` when it has none, or a cookie that is not ours,
+        damaged or forged."""
+        value = (current or request).cookies.get(COOKIE_NAME)
         if value is None or self.signer is None:
             return None
+        return self._decoded(value)
+
+    def _decode(self, value: str) -> tuple[float, dict[str, str]] | None:
+        assert self.signer is not None
         try:
             written, positions = self.signer.loads(value)
-            found = float(written), {str(k): str(v) for k, v in dict(positions).items()}
+            return float(written), {str(k): str(v) for k, v in dict(positions).items()}
         except (BadSignature, TypeError, ValueError):
             return None
-        return found
 
     def cookie_value(self, written: float, positions: dict[str, str]) -> str:
         """The signed cookie value for a write at ``written`` (a Unix time)."""
