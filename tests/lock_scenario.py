@@ -117,6 +117,50 @@ def popen_upgrade(
     )
 
 
+def sleeping(url: str) -> bool:
+    """Whether the slow revision runs in the database of ``url`` now (its ``runlog`` row
+    is not committed yet, so ask the server what runs)."""
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    try:
+        with engine.connect() as connection:
+            if engine.dialect.name == "postgresql":
+                sql = (
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND query LIKE 'SELECT pg_sleep%%'"
+                )
+            else:
+                sql = (
+                    "SELECT count(*) FROM information_schema.PROCESSLIST"
+                    " WHERE DB = DATABASE() AND INFO LIKE 'SELECT SLEEP%%'"
+                )
+            return bool(connection.exec_driver_sql(sql).scalar())
+    finally:
+        engine.dispose()
+
+
+def kill_lock_holder(url: str) -> None:
+    """End the session that migrates the database of ``url``: ``KILL`` of the connection
+    holding its ``GET_LOCK``, ``pg_terminate_backend`` of the backend in the slow
+    revision's ``pg_sleep``."""
+    engine = sa.create_engine(url, poolclass=sa.NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            if engine.dialect.name == "postgresql":
+                connection.exec_driver_sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND query LIKE 'SELECT pg_sleep%%'"
+                )
+            else:
+                name = "flask_entitydb_migrate:" + str(engine.url.database)
+                holder = connection.execute(
+                    sa.text("SELECT IS_USED_LOCK(:name)"), {"name": name}
+                ).scalar()
+                assert holder is not None
+                connection.exec_driver_sql(f"KILL {int(holder)}")
+    finally:
+        engine.dispose()
+
+
 def finish(process: subprocess.Popen[str], timeout: float = 180) -> tuple[int, str, str]:
     """Wait for ``process``; its exit status, stdout and stderr."""
     out, err = process.communicate(timeout=timeout)

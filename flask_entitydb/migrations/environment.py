@@ -37,6 +37,7 @@ from .config import (
     ATTR_ON_LOCK,
     app_state,
 )
+from .discard import discarded_on_failure
 from .failures import database_error, one_line, reported_here, version_table_state
 from .lease import LEASE_TABLE
 from .lint_mysql import NOT_SUPPORTED, error_code
@@ -186,6 +187,7 @@ def _run(config: Config, app: Flask, options: dict[str, Any]) -> None:
         with (
             _enum_plugin_quiet(backend),
             engine.connect() as connection,
+            discarded_on_failure(connection),
             _sqlite_foreign_keys_off(connection),
             _sqlite_transactions(connection),
             migration_lock_timeout(connection, settings.migration_lock_timeout),
@@ -384,7 +386,11 @@ def hold_migration_lock(engine: sa.Engine, timeout: float) -> Iterator[None]:
 
     :raises LockTimeoutError: another process held it for longer than ``timeout``.
     """
-    with engine.connect() as connection, migration_lock(connection, timeout=timeout):
+    with (
+        engine.connect() as connection,
+        discarded_on_failure(connection),
+        migration_lock(connection, timeout=timeout),
+    ):
         yield
 
 

@@ -33,6 +33,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from ..errors import LockLostError
+from .discard import discard, rollback_or_discard
 from .locking import LockNotice, timeout_error
 
 LEASE_TABLE = "flask_entitydb_lock"
@@ -125,18 +126,21 @@ class Lease:
             result = connection.execute(sa.text(sql), params)
             connection.commit()
         except BaseException:
-            if not connection.invalidated and not connection.closed:
-                connection.rollback()
+            rollback_or_discard(connection)  # the statement's error, not the rollback's
             raise
         return result
 
     def _row(self) -> tuple[str, str, int] | None:
         connection = self._conn()
-        row = connection.execute(
-            sa.text(f"SELECT owner, token, beat FROM {LEASE_TABLE} WHERE name = :name"),
-            {"name": self.name},
-        ).first()
-        connection.commit()
+        try:
+            row = connection.execute(
+                sa.text(f"SELECT owner, token, beat FROM {LEASE_TABLE} WHERE name = :name"),
+                {"name": self.name},
+            ).first()
+            connection.commit()
+        except BaseException:
+            rollback_or_discard(connection)
+            raise
         return None if row is None else (str(row[0]), str(row[1]), int(row[2]))
 
     # -- taking it ---------------------------------------------------------------------
@@ -292,6 +296,9 @@ class Lease:
             pass  # it expires on its own; waiters take it over
         finally:
             if self._connection is not None:
+                # closed without a reset: its pool is disposed next, and on a node that
+                # has left the cluster the reset would fail (and be logged)
+                discard(self._connection)
                 self._connection.close()
             self.engine.dispose()
 

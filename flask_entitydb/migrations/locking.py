@@ -43,6 +43,7 @@ from typing import IO, Any, Literal
 import sqlalchemy as sa
 
 from ..errors import LockTimeoutError, MigrationError
+from .discard import discard
 
 LOCK_NAME_PREFIX = "flask_entitydb_migrate:"
 """Prefix of every default lock name."""
@@ -187,9 +188,12 @@ def _release_safely(
             connection.rollback()
         release(connection, name)
     except sa.exc.DBAPIError:
+        # The session may still hold the lock: close it rather than hand it back to the
+        # pool (the server drops the lock with the session).
+        discard(connection)
         if not failed:
             raise
-        # Keep the block's own error; the server drops the lock with the session.
+        # Keep the block's own error.
 
 
 # -- MySQL / MariaDB -----------------------------------------------------------------------

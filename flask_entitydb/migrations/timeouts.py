@@ -13,6 +13,8 @@ from collections.abc import Iterator
 
 import sqlalchemy as sa
 
+from .discard import discard
+
 _MYSQL = frozenset({"mysql", "mariadb"})
 
 
@@ -55,14 +57,23 @@ def session_setting(connection: sa.Connection, set_sql: str, reset_sql: str) -> 
         connection.commit()
     connection.exec_driver_sql(set_sql)
     connection.commit()
+    failed = True
     try:
         yield
+        failed = False
     finally:
         if not connection.invalidated and not connection.closed:
-            if connection.in_transaction():
-                connection.rollback()
-            connection.exec_driver_sql(reset_sql)
-            connection.commit()
+            try:
+                if connection.in_transaction():
+                    connection.rollback()
+                connection.exec_driver_sql(reset_sql)
+                connection.commit()
+            except sa.exc.DBAPIError:
+                # the setting stays on the session: close it rather than return it to the
+                # pool; after a failed block, its own error is the one to report
+                discard(connection)
+                if not failed:
+                    raise
 
 
 _MYSQL_LOCK_WAIT_TIMEOUT = 1205
