@@ -76,6 +76,26 @@ def test_new_nullable_column_is_instant(mysql_package: AppPackage) -> None:
 
 
 @pytest.mark.mysql
+def test_later_hooks_still_have_alembic_op(mysql_package: AppPackage) -> None:
+    """The judgement replays the revisions with an ``op`` of its own: a
+    process_revision_directives hook of the app's env.py, run after it, still finds
+    Alembic's."""
+    package = mysql_package
+    _start(package)
+    (package.migrations / "env.py").write_text(
+        "from alembic import op\n"
+        "from flask_entitydb.migrations import run_migrations\n\n\n"
+        "def hook(context, revision, directives):\n"
+        "    assert op.get_context() is context\n"
+        "    directives[0].message = 'hooked'\n\n\n"
+        "run_migrations(process_revision_directives=hook)\n"
+    )
+    package.write_entity("user", _users("    age: Mapped[int | None]\n"))
+    ok(package.cli("migrate"))
+    assert 'with online_ddl(op, "INSTANT"):' in _newest(package, "hooked")
+
+
+@pytest.mark.mysql
 def test_new_index_is_inplace_and_type_change_unmarked(mysql_package: AppPackage) -> None:
     """Adding an index: MariaDB builds it in place (not instantly); changing INT to VARCHAR
     copies the table: no block, and the lint finding says so. One table's batch block is

@@ -284,7 +284,21 @@ class _Recorder:
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
-        """Make ``alembic.op`` this recorder for the ``with`` block."""
+        """Make ``alembic.op`` this recorder for the ``with`` block (and the one of a
+        migration in progress again afterwards: ``flask db migrate`` records revisions
+        while Alembic's own is installed)."""
+        import alembic.op
+
+        outer = getattr(alembic.op, "_proxy", None)
+        try:
+            with self._installed():
+                yield
+        finally:
+            if outer is not None:
+                outer._install_proxy()
+
+    @contextlib.contextmanager
+    def _installed(self) -> Iterator[None]:
         with Operations.context(self.context) as proxy:
             original_batch = proxy.batch_alter_table
 
