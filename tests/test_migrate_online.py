@@ -76,6 +76,51 @@ def test_new_nullable_column_is_instant(mysql_package: AppPackage) -> None:
 
 
 @pytest.mark.mysql
+def test_new_table_and_indexed_foreign_key_column(
+    mysql_package: AppPackage, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Autogenerate's operations hold the entities' columns (with their indexes and foreign
+    keys), the file creates those separately: the judgement runs what the file runs, so
+    a new table with an index and a new indexed foreign key column are judged (no
+    warning); the foreign key itself the server adds by copying (foreign_key_checks on)."""
+    package = mysql_package
+    _start(package)
+    package.write_entity(
+        "team",
+        """
+        class Team(Base):
+            __tablename__ = "teams"
+
+            id: Mapped[int] = mapped_column(primary_key=True)
+            name: Mapped[str] = mapped_column(sa.String(80), index=True)
+        """,
+    )
+    package.write_entity(
+        "user",
+        _users(
+            "    team_id: Mapped[int | None] = mapped_column("
+            'sa.ForeignKey("teams.id"), index=True)\n'
+        ),
+    )
+    with caplog.at_level("WARNING", logger="flask_entitydb"):
+        result = package.cli("migrate", "-m", "teams")
+    assert result.exit_code == 0, result.output
+    assert "states no online algorithm" not in caplog.text
+    text = _newest(package, "teams")
+    body = text.split("def upgrade() -> None:\n", 1)[1].split("def downgrade")[0]
+    blocks = body.split("\n\n")
+    assert "online_ddl" not in next(b for b in blocks if "create_table(" in b)
+    assert 'add_column(sa.Column("team_id"' in next(b for b in blocks if '"INSTANT"' in b)
+    assert 'create_index(batch_op.f("ix_users_team_id")' in next(
+        b for b in blocks if '"INPLACE"' in b
+    )
+    assert "online_ddl" not in next(b for b in blocks if "create_foreign_key(" in b)
+    assert ": mysql-table-copy: " in result.output
+    ok(package.cli("upgrade"))
+    assert "team_id" in _columns(package, "users")
+
+
+@pytest.mark.mysql
 def test_later_hooks_still_have_alembic_op(mysql_package: AppPackage) -> None:
     """The judgement replays the revisions with an ``op`` of its own: a
     process_revision_directives hook of the app's env.py, run after it, still finds

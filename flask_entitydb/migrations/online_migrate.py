@@ -125,8 +125,9 @@ def _judge(context: Any, heads: Any, steps: list[Any]) -> dict[int, str | None]:
                     run_judged(connection, item.statements, {})
             for container in steps:
                 for op, existing in _operations(container):
-                    statements = forms.statements(op)
+                    statements = _as_written(op, forms.statements(op))
                     online = forms.render(op) if existing else {}
+                    online = {key: _as_written(op, value) for key, value in online.items()}
                     verdicts = run_judged(connection, statements, online)
                     if online:
                         algorithms[id(op)] = weakest(verdicts)
@@ -138,6 +139,17 @@ def _judge(context: Any, heads: Any, steps: list[Any]) -> dict[int, str | None]:
     except ValueError as error:  # an operation Alembic cannot run (a plugin's)
         raise _NotJudged(f"an operation could not be rendered ({error})") from None
     return algorithms
+
+
+def _as_written(op: ops.MigrateOperation, statements: list[str]) -> list[str]:
+    """The statements of ``op`` as the revision file runs them. Autogenerate's
+    ``add_column`` and ``create_table`` operations hold the entity's own columns, whose
+    indexes, unique constraints and foreign keys Alembic would also create with them;
+    the file has those as operations of their own (its columns are written without them),
+    so only the first statement, ``ALTER TABLE ... ADD`` / ``CREATE TABLE``, is theirs."""
+    if isinstance(op, (ops.AddColumnOp, ops.CreateTableOp)):
+        return statements[:1]
+    return statements
 
 
 def _marked(
