@@ -28,6 +28,7 @@ from .lint_postgresql import judged_type_change, type_rewrites
 from .lint_record import Recorded, RecordedRevision, record, revision_allows
 from .lint_rules import RULES, check_generic, describe
 from .lint_squawk import squawk_findings
+from .runlock import galera_status
 
 _MYSQL = frozenset({"mysql", "mariadb"})
 _DDL = ("ALTER ", "CREATE INDEX", "CREATE UNIQUE INDEX", "DROP ", "RENAME ")
@@ -192,6 +193,36 @@ def _server_version(engine: sa.Engine) -> tuple[str | None, str | None]:
     return ".".join(str(part) for part in info[:2]) or None, None
 
 
+def _galera_note(engine: sa.Engine, items: Sequence[Recorded]) -> str | None:
+    """On a Galera node: that the schema changes of existing tables among ``items`` stall
+    writes to their tables on every node while they run (total order isolation)."""
+    tables = sorted(
+        {
+            str(getattr(item.operation, "table_name", None) or "?")
+            for item in items
+            if not item.new_table and any(s.upper().startswith(_DDL) for s in item.statements)
+        }
+    )
+    if not tables:
+        return None
+    try:
+        with engine.connect() as connection:
+            status = galera_status(connection)
+    except sa.exc.DBAPIError:
+        return None  # the server checks above already said why the server cannot be read
+    if status is None:
+        return None
+    size, method = status
+    return (
+        f"Galera cluster of {size} node(s) (wsrep_OSU_method={method}): each schema change of"
+        f" an existing table ({', '.join(tables)}) runs on every node at once and blocks"
+        " writes to that table cluster-wide until it ends; INSTANT changes take"
+        " milliseconds, but a table copy or an index build on a large table stalls the"
+        " whole cluster for as long: run those with pt-online-schema-change, or node by"
+        " node with wsrep_OSU_method=RSU outside flask db"
+    )
+
+
 def lint(
     rev_range: str | None = None,
     *,
@@ -265,6 +296,9 @@ def _judge(
             extra.setdefault(id(copy.item), []).append(
                 _finding(copy.item, "mysql-table-copy", copy.reason)
             )
+        galera = _galera_note(engine, items)
+        if galera is not None:
+            notes.append(galera)
         if settings.migration_lock_timeout is None:
             for item in items:
                 if not item.new_table and any(s.upper().startswith(_DDL) for s in item.statements):

@@ -4,6 +4,7 @@ nodes ran the same revision several times and failed with "Table ... already exi
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -156,3 +157,19 @@ def test_a_node_leaving_mid_run_mysql(
         galera_cluster.start_node(leaving)
     assert len(runlog(urls[2])) == 1
     assert "extra" in columns(urls[2])
+
+
+def test_lint_warns_that_toi_schema_changes_stall_the_cluster_mysql(
+    package: AppPackage, galera_cluster: GaleraCluster
+) -> None:
+    write_slow_revisions(package, 0)  # r2 adds a column to runlog, created by r1
+    linted = package.run("lint", "--all")
+    output = " ".join((linted.stdout + linted.stderr).split())
+    assert (
+        "Note: Galera cluster of 3 node(s) (wsrep_OSU_method=TOI): each schema change of an"
+        " existing table (runlog) runs on every node at once and blocks writes to that table"
+        " cluster-wide" in output
+    ), output
+    assert "pt-online-schema-change" in output
+    as_json = package.run("lint", "--all", "--json")
+    assert any("Galera cluster of 3 node(s)" in n for n in json.loads(as_json.stdout)["notes"])
