@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, current_app
+from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session as _FlaskSQLAlchemySession
 from sqlalchemy import orm
@@ -26,6 +26,7 @@ from .connection import install_listeners
 from .errors import ConfigurationError
 from .liveness import install_liveness, liveness_engine_options
 from .replicas import ReplicaSet, Router, make_replica, remember_write
+from .scoping import current_app_object
 from .state import EXTENSION_KEY
 
 log = logging.getLogger("flask_entitydb")
@@ -98,14 +99,14 @@ class Routes:
     engines: Mapping[str | None, sa.Engine]
     """Bind key -> primary engine (``None``: the default database)."""
     router: Router | None = None
+    single: sa.Engine | None = field(init=False, repr=False)
+    """The one engine, when there are neither binds nor replicas (read by every new
+    session, so it is worked out once)."""
     _keys: dict[Any, str | None] = field(default_factory=dict, repr=False)
 
-    @property
-    def single(self) -> sa.Engine | None:
-        """The one engine, when there are neither binds nor replicas."""
-        if self.router is None and len(self.engines) == 1:
-            return self.engines.get(None)
-        return None
+    def __post_init__(self) -> None:
+        single = self.engines.get(None) if self.router is None and len(self.engines) == 1 else None
+        object.__setattr__(self, "single", single)
 
     def key_of(self, mapper: Any, clause: Any) -> str | None:
         """The bind key a statement's entity or table belongs to."""
@@ -216,7 +217,7 @@ class EntitySession(_FlaskSQLAlchemySession):
 
     def __init__(self, db: SQLAlchemy, **kwargs: Any) -> None:
         super().__init__(db, **kwargs)
-        state = current_app.extensions.get(EXTENSION_KEY)
+        state = current_app_object().extensions.get(EXTENSION_KEY)
         routes: Routes | None = getattr(state, "routes", None)
         self._single_engine: sa.Engine | sa.Connection | None
         if routes is None:  # not set up by EntityDB: Flask-SQLAlchemy's own routing

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
-from flask.globals import app_ctx
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import orm
@@ -23,6 +22,7 @@ from .entity import Entity
 from .errors import ConfigurationError
 from .fsa_models import FlaskSQLAlchemyNames, import_model_modules, mapped_models, model_modules
 from .masking import mask_url
+from .scoping import AppContextRegistry
 from .state import EXTENSION_KEY, EntityDBState
 
 if TYPE_CHECKING:
@@ -93,16 +93,16 @@ class EntityDB(FlaskSQLAlchemyNames):
         self._flask_sqlalchemy_models = flask_sqlalchemy_models
         self._engine_options = dict(engine_options or {})
         self._command_name = command_name
-        # Sessions are scoped to the app context as in Flask-SQLAlchemy, keyed by the
-        # context itself rather than its id(), which saves a function call per lookup.
-        options: dict[str, Any] = {
-            "class_": EntitySession,
-            "scopefunc": app_ctx._get_current_object,  # type: ignore[attr-defined]
-            **(session_options or {}),
-        }
+        options: dict[str, Any] = {"class_": EntitySession, **(session_options or {})}
+        custom_scope = "scopefunc" in options
         self._sqlalchemy = SQLAlchemy(
             session_options=options, add_models_to_shell=False, **model_options
         )
+        if not custom_scope:
+            # Sessions are scoped to the app context as in Flask-SQLAlchemy, found with one
+            # context-variable lookup instead of a walk through the app_ctx proxy.
+            scoped = self._sqlalchemy.session
+            scoped.registry = AppContextRegistry(scoped.session_factory)
         self.base: type[orm.DeclarativeBase] = (
             self._sqlalchemy.Model  # type: ignore[assignment]
             if flask_sqlalchemy_models

@@ -154,6 +154,38 @@ def test_one_session_per_request(notes: tuple[Flask, EntityDB]) -> None:
     assert seen[0] is not seen[2]
 
 
+def test_each_app_context_has_its_own_session(notes: tuple[Flask, EntityDB]) -> None:
+    app, db = notes
+    with app.app_context():
+        outer = db.session()
+        db.session.add(Note(title="outer, not committed"))
+        with app.app_context():
+            inner = db.session()
+            assert inner is not outer
+            assert db.session.scalar(sa.select(sa.func.count()).select_from(Note)) == 0
+        assert db.session() is outer
+        assert len(db.session.new) == 1
+        db.session.commit()
+    with app.app_context():
+        assert db.session() is not outer
+    assert count_rows(app, db) == 1
+
+
+def test_session_outside_an_app_context_is_a_clear_error(
+    notes: tuple[Flask, EntityDB],
+) -> None:
+    _, db = notes
+    with pytest.raises(RuntimeError) as error:
+        db.session.add(Note(title="nowhere"))
+    assert str(error.value) == (
+        "Working outside of application context: 'db.session' belongs to an app context;"
+        " push one with 'with app.app_context():' (a request or the 'flask' command push"
+        " one for you)."
+    )
+    assert not db.session.registry.has()
+    db.session.remove()  # nothing to remove, and no error
+
+
 @pytest.mark.parametrize("route", ["/notes/fail", "/notes/raise"])
 def test_failed_request_is_rolled_back(
     notes: tuple[Flask, EntityDB], backend: str, route: str
