@@ -40,10 +40,7 @@ def current_app_object() -> Flask:
 
     :raises RuntimeError: there is no app context.
     """
-    try:
-        return _cv_app.get().app
-    except LookupError:
-        raise RuntimeError(OUTSIDE_APP_CONTEXT) from None
+    return current_context().app  # type: ignore[no-any-return]
 
 
 class AppContextRegistry(ScopedRegistry[_T]):
@@ -54,6 +51,7 @@ class AppContextRegistry(ScopedRegistry[_T]):
         super().__init__(createfunc, current_context)
 
     def __call__(self) -> _T:
+        # current_context(), inlined: this runs each time db.session is used
         try:
             key = _cv_app.get()
         except LookupError:
