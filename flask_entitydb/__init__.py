@@ -10,12 +10,12 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
+from flask_entitydb._version import __version__
 
 if TYPE_CHECKING:
-    from .discovery import EntityDiscoveryWarning
-    from .entity import NAMING_CONVENTION, Entity
-    from .errors import (
+    from flask_entitydb.discovery import EntityDiscoveryWarning
+    from flask_entitydb.entity import NAMING_CONVENTION, Entity
+    from flask_entitydb.errors import (
         ConfigurationError,
         EntityDBError,
         EntityDiscoveryError,
@@ -23,8 +23,8 @@ if TYPE_CHECKING:
         LockTimeoutError,
         MigrationError,
     )
-    from .extension import EntityDB
-    from .state import EntityDBState
+    from flask_entitydb.extension import EntityDB
+    from flask_entitydb.state import EntityDBState
 
 _EXPORTS = {
     "NAMING_CONVENTION": ".entity",

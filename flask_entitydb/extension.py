@@ -14,16 +14,21 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import orm
 
-from .app_metadata import app_metadata, register_app
-from .config import load_settings, with_entity_binds
-from .discovery import discover_entities, report_warnings
-from .engines import EntitySession, mark_bind_keys, setup_engines, tables_of
-from .entity import Entity
-from .errors import ConfigurationError
-from .fsa_models import FlaskSQLAlchemyNames, import_model_modules, mapped_models, model_modules
-from .masking import mask_url
-from .scoping import AppContextRegistry
-from .state import EXTENSION_KEY, EntityDBState
+from flask_entitydb._engine.engines import EntitySession, mark_bind_keys, setup_engines, tables_of
+from flask_entitydb._engine.scoping import AppContextRegistry
+from flask_entitydb._settings.config import load_settings, with_entity_binds
+from flask_entitydb._settings.masking import mask_url
+from flask_entitydb.discovery import discover_entities, report_warnings
+from flask_entitydb.discovery._app_metadata import app_metadata, register_app
+from flask_entitydb.discovery._fsa_models import (
+    FlaskSQLAlchemyNames,
+    import_model_modules,
+    mapped_models,
+    model_modules,
+)
+from flask_entitydb.entity import Entity
+from flask_entitydb.errors import ConfigurationError
+from flask_entitydb.state import EntityDBState, get_state, set_state
 
 if TYPE_CHECKING:
     from flask_sqlalchemy.query import Query
@@ -136,7 +141,7 @@ class EntityDB(FlaskSQLAlchemyNames):
         :raises EntityDiscoveryError: an entity package or module cannot be imported.
         :raises RuntimeError: EntityDB (or Flask-SQLAlchemy) is already set up on ``app``.
         """
-        if EXTENSION_KEY in app.extensions:
+        if get_state(app, optional=True) is not None:
             raise RuntimeError(
                 "An 'EntityDB' instance has already been registered on this Flask app;"
                 " import and use that instance instead."
@@ -164,25 +169,28 @@ class EntityDB(FlaskSQLAlchemyNames):
                 " app.config['SECRET_KEY']."
             )
         routes = setup_engines(app, self._sqlalchemy, settings)
-        app.extensions[EXTENSION_KEY] = EntityDBState(
-            db=self,
-            settings=settings,
-            discovery=report_warnings(discovery),
-            routes=routes,
-            model_modules=models,
+        set_state(
+            app,
+            EntityDBState(
+                db=self,
+                settings=settings,
+                discovery=report_warnings(discovery),
+                routes=routes,
+                model_modules=models,
+            ),
         )
         register_app(app)
         if routes.router is not None:
-            from .replicas import install_routing
+            from flask_entitydb._engine.replicas import install_routing
 
             install_routing(app, self._sqlalchemy.session, routes.router)
         app.shell_context_processor(_shell_context)
         if settings.pending_migrations != "ignore":
-            from .migrations.guard import install_pending_migrations_guard
+            from flask_entitydb.migrations._guard import install_pending_migrations_guard
 
             install_pending_migrations_guard(app)
         if self._command_name:
-            from .cli import db_group
+            from flask_entitydb.cli import db_group
 
             app.cli.add_command(db_group, self._command_name)
 
@@ -195,8 +203,8 @@ class EntityDB(FlaskSQLAlchemyNames):
         """
         if app is None:
             app = current_app._get_current_object()  # type: ignore[attr-defined]
-        state = app.extensions.get(EXTENSION_KEY)
-        if not isinstance(state, EntityDBState) or state.db is not self:
+        state = get_state(app, optional=True)
+        if state is None or state.db is not self:
             raise RuntimeError(
                 "The current Flask app is not registered with this 'EntityDB' instance."
                 " Did you forget to call 'init_app', or did you create multiple 'EntityDB'"
@@ -215,8 +223,8 @@ class EntityDB(FlaskSQLAlchemyNames):
         if not has_app_context():
             return self.base.metadata
         app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-        state = app.extensions.get(EXTENSION_KEY)
-        if not isinstance(state, EntityDBState) or state.db is not self:
+        state = get_state(app, optional=True)
+        if state is None or state.db is not self:
             return self.base.metadata
         if self._flask_sqlalchemy_models:
             import_model_modules(state.model_modules)
@@ -225,8 +233,8 @@ class EntityDB(FlaskSQLAlchemyNames):
     def _import_models(self) -> None:
         if not has_app_context():
             return
-        state = current_app.extensions.get(EXTENSION_KEY)
-        if isinstance(state, EntityDBState) and state.db is self:
+        state = get_state(current_app, optional=True)
+        if state is not None and state.db is self:
             import_model_modules(state.model_modules)
 
     @property
@@ -324,7 +332,7 @@ def _forced_primary(db: EntityDB) -> Iterator[None]:
 
 
 def _shell_context() -> dict[str, Any]:
-    state: EntityDBState = current_app.extensions[EXTENSION_KEY]
+    state = get_state(current_app)
     context: dict[str, Any] = dict(state.db.entities)
     context["db"] = state.db
     return context

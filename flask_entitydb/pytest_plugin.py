@@ -38,7 +38,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, cast
 
 import pytest
 
@@ -47,9 +47,9 @@ if TYPE_CHECKING:
     from flask import Flask
     from sqlalchemy import orm
 
-    from .extension import EntityDB
-    from .pytest_databases import RunTag
-    from .state import EntityDBState
+    from flask_entitydb._testing.databases import RunTag
+    from flask_entitydb.extension import EntityDB
+    from flask_entitydb.state import EntityDBState
 
 URL_ENV = "ENTITYDB_TEST_URL"
 """Environment variable naming the test database (``--entitydb-url`` wins over it)."""
@@ -101,7 +101,7 @@ def _fail(message: str) -> NoReturn:
 
 
 def _exit_unreachable(url: sa.URL, exc: BaseException, worker: str | None) -> NoReturn:
-    from .masking import mask_text, mask_url
+    from flask_entitydb._settings.masking import mask_text, mask_url
 
     reason = getattr(exc, "orig", None) or exc
     first_line = mask_text(str(reason)).strip().splitlines()[0] if str(reason) else ""
@@ -127,7 +127,7 @@ def _worker_id(config: pytest.Config) -> str | None:
 
 
 def _run_tag(config: pytest.Config, worker: str) -> RunTag:
-    from .pytest_databases import RunTag
+    from flask_entitydb._testing.databases import RunTag
 
     workerinput = getattr(config, "workerinput", None) or {}
     return RunTag.for_worker(worker, str(workerinput.get("testrunuid") or os.urandom(8).hex()))
@@ -177,11 +177,11 @@ class EntityDBTestDatabase:
     def state_of(self, app: Flask) -> EntityDBState:
         """The EntityDB state of ``app``; fails the test when ``app`` does not use EntityDB
         or does not use this database."""
-        from .masking import mask_url
-        from .state import EXTENSION_KEY, EntityDBState
+        from flask_entitydb._settings.masking import mask_url
+        from flask_entitydb.state import get_state
 
-        state = app.extensions.get(EXTENSION_KEY)
-        if not isinstance(state, EntityDBState):
+        state = get_state(app, optional=True)
+        if state is None:
             _fail(
                 f"The 'app' fixture's app '{app.import_name}' does not use EntityDB; the"
                 " entitydb_* fixtures need an app set up with EntityDB(app) or"
@@ -249,7 +249,7 @@ class EntityDBTestDatabase:
         if not self.created:
             return
         if self.url.get_backend_name() == "sqlite":
-            from .pytest_databases import remove_sqlite_file
+            from flask_entitydb._testing.databases import remove_sqlite_file
 
             path = self.sqlite_file or self.url.database
             if path and os.path.isabs(path):
@@ -268,7 +268,7 @@ class EntityDBTestDatabase:
         if self.sqlite_file is None:
             self.sqlite_file = path
             if self.created:
-                from .pytest_databases import remove_stale_sqlite_files
+                from flask_entitydb._testing.databases import remove_stale_sqlite_files
 
                 remove_stale_sqlite_files(path)
         elif os.path.realpath(path) != os.path.realpath(self.sqlite_file):
@@ -295,7 +295,7 @@ def _is_connect_error(url: sa.URL, exc: BaseException) -> bool:
     """Whether ``exc`` happened because the server cannot be reached at all."""
     import sqlalchemy as sa
 
-    from .pytest_databases import admin_engine
+    from flask_entitydb._testing.databases import admin_engine
 
     engine = admin_engine(url)
     try:
@@ -316,8 +316,8 @@ def _upgrade_head(app: Flask, state: EntityDBState, worker: str | None) -> None:
             " --entitydb-schema=create_all (or 'entitydb_schema = create_all' in the pytest"
             " ini file)."
         )
-    from .errors import MigrationError
-    from .migrations import upgrade
+    from flask_entitydb.errors import MigrationError
+    from flask_entitydb.migrations import upgrade
 
     try:
         upgrade("head", app=app)
@@ -339,7 +339,7 @@ def _fail_migration(url: sa.URL, worker: str | None, step: str, exc: BaseExcepti
 def _check_reachable(url: sa.URL, worker: str | None) -> None:
     import sqlalchemy as sa
 
-    from .pytest_databases import admin_engine
+    from flask_entitydb._testing.databases import admin_engine
 
     engine = admin_engine(url)
     try:
@@ -356,7 +356,7 @@ def _create_worker_database(url: sa.URL, tag: RunTag) -> sa.URL:
     that crashed runs left behind."""
     import sqlalchemy as sa
 
-    from .pytest_databases import (
+    from flask_entitydb._testing.databases import (
         admin_engine,
         create_worker_database,
         drop_stale_databases,
@@ -385,7 +385,7 @@ def _create_worker_database(url: sa.URL, tag: RunTag) -> sa.URL:
 
 
 def _drop_database(url: sa.URL, admin_url: sa.URL) -> None:
-    from .pytest_databases import admin_engine, drop_database
+    from flask_entitydb._testing.databases import admin_engine, drop_database
 
     engine = admin_engine(admin_url)
     try:
@@ -408,7 +408,7 @@ def open_test_database(
     """Resolve, and create where needed, the database of this session or xdist worker."""
     import sqlalchemy as sa
 
-    from .masking import mask_text
+    from flask_entitydb._settings.masking import mask_text
 
     raw = config.getoption("entitydb_url") or os.environ.get(URL_ENV)
     worker = _worker_id(config)
@@ -429,7 +429,7 @@ def open_test_database(
         database = url.database or ""
         if worker is None or database in {"", ":memory:"} or database.startswith("file:"):
             return EntityDBTestDatabase(url, schema, worker)
-        from .pytest_databases import remove_stale_sqlite_files, sqlite_worker_path
+        from flask_entitydb._testing.databases import remove_stale_sqlite_files, sqlite_worker_path
 
         worker_path = sqlite_worker_path(database, _run_tag(config, worker))
         if os.path.isabs(worker_path):
@@ -450,9 +450,9 @@ def open_test_database(
 
 def _check_url(url: sa.URL) -> None:
     """Refuse, as the app would, a URL whose driver is missing or whose ``ssl=`` is invalid."""
-    from .connection import parse_url, prepare_url
-    from .errors import ConfigurationError
-    from .pytest_databases import URL_SOURCE
+    from flask_entitydb._settings.connection import parse_url, prepare_url
+    from flask_entitydb._testing.databases import URL_SOURCE
+    from flask_entitydb.errors import ConfigurationError
 
     try:
         prepare_url(parse_url(url, URL_SOURCE), URL_SOURCE)
@@ -537,7 +537,7 @@ def entitydb_transaction(
     from flask import current_app
 
     state = entitydb_database.prepare(app)
-    db = state.db
+    db = cast("EntityDB", state.db)
     factory = db.session.session_factory
     with ExitStack() as stack:
         if not current_app or current_app._get_current_object() is not app:  # type: ignore[attr-defined]
@@ -634,8 +634,8 @@ def check_migrations(app: Flask) -> None:
     this pytest session (the ``entitydb_url`` fixture); it leaves the database at head.
     Fails the test with a readable message naming the step or the differences.
     """
-    from .errors import MigrationError
-    from .migrations import check, downgrade, upgrade
+    from flask_entitydb.errors import MigrationError
+    from flask_entitydb.migrations import check, downgrade, upgrade
 
     database, state = _test_database_of(app)
     if not os.path.isdir(state.settings.migrations_dir):
@@ -680,7 +680,7 @@ def check_migrations(app: Flask) -> None:
 def _no_entity_tables(state: EntityDBState) -> None:
     from sqlalchemy import inspect
 
-    from .errors import MigrationError
+    from flask_entitydb.errors import MigrationError
 
     existing = set(inspect(state.db.engine).get_table_names())
     left = sorted(existing & set(state.db.metadata.tables))
@@ -693,11 +693,11 @@ def _no_entity_tables(state: EntityDBState) -> None:
 
 
 def _test_database_of(app: Flask) -> tuple[EntityDBTestDatabase, EntityDBState]:
-    from .masking import mask_url
-    from .state import EXTENSION_KEY, EntityDBState
+    from flask_entitydb._settings.masking import mask_url
+    from flask_entitydb.state import get_state
 
-    state = app.extensions.get(EXTENSION_KEY)
-    if not isinstance(state, EntityDBState):
+    state = get_state(app, optional=True)
+    if state is None:
         _fail(
             f"check_migrations: the app '{app.import_name}' does not use EntityDB; set it"
             " up with EntityDB(app) or db.init_app(app)."

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from migration_apps import USER_ENTITY, USER_ENTITY_WITH_EMAIL, AppPackage, make_package
 
 from flask_entitydb import migrations
-from flask_entitydb.migrations.locking import migration_lock
+from flask_entitydb.migrations._locks.locking import migration_lock
 
 pytestmark = pytest.mark.slow
 

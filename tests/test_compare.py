@@ -16,7 +16,7 @@ from alembic.operations import Operations
 from sqlalchemy.dialects import mysql, postgresql
 
 from flask_entitydb.entity import NAMING_CONVENTION
-from flask_entitydb.migrations import compare
+from flask_entitydb.migrations._autogenerate import compare
 
 
 class Color(enum.Enum):

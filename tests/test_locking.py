@@ -22,7 +22,7 @@ from lock_scenario import (
 from migration_apps import AppPackage, make_package
 
 from flask_entitydb.errors import LockTimeoutError
-from flask_entitydb.migrations.locking import lock_name, migration_lock
+from flask_entitydb.migrations._locks.locking import lock_name, migration_lock
 
 
 @pytest.fixture

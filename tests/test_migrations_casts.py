@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from migration_apps import AppPackage, make_package, ok
 
-from flask_entitydb.migrations.casts import postgresql_using
+from flask_entitydb.migrations._autogenerate.casts import postgresql_using
 
 BILL_TEXT = """
 class Bill(Base):

@@ -14,7 +14,7 @@ from flask import Flask
 from migration_apps import USER_ENTITY, AppPackage, make_package, ok
 
 from flask_entitydb import MigrationError, migrations
-from flask_entitydb.migrations.locking import migration_lock
+from flask_entitydb.migrations._locks.locking import migration_lock
 
 
 @pytest.fixture

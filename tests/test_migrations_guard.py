@@ -14,7 +14,7 @@ from flask import Flask
 from migration_apps import USER_ENTITY, AppPackage, make_package, ok
 
 from flask_entitydb import migrations
-from flask_entitydb.migrations import guard
+from flask_entitydb.migrations import _guard as guard
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 from migration_apps import USER_ENTITY, AppPackage, make_package, ok
 
-from flask_entitydb.migrations.config import TEMPLATES_DIR
+from flask_entitydb.migrations._config import TEMPLATES_DIR
 
 INCLUDE_OBJECT = """
 

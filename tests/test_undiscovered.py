@@ -335,7 +335,7 @@ def test_two_apps_on_one_base_see_only_their_tables(tmp_path: Path, package: App
 def test_the_search_covers_a_src_layout_project_and_skips_what_is_not_code(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flask_entitydb.undiscovered import MAX_DEPTH, entity_files, project_roots
+    from flask_entitydb.discovery._undiscovered import MAX_DEPTH, entity_files, project_roots
 
     project = tmp_path / "proj"
     name = f"srcpkg_{tmp_path.name[-8:].replace('-', '_')}"

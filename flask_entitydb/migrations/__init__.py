@@ -29,7 +29,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .api import (
+    from flask_entitydb.migrations._api import (
         OnApply,
         branches,
         check,
@@ -53,10 +53,16 @@ if TYPE_CHECKING:
         upgrade,
         upgrade_sql,
     )
-    from .environment import DEFAULT_LOCK_TIMEOUT, run_migrations
-    from .lint import LintFinding, LintResult, lint
-    from .online import online_ddl
-    from .results import AppliedRevision, CheckResult, EnvReplacement, NewRevision, RevisionInfo
+    from flask_entitydb.migrations._lint.run import LintFinding, LintResult, lint
+    from flask_entitydb.migrations.environment import DEFAULT_LOCK_TIMEOUT, run_migrations
+    from flask_entitydb.migrations.online import online_ddl
+    from flask_entitydb.migrations.results import (
+        AppliedRevision,
+        CheckResult,
+        EnvReplacement,
+        NewRevision,
+        RevisionInfo,
+    )
 
 _EXPORTS = {
     "AppliedRevision": "results",
@@ -66,32 +72,32 @@ _EXPORTS = {
     "RevisionInfo": "results",
     "DEFAULT_LOCK_TIMEOUT": "environment",
     "run_migrations": "environment",
-    "LintFinding": "lint",
-    "LintResult": "lint",
-    "lint": "lint",
+    "LintFinding": "_lint.run",
+    "LintResult": "_lint.run",
+    "lint": "_lint.run",
     "online_ddl": "online",
-    "OnApply": "api",
-    "branches": "api",
-    "check": "api",
-    "check_revisions": "api",
-    "current": "api",
-    "downgrade": "api",
-    "downgrade_sql": "api",
-    "edit": "api",
-    "heads": "api",
-    "history": "api",
-    "init": "api",
-    "list_templates": "api",
-    "merge": "api",
-    "migrate": "api",
-    "pending_revisions": "api",
-    "replace_env_file": "api",
-    "revision": "api",
-    "show": "api",
-    "stamp": "api",
-    "stamp_sql": "api",
-    "upgrade": "api",
-    "upgrade_sql": "api",
+    "OnApply": "_api",
+    "branches": "_api",
+    "check": "_api",
+    "check_revisions": "_api",
+    "current": "_api",
+    "downgrade": "_api",
+    "downgrade_sql": "_api",
+    "edit": "_api",
+    "heads": "_api",
+    "history": "_api",
+    "init": "_api",
+    "list_templates": "_api",
+    "merge": "_api",
+    "migrate": "_api",
+    "pending_revisions": "_api",
+    "replace_env_file": "_api",
+    "revision": "_api",
+    "show": "_api",
+    "stamp": "_api",
+    "stamp_sql": "_api",
+    "upgrade": "_api",
+    "upgrade_sql": "_api",
 }
 
 __all__ = [

@@ -20,10 +20,10 @@ from contextvars import ContextVar
 import sqlalchemy as sa
 from alembic.config import Config
 
-from ..config import DatabaseSettings
-from ..engines import table_bind_key, tables_of
-from ..errors import MigrationError
-from ..state import EntityDBState
+from flask_entitydb._engine.engines import table_bind_key, tables_of
+from flask_entitydb._settings.config import DatabaseSettings
+from flask_entitydb.errors import MigrationError
+from flask_entitydb.state import EntityDBState
 
 BINDS_FOLDER = "binds"
 """Folder, inside the migrations folder, holding one migrations folder per other bind."""

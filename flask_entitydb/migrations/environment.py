@@ -25,36 +25,53 @@ from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
 from flask import Flask, current_app, has_app_context
 
-from ..config import Settings
-from ..errors import EntityDBError, MigrationError
-from .binds import bind_database, bind_engine, bind_metadata, config_bind
-from .compare import compare_server_default, compare_type, enable_postgresql_enums
-from .config import (
+from flask_entitydb._settings.config import Settings
+from flask_entitydb.errors import EntityDBError, MigrationError
+from flask_entitydb.migrations._autogenerate.compare import (
+    compare_server_default,
+    compare_type,
+    enable_postgresql_enums,
+)
+from flask_entitydb.migrations._autogenerate.online_blocks import online_algorithms
+from flask_entitydb.migrations._autogenerate.online_blocks import (
+    register_renderer as register_online_ddl,
+)
+from flask_entitydb.migrations._autogenerate.portable import (
+    portable_types,
+    register_renderer,
+    render_item,
+)
+from flask_entitydb.migrations._autogenerate.safe_forms import concurrent_indexes
+from flask_entitydb.migrations._autogenerate.safe_forms import (
+    register_renderer as register_safe_forms,
+)
+from flask_entitydb.migrations._config import (
     ATTR_APP,
     ATTR_LOCK_TIMEOUT,
     ATTR_LOCKED,
     ATTR_ON_APPLY,
     ATTR_ON_LOCK,
-    app_state,
 )
-from .discard import discarded_on_failure
-from .failures import database_error, one_line, reported_here, version_table_state
-from .lease import LEASE_TABLE
-from .lint_mysql import NOT_SUPPORTED, error_code
-from .locking import LockNotice, migration_lock
-from .online_migrate import online_algorithms
-from .online_migrate import register_renderer as register_online_ddl
-from .portable import portable_types, register_renderer, render_item
-from .results import Action, AppliedRevision
-from .runlock import RunLock, run_lock
-from .safe_forms import concurrent_indexes
-from .safe_forms import register_renderer as register_safe_forms
-from .timeouts import (
+from flask_entitydb.migrations._failures import (
+    database_error,
+    one_line,
+    reported_here,
+    version_table_state,
+)
+from flask_entitydb.migrations._lint.mysql import NOT_SUPPORTED, error_code
+from flask_entitydb.migrations._locks.discard import discarded_on_failure
+from flask_entitydb.migrations._locks.lease import LEASE_TABLE
+from flask_entitydb.migrations._locks.locking import LockNotice, migration_lock
+from flask_entitydb.migrations._locks.runlock import RunLock, run_lock
+from flask_entitydb.migrations._locks.timeouts import (
     is_lock_timeout,
     lock_timeout_sql,
     migration_lock_timeout,
     session_setting,
 )
+from flask_entitydb.migrations.binds import bind_database, bind_engine, bind_metadata, config_bind
+from flask_entitydb.migrations.results import Action, AppliedRevision
+from flask_entitydb.state import get_state
 
 log = logging.getLogger("flask_entitydb")
 
@@ -121,7 +138,7 @@ def _load_app() -> Flask:
 
 
 def _run(config: Config, app: Flask, options: dict[str, Any]) -> None:
-    state = app_state(app)
+    state = get_state(app)
     settings = state.settings
     key = config_bind(config)
     database = bind_database(state, key)

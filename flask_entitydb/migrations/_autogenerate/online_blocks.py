@@ -1,0 +1,175 @@
+"""``flask db migrate`` on MySQL/MariaDB states the online algorithm of each operation on
+an existing table, as the server decides it.
+
+A scratch database is built on the app's server from the recorded revisions (as
+``flask db lint`` does, :mod:`.lint_mysql`), then the new revision's operations are run on
+it, each ``ALTER TABLE`` / ``CREATE INDEX`` / ``DROP INDEX`` with ``ALGORITHM=INSTANT``,
+else ``ALGORITHM=INPLACE, LOCK=NONE``. The operations the server accepts are written in
+``with online_ddl(op, "INSTANT"):`` (or ``"INPLACE"``) blocks; those it refuses both are
+written as they are (the table is copied; ``flask db lint`` reports it). When the check
+cannot be made, nothing is marked and a warning says why.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from typing import Any
+
+import sqlalchemy as sa
+from alembic.operations import ops
+from alembic.script import ScriptDirectory
+
+from flask_entitydb._settings.masking import mask_text
+from flask_entitydb.migrations._lint.mysql import run_judged, weakest
+from flask_entitydb.migrations._lint.record import OnlineForms, record
+from flask_entitydb.migrations._lint.scratch import scratch_database
+from flask_entitydb.migrations.online import MYSQL
+
+log = logging.getLogger("flask_entitydb")
+
+IMPORT = "from flask_entitydb.migrations import online_ddl"
+
+
+class OnlineDDLOp(ops.OpContainer):
+    """Operations run with an algorithm clause. Rendered as
+    ``with online_ddl(op, "INSTANT"):`` and the operations."""
+
+    def __init__(self, algorithm: str, operations: list[ops.MigrateOperation]) -> None:
+        super().__init__(operations)
+        self.algorithm = algorithm
+
+
+def _render(autogen_context: Any, op: OnlineDDLOp) -> list[str]:
+    from alembic.autogenerate.render import render_op
+
+    autogen_context.imports.add(IMPORT)
+    lines = [f'with online_ddl(op, "{op.algorithm}"):']
+    for inner in op.ops:
+        lines += render_op(autogen_context, inner)
+    return [*lines, ""]
+
+
+def register_renderer() -> None:
+    """Teach Alembic to render :class:`OnlineDDLOp`."""
+    from alembic.autogenerate import renderers
+
+    renderers.dispatch_for(OnlineDDLOp, replace=True)(_render)
+
+
+class _NotJudged(Exception):
+    """The server could not judge the operations (the message says why)."""
+
+
+def online_algorithms(context: Any, revision: Any, directives: list[Any]) -> None:
+    """``process_revision_directives`` hook: on MySQL/MariaDB, put each operation of the
+    new revision (upgrade and downgrade) on an existing table in an ``online_ddl`` block
+    with the strongest algorithm the server runs it with."""
+    if context.dialect.name not in MYSQL or context.connection is None:
+        return
+    steps = [  # in the order they run: the upgrade, then the downgrade back
+        container
+        for script in directives
+        if isinstance(script, ops.MigrationScript)
+        for container in [*script.upgrade_ops_list, *script.downgrade_ops_list]
+        if container.ops
+    ]
+    if not steps:
+        return
+    try:
+        algorithms = _judge(context, revision, steps)
+    except _NotJudged as error:
+        log.warning(
+            "The new revision states no online algorithm (online_ddl): %s; 'flask db lint'"
+            " says which operations copy the table.",
+            error,
+        )
+        return
+    for container in steps:
+        container.ops = _marked(container.ops, algorithms)
+
+
+def _operations(container: ops.OpContainer) -> list[tuple[ops.MigrateOperation, bool]]:
+    """Every operation of ``container`` in order, with whether its table existed before."""
+    created = {
+        (op.schema, op.table_name) for op in container.ops if isinstance(op, ops.CreateTableOp)
+    }
+    found: list[tuple[ops.MigrateOperation, bool]] = []
+    for op in container.ops:
+        inner = op.ops if isinstance(op, ops.ModifyTableOps) else [op]
+        table = getattr(op, "table_name", None)
+        existing = table is not None and (getattr(op, "schema", None), table) not in created
+        found += [(item, existing) for item in inner]
+    return found
+
+
+def _judge(context: Any, heads: Any, steps: list[Any]) -> dict[int, str | None]:
+    """The algorithm of each operation (by ``id``) of ``steps`` (upgrade and downgrade
+    containers, run in this order) on tables that exist before its step."""
+    url: sa.URL = context.connection.engine.url
+    script = context.script or ScriptDirectory.from_config(context.environment_context.config)
+    heads = tuple(heads or ())
+    order = list(reversed(list(script.iterate_revisions(heads, "base")))) if heads else []
+    recorded = record(order, url)
+    for revision in recorded:
+        if revision.error is not None:
+            raise _NotJudged(
+                f"revision '{revision.script.revision}' could not be read without a database"
+            )
+    forms = OnlineForms(url)
+    algorithms: dict[int, str | None] = {}
+    try:
+        with scratch_database(url) as engine, engine.connect() as connection:
+            for revision in recorded:
+                for item in revision.operations:
+                    run_judged(connection, item.statements, {})
+            for container in steps:
+                for op, existing in _operations(container):
+                    statements = _as_written(op, forms.statements(op))
+                    online = forms.render(op) if existing else {}
+                    online = {key: _as_written(op, value) for key, value in online.items()}
+                    verdicts = run_judged(connection, statements, online)
+                    if online:
+                        algorithms[id(op)] = weakest(verdicts)
+    except sa.exc.DBAPIError as error:
+        message = mask_text(" ".join(str(error.orig).split()))
+        if url.password:
+            message = message.replace(str(url.password), "***")
+        raise _NotJudged(f"the server check failed ({message})") from None
+    except ValueError as error:  # an operation Alembic cannot run (a plugin's)
+        raise _NotJudged(f"an operation could not be rendered ({error})") from None
+    return algorithms
+
+
+def _as_written(op: ops.MigrateOperation, statements: list[str]) -> list[str]:
+    """The statements of ``op`` as the revision file runs them. Autogenerate's
+    ``add_column`` and ``create_table`` operations hold the entity's own columns, whose
+    indexes, unique constraints and foreign keys Alembic would also create with them;
+    the file has those as operations of their own (its columns are written without them),
+    so only the first statement, ``ALTER TABLE ... ADD`` / ``CREATE TABLE``, is theirs."""
+    if isinstance(op, (ops.AddColumnOp, ops.CreateTableOp)):
+        return statements[:1]
+    return statements
+
+
+def _marked(
+    operations: list[ops.MigrateOperation], algorithms: dict[int, str | None]
+) -> list[ops.MigrateOperation]:
+    """``operations`` with runs of the same algorithm in :class:`OnlineDDLOp` blocks (a
+    table's batch block split where the algorithm changes)."""
+    result: list[ops.MigrateOperation] = []
+    for op in operations:
+        if not isinstance(op, ops.ModifyTableOps):
+            algorithm = algorithms.get(id(op))
+            result.append(op if algorithm is None else OnlineDDLOp(algorithm, [op]))
+            continue
+        groups = [
+            (algorithm, list(group))
+            for algorithm, group in itertools.groupby(op.ops, key=lambda o: algorithms.get(id(o)))
+        ]
+        for algorithm, group in groups:
+            part = op
+            if len(groups) > 1:
+                part = ops.ModifyTableOps(op.table_name, group, schema=op.schema)
+            result.append(part if algorithm is None else OnlineDDLOp(algorithm, [part]))
+    return result

@@ -1,0 +1,154 @@
+"""The MySQL/MariaDB rule of ``flask db lint``, decided by the server itself.
+
+An empty scratch database is built on the app's server from the recorded statements of the
+revisions, oldest first. Each ``ALTER TABLE`` / ``CREATE INDEX`` / ``DROP INDEX`` of a
+linted revision on a table that existed before it is tried there with
+``ALGORITHM=INSTANT``, then with ``ALGORITHM=INPLACE, LOCK=NONE`` (the forms
+:func:`~.online.online_ddl` gives it; only the algorithm of its block when it runs in
+one); when the server refuses both (errors 1845/1846), the operation would copy the table
+and block writes (in a block: the upgrade fails). Which algorithm an operation supports
+depends on the operation and the server version, not on the rows, so the empty copy
+answers for the real table. ``flask db migrate`` judges new operations the same way
+(:func:`run_judged`, :mod:`.online_migrate`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
+
+from flask_entitydb._settings.masking import mask_text
+from flask_entitydb.migrations._lint.record import Recorded, RecordedRevision
+from flask_entitydb.migrations._lint.scratch import scratch_database
+from flask_entitydb.migrations.online import ALGORITHMS
+
+NOT_SUPPORTED = (1845, 1846)
+"""The errors of a server refusing an algorithm clause (1846: not supported for this
+operation; 1845: not supported at all)."""
+
+
+@dataclass(frozen=True)
+class CopyFinding:
+    """An operation the server would run by copying the table (or, with the algorithm of
+    its ``online_ddl`` block, refuses to run)."""
+
+    item: Recorded
+    statement: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How the server ran one statement that takes an algorithm clause."""
+
+    statement: str
+    algorithm: str | None
+    """The strongest algorithm tried that the server accepted; ``None``: it refused all."""
+    reason: str = ""
+    """The server's reason for refusing the last algorithm tried, when it refused all."""
+
+
+def weakest(verdicts: list[Verdict]) -> str | None:
+    """The strongest algorithm that every statement of an operation can run with."""
+    if not verdicts or any(verdict.algorithm is None for verdict in verdicts):
+        return None
+    return max((verdict.algorithm or "" for verdict in verdicts), key=ALGORITHMS.index)
+
+
+def run_judged(
+    connection: sa.Connection,
+    statements: list[str],
+    online: dict[str, list[str]],
+    algorithms: Sequence[str] = ALGORITHMS,
+) -> list[Verdict]:
+    """Run an operation's statements on a scratch database, each with the first of
+    ``algorithms`` the server accepts (forms from ``online``), else as it is (the server
+    copies the table).
+
+    :returns: one verdict per statement that takes an algorithm clause.
+    :raises sqlalchemy.exc.DBAPIError: the server failed otherwise.
+    """
+    verdicts: list[Verdict] = []
+    for index, statement in enumerate(statements):
+        forms = [
+            (algorithm, online[algorithm][index])
+            for algorithm in algorithms
+            if len(online.get(algorithm, ())) == len(statements)
+            and online[algorithm][index] != statement
+        ]
+        if forms:
+            verdict = _try_online(connection, statement, forms)
+            verdicts.append(verdict)
+            if verdict.algorithm is not None:
+                continue  # ran online, and applied
+        _run(connection, statement)
+    return verdicts
+
+
+def _run(connection: sa.Connection, statement: str) -> None:
+    connection.exec_driver_sql(statement.replace("%", "%%"))
+    connection.commit()
+
+
+def error_code(error: BaseException) -> int | None:
+    """The MySQL/MariaDB error number of a database error, if it has one."""
+    if not isinstance(error, sa.exc.DBAPIError):
+        return None
+    args = getattr(error.orig, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def copy_findings(
+    url: URL, revisions: list[RecordedRevision], linted: set[str]
+) -> tuple[list[CopyFinding], list[Recorded], str | None]:
+    """Run the recorded statements on a scratch database.
+
+    :returns: the operations of ``linted`` revisions that copy the table, the operations
+        the server checked, and a note when the check could not be completed (what failed).
+    """
+    found: list[CopyFinding] = []
+    checked: list[Recorded] = []
+    try:
+        with scratch_database(url) as engine, engine.connect() as connection:
+            for revision in revisions:
+                if revision.error is not None:
+                    return found, checked, f"revision '{revision.script.revision}' unreadable"
+                for item in revision.operations:
+                    if item.revision not in linted or item.new_table or not item.online:
+                        for statement in item.statements:
+                            _run(connection, statement)
+                        continue
+                    checked.append(item)
+                    wanted = [item.algorithm] if item.algorithm else ALGORITHMS
+                    for verdict in run_judged(connection, item.statements, item.online, wanted):
+                        if verdict.algorithm is None:
+                            reason = verdict.reason
+                            if item.algorithm:
+                                reason = (
+                                    f"the revision's online_ddl(op, '{item.algorithm}') is"
+                                    f" refused, so the upgrade fails: {reason}"
+                                )
+                            found.append(CopyFinding(item, verdict.statement, reason))
+    except sa.exc.DBAPIError as error:
+        message = mask_text(" ".join(str(error.orig).split()))
+        if url.password:
+            message = message.replace(str(url.password), "***")
+        return found, checked, message
+    return found, checked, None
+
+
+def _try_online(connection: sa.Connection, statement: str, forms: list[tuple[str, str]]) -> Verdict:
+    reason = ""
+    for algorithm, form in forms:
+        try:
+            _run(connection, form)
+            return Verdict(statement, algorithm)
+        except sa.exc.DBAPIError as error:
+            connection.rollback()
+            if error_code(error) not in NOT_SUPPORTED:
+                raise
+            reason = " ".join(str(error.orig.args[1]).split())  # type: ignore[union-attr]
+    return Verdict(statement, None, reason)

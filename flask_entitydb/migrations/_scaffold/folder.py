@@ -1,0 +1,140 @@
+"""Checking a migrations folder before a command uses it.
+
+A broken folder (an unparsable ``alembic.ini``, a missing ``env.py``, a revision file that
+does not load or that names a revision no file defines) is reported as one
+:class:`~flask_entitydb.MigrationError` naming the file, before anything touches the
+database, instead of the exception Alembic raises somewhere in the middle of a command.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import warnings
+from types import TracebackType
+
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from flask_entitydb.errors import MigrationError
+from flask_entitydb.migrations._failures import one_line
+
+ENV_MARKER = "flask_entitydb"
+"""Text every flask-entitydb ``env.py`` contains (used to recognise one)."""
+
+
+def check_ini(config: Config, path: str) -> None:
+    """Parse ``alembic.ini`` now, so a broken one is reported with its name.
+
+    :raises MigrationError: the file is not a valid ini file.
+    """
+    try:
+        config.file_config  # noqa: B018 - parsed on first access
+    except configparser.Error as error:
+        ini = os.path.join(path, "alembic.ini")
+        line = getattr(error, "lineno", None)
+        where = f" (line {line})" if line else ""
+        raise MigrationError(
+            f"'{ini}' is not a valid ini file{where}: {one_line(error)}; fix it, or delete"
+            " it if you only use 'flask db' (it is only needed to run Alembic directly)."
+        ) from None
+
+
+def check_env(directory: str) -> None:
+    """Refuse a missing ``env.py``, and one written by Flask-Migrate (which needs
+    Flask-Migrate's extension object), and say how to fix either."""
+    env = os.path.join(directory, "env.py")
+    if not os.path.isfile(env):
+        raise MigrationError(
+            f"The migrations folder '{directory}' has no env.py; run"
+            " 'flask db init --replace-env' to write flask-entitydb's (your revisions are"
+            " kept)."
+        )
+    try:
+        with open(env, encoding="utf-8") as file:
+            text = file.read()
+    except OSError as error:
+        raise MigrationError(f"Cannot read '{env}': {one_line(error)}.") from None
+    uses_flask_migrate = "extensions['migrate']" in text or 'extensions["migrate"]' in text
+    if uses_flask_migrate and ENV_MARKER not in text:
+        raise MigrationError(
+            f"'{env}' was written by Flask-Migrate and needs its extension; run"
+            " 'flask db init --replace-env' to use flask-entitydb's env.py instead (your"
+            " revisions and alembic.ini are kept)."
+        )
+
+
+def check_revision_files(config: Config) -> None:
+    """Load every revision file and link them, as any command will.
+
+    :raises MigrationError: a file has a syntax error, fails to load, or names a
+        ``down_revision`` (or ``depends_on``) that no file defines.
+    """
+    script = ScriptDirectory.from_config(config)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            script.get_heads()
+        except SyntaxError as error:
+            line = f" on line {error.lineno}" if error.lineno else ""
+            raise MigrationError(
+                f"The revision file '{error.filename}' has a syntax error{line}:"
+                f" {error.msg}; fix it and run the command again."
+            ) from None
+        except KeyError as error:
+            missing = str(error.args[0]) if error.args else "?"
+            raise MigrationError(_missing_parent(script, missing)) from None
+        except MigrationError:
+            raise
+        except Exception as error:
+            path = _file_in_traceback(error.__traceback__, script.dir)
+            if path is None:
+                raise
+            raise MigrationError(
+                f"The revision file '{path}' failed to load: {type(error).__name__}:"
+                f" {one_line(error)}; fix it and run the command again."
+            ) from None
+    del caught  # Alembic's own warnings come again when the command loads the files
+
+
+def _missing_parent(script: ScriptDirectory, missing: str) -> str:
+    where = f"no file in '{script.versions}' defines"
+    naming: list[str] = []
+    try:
+        for found in script._load_revisions():  # the map itself cannot be built
+            parents = _as_tuple(found.down_revision) + _as_tuple(found.dependencies)
+            if missing in parents:
+                naming.append(os.path.abspath(found.path))
+    except Exception:  # pragma: no cover - loading worked a moment ago
+        naming = []
+    if len(naming) == 1:
+        return (
+            f"The revision file '{naming[0]}' follows revision '{missing}', which {where};"
+            " fix its down_revision (or restore the missing file) and run the command again."
+        )
+    return (
+        f"A revision follows revision '{missing}', which {where}; fix its down_revision"
+        " (or restore the missing file) and run the command again."
+    )
+
+
+def _as_tuple(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple)):
+        return tuple(str(item) for item in value)
+    return ()
+
+
+def _file_in_traceback(traceback: TracebackType | None, folder: str) -> str | None:
+    """The innermost file of the traceback that lies inside ``folder``."""
+    root = os.path.realpath(folder) + os.sep
+    found: str | None = None
+    while traceback is not None:
+        path = os.path.realpath(traceback.tb_frame.f_code.co_filename)
+        if path.startswith(root) and path.endswith(".py"):
+            found = path
+        traceback = traceback.tb_next
+    return found
