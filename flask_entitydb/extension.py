@@ -16,7 +16,8 @@ from sqlalchemy import orm
 
 from flask_entitydb._engine.engines import EntitySession, mark_bind_keys, setup_engines, tables_of
 from flask_entitydb._engine.scoping import AppContextRegistry
-from flask_entitydb._settings.config import load_settings, with_entity_binds
+from flask_entitydb._settings.binds import with_entity_binds
+from flask_entitydb._settings.load import load_settings
 from flask_entitydb._settings.masking import mask_url
 from flask_entitydb.discovery import discover_entities, report_warnings
 from flask_entitydb.discovery._app_metadata import app_metadata, register_app
@@ -24,7 +25,6 @@ from flask_entitydb.discovery._fsa_models import (
     FlaskSQLAlchemyNames,
     import_model_modules,
     mapped_models,
-    model_modules,
 )
 from flask_entitydb.entity import Entity
 from flask_entitydb.errors import ConfigurationError
@@ -151,8 +151,9 @@ class EntityDB(FlaskSQLAlchemyNames):
                 "A Flask-SQLAlchemy 'SQLAlchemy' instance is already registered on this app;"
                 " EntityDB provides 'db.session' itself, remove the other instance."
             )
-        settings = load_settings(app, self._engine_options)
-        models = model_modules(app) if self._flask_sqlalchemy_models else ()
+        settings = load_settings(
+            app, self._engine_options, model_modules=self._flask_sqlalchemy_models
+        )
         discovery = discover_entities(
             app.import_name,
             self.base,
@@ -176,7 +177,7 @@ class EntityDB(FlaskSQLAlchemyNames):
                 settings=settings,
                 discovery=report_warnings(discovery),
                 routes=routes,
-                model_modules=models,
+                model_modules=settings.model_modules,
             ),
         )
         register_app(app)

@@ -450,7 +450,7 @@ def open_test_database(
 
 def _check_url(url: sa.URL) -> None:
     """Refuse, as the app would, a URL whose driver is missing or whose ``ssl=`` is invalid."""
-    from flask_entitydb._settings.connection import parse_url, prepare_url
+    from flask_entitydb._settings.urls import parse_url, prepare_url
     from flask_entitydb._testing.databases import URL_SOURCE
     from flask_entitydb.errors import ConfigurationError
 

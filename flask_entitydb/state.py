@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
     from sqlalchemy import orm
 
-    from flask_entitydb._settings.config import Settings
+    from flask_entitydb._settings.model import Settings
 
 EXTENSION_KEY = "entitydb"
 """The key of the state in ``app.extensions`` (read it with :func:`get_state`)."""

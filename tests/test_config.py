@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from flask import Flask
 
 from flask_entitydb import ConfigurationError, EntityDB
-from flask_entitydb._settings.connection import MYSQL_POOL_RECYCLE
 from flask_entitydb._settings.masking import mask_text
+from flask_entitydb._settings.options import MYSQL_POOL_RECYCLE
 
 MYSQL = "mysql+mysqldb://root:s3cret-pw@localhost:3306/flask"
 

@@ -21,11 +21,11 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session as _FlaskSQLAlchemySession
 from sqlalchemy import orm
 
+from flask_entitydb._engine.listeners import install_listeners
 from flask_entitydb._engine.liveness import install_liveness, liveness_engine_options
 from flask_entitydb._engine.replicas import ReplicaSet, Router, make_replica, remember_write
 from flask_entitydb._engine.scoping import current_app_object
-from flask_entitydb._settings.config import DatabaseSettings, Settings
-from flask_entitydb._settings.connection import install_listeners
+from flask_entitydb._settings.model import DatabaseSettings, Settings
 from flask_entitydb.errors import ConfigurationError
 from flask_entitydb.state import get_state
 

@@ -2,4 +2,10 @@
 URLs and their TLS words, the drivers, and the masking of secrets in anything shown.
 
 The layer just above :mod:`flask_entitydb.errors`; it never reaches the per-app state.
+
+``load`` reads an app's config (``load_settings``) into the dataclasses of ``model``,
+with ``values`` (flags, seconds, lists), ``liveness``, ``model_modules`` and ``binds``
+(other databases, read replicas); ``database`` prepares each database from ``urls``
+(parsing, dialect defaults), ``tls`` (``ssl=``) and ``options`` (engine options), which
+lean on ``drivers`` and ``masking``.
 """

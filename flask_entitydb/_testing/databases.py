@@ -127,7 +127,8 @@ def admin_engine(url: sa.URL) -> sa.Engine:
     """
     import sqlalchemy as sa
 
-    from flask_entitydb._settings.connection import install_listeners, prepare_url
+    from flask_entitydb._engine.listeners import install_listeners
+    from flask_entitydb._settings.urls import prepare_url
 
     prepared, defaults, tls = prepare_url(url, URL_SOURCE)
     options: dict[str, object] = {"isolation_level": "AUTOCOMMIT", "poolclass": sa.pool.NullPool}

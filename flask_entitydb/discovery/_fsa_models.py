@@ -14,20 +14,17 @@ finished importing itself (so ``models.py`` may import ``db`` from the app modul
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from flask import Flask
 from sqlalchemy import orm
 
+from flask_entitydb._settings.model_modules import MODEL_MODULES_KEY
 from flask_entitydb.errors import EntityDiscoveryError
 
 if TYPE_CHECKING:
     from flask_sqlalchemy.query import Query
-
-MODEL_MODULES_KEY = "ENTITYDB_MODEL_MODULES"
 
 
 class FlaskSQLAlchemyNames:
@@ -87,42 +84,6 @@ class FlaskSQLAlchemyNames:
                 )
                 raise AttributeError(f"'EntityDB' object has no attribute '{name}'{hint}")
             return getattr(sqlalchemy, name)
-
-
-def default_model_modules(import_name: str) -> tuple[str, ...]:
-    """``<app package>.models`` when it exists (``models.py`` or a ``models`` package)."""
-    try:
-        spec = importlib.util.find_spec(import_name)
-    except (ImportError, ValueError):
-        spec = None
-    package = import_name
-    if spec is not None and spec.submodule_search_locations is None and "." in import_name:
-        package = import_name.rpartition(".")[0]
-    name = f"{package}.models"
-    try:
-        found = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
-        found = None
-    return (name,) if found is not None else ()
-
-
-def model_modules(app: Flask) -> tuple[str, ...]:
-    """``ENTITYDB_MODEL_MODULES`` of ``app`` (a list, or a string of names separated by
-    commas or spaces), else :func:`default_model_modules`."""
-    from flask_entitydb.errors import ConfigurationError
-
-    value = app.config.get(MODEL_MODULES_KEY)
-    if value is None:
-        return default_model_modules(app.import_name)
-    if isinstance(value, str):
-        value = [part for part in value.replace(",", " ").split() if part]
-    if not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
-        raise ConfigurationError(
-            f"'{MODEL_MODULES_KEY}' must be a list of module names, got"
-            f" {type(value).__name__}; for example app.config['{MODEL_MODULES_KEY}'] ="
-            " ['acme.models']."
-        )
-    return tuple(value)
 
 
 def import_model_modules(names: Sequence[str]) -> None:

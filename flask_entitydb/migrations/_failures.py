@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 
-from flask_entitydb._settings.connection import connect_error_hint
+from flask_entitydb._engine.listeners import connect_error_hint
 from flask_entitydb._settings.masking import mask
 from flask_entitydb.errors import EntityDBError, MigrationError
 

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 from flask import Flask
 from werkzeug.exceptions import ServiceUnavailable
 
-from flask_entitydb._settings.config import PendingPolicy
+from flask_entitydb._settings.model import PendingPolicy
 from flask_entitydb.state import EntityDBState, get_state
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic.config import Config
 
 from flask_entitydb._engine.engines import table_bind_key, tables_of
-from flask_entitydb._settings.config import DatabaseSettings
+from flask_entitydb._settings.model import DatabaseSettings
 from flask_entitydb.errors import MigrationError
 from flask_entitydb.state import EntityDBState
 

@@ -25,7 +25,7 @@ from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
 from flask import Flask, current_app, has_app_context
 
-from flask_entitydb._settings.config import Settings
+from flask_entitydb._settings.model import Settings
 from flask_entitydb.errors import EntityDBError, MigrationError
 from flask_entitydb.migrations._autogenerate.compare import (
     compare_server_default,

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from flask_entitydb import ConfigurationError, EntityDB
-from flask_entitydb._settings.connection import FALSE_WORDS, TRUE_WORDS
+from flask_entitydb._settings.tls import FALSE_WORDS, TRUE_WORDS
 
 pytestmark = pytest.mark.filterwarnings("ignore:No entity classes found")
 

@@ -1,0 +1,168 @@
+"""Listeners on live engines: the per-new-connection checks (TLS really on, SQLite's
+foreign keys), the pg8000 connect hook, and one clear log line with a hint when a
+connection fails or is lost."""
+
+from __future__ import annotations
+
+import logging
+import re
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
+
+from flask_entitydb._settings.masking import mask
+from flask_entitydb.errors import ConfigurationError
+
+log = logging.getLogger("flask_entitydb")
+
+
+def _mysql_tls_check(dbapi_connection: Any) -> bool:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    return bool(row and row[1])
+
+
+def _postgresql_tls_check(dbapi_connection: Any) -> bool:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    return bool(row and row[0])
+
+
+def _tls_check(source: str, url: URL) -> Callable[[Any, Any], None]:
+    """A ``connect`` listener that refuses a new connection that is not encrypted."""
+    message = (
+        f"{source} asks for TLS ('ssl=true') but the server at '{mask(url)}' accepted an"
+        " unencrypted connection; enable TLS on the server, or set 'ssl=false'."
+    )
+    encrypted = (
+        _postgresql_tls_check if url.get_backend_name() == "postgresql" else _mysql_tls_check
+    )
+
+    def check(dbapi_connection: Any, connection_record: Any) -> None:
+        if not encrypted(dbapi_connection):
+            # closed here: the pool drops the connection record without closing it
+            dbapi_connection.close()
+            raise ConfigurationError(message)
+
+    return check
+
+
+def _enable_sqlite_foreign_keys(dbapi_connection: Any, connection_record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+_CERTIFICATE_NAME = re.compile(
+    r"does not match host name|hostname mismatch|ip address mismatch|doesn't match"
+    r"|validation of ssl server certificate failed|certificate is not valid for",
+    re.IGNORECASE,
+)
+_CERTIFICATE_CHAIN = re.compile(
+    r"self[- ]signed certificate|unable to get local issuer|certificate verify failed"
+    r"|unknown ca|certificate chain|root certificate file",
+    re.IGNORECASE,
+)
+_NO_TLS_ON_SERVER = re.compile(
+    r"server does not support (it|ssl)|ssl is required, but|server doesn't support ssl"
+    r"|ssl connection is required|does not support ssl",
+    re.IGNORECASE,
+)
+_UNKNOWN_DATABASE = re.compile(
+    r"unknown database|database \S+ does not exist|\(1049,", re.IGNORECASE
+)
+
+
+def connect_error_hint(reason: str, url: URL) -> str:
+    """What to do about a failure to connect to ``url`` whose driver message is ``reason``."""
+    if _NO_TLS_ON_SERVER.search(reason):
+        return (
+            "the server does not offer TLS: enable TLS on the server (or, on a trusted"
+            " network, set 'ssl=false')"
+        )
+    if _CERTIFICATE_NAME.search(reason):
+        return (
+            f"the server's TLS certificate does not name the host '{url.host}': connect with"
+            " a host name the certificate lists"
+        )
+    if _CERTIFICATE_CHAIN.search(reason):
+        return (
+            "the server's TLS certificate is not signed by a CA this machine trusts: give its"
+            " CA with 'ssl_ca=/path/to/ca.pem' (or 'ssl=true&ssl_verify=false' to encrypt"
+            " without verifying)"
+        )
+    if _UNKNOWN_DATABASE.search(reason):
+        name = (url.database or "").split("#")[0]
+        return (
+            f"the database '{name}' does not exist on the server: create it first"
+            f" (CREATE DATABASE {name}), then run 'flask db upgrade'"
+        )
+    if "access denied" in reason.lower() or "authentication failed" in reason.lower():
+        return "check the user name and password"
+    return "check that the server is running and the connection string is right"
+
+
+def _log_connection_failure(context: sa.engine.ExceptionContext) -> None:
+    """Log one clear line when the database cannot be reached or a connection is lost.
+
+    A dead pooled connection found by ``pool_pre_ping`` is replaced silently, so only
+    failures that reach the application are logged.
+    """
+    if context.is_pre_ping or context.engine is None:
+        return
+    url = context.engine.url
+    reason = mask(str(context.original_exception)).strip().split("\n")[0]
+    if context.connection is None:
+        log.error(
+            "Cannot connect to the database '%s': %s; %s.",
+            mask(url),
+            reason,
+            connect_error_hint(reason, url),
+        )
+    elif context.is_disconnect:
+        log.error(
+            "Lost the connection to the database '%s' (%s); the pool discards its"
+            " connections and reconnects on the next request.",
+            mask(url),
+            reason,
+        )
+
+
+def _pg8000_connect(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> Any:
+    """pg8000 raises :class:`ssl.SSLError` itself when the certificate is refused; make it
+    the driver's ``InterfaceError``, so that SQLAlchemy reports it like any failed connect."""
+    try:
+        return dialect.dbapi.connect(*cargs, **cparams)
+    except ssl.SSLError as error:
+        raise dialect.dbapi.InterfaceError(str(error)) from error
+
+
+def install_listeners(engine: sa.Engine, *, require_tls: bool, source: str) -> None:
+    """Attach the per-new-connection checks to ``engine``.
+
+    They run once per new DBAPI connection, never per request: SQLite gets
+    ``PRAGMA foreign_keys=ON``; MySQL and PostgreSQL with ``ssl=true`` are verified to be
+    encrypted (``Ssl_cipher``, ``pg_stat_ssl``). Connection failures and lost connections
+    are logged on the ``flask_entitydb`` logger.
+    """
+    sa.event.listen(engine, "handle_error", _log_connection_failure)
+    backend = engine.url.get_backend_name()
+    if backend == "sqlite":
+        sa.event.listen(engine, "connect", _enable_sqlite_foreign_keys)
+    elif backend in {"mysql", "mariadb", "postgresql"} and require_tls:
+        sa.event.listen(engine, "connect", _tls_check(source, engine.url))
+    if engine.url.get_driver_name() == "pg8000":
+        sa.event.listen(engine, "do_connect", _pg8000_connect)
