@@ -22,11 +22,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from flask_entitydb._testing.options import URL_SOURCE
+
 if TYPE_CHECKING:
     import sqlalchemy as sa
-
-URL_SOURCE = "--entitydb-url / ENTITYDB_TEST_URL"
-"""How messages name the test database setting."""
 
 STALE_AFTER = timedelta(days=1)
 """Age after which a worker database of another run counts as left behind by a crash."""

@@ -1,0 +1,216 @@
+"""The test database of one pytest session or xdist worker (``entitydb_database``): its
+schema brought to head once, its shared connection, and dropping it at the end."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from flask_entitydb._testing.failures import fail, fail_migration, guard_connect
+from flask_entitydb._testing.options import URL_ENV, SchemaMode
+from flask_entitydb._testing.workers import (
+    admin_engine,
+    drop_database,
+    remove_sqlite_file,
+    remove_stale_sqlite_files,
+)
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from flask import Flask
+
+    from flask_entitydb.state import EntityDBState
+
+# The test databases of this process's pytest session, by URL (rendered with password);
+# check_migrations() refuses to downgrade any other database.
+_in_use: dict[str, EntityDBTestDatabase] = {}
+
+
+@dataclass
+class EntityDBTestDatabase:
+    """The database of one pytest session (or xdist worker), from ``entitydb_database``."""
+
+    url: sa.URL
+    """Its URL (``url.render_as_string(hide_password=False)`` is ``entitydb_url``)."""
+    schema: SchemaMode
+    """How :meth:`prepare` builds the schema: ``"migrations"`` or ``"create_all"``."""
+    worker: str | None = None
+    """The pytest-xdist worker id, or ``None``."""
+    created: bool = False
+    """Whether the plugin created this database and drops it at the end of the session."""
+    admin_url: sa.URL | None = None
+    """The URL given by the user, through which a worker's database was created."""
+    prepared: dict[str, SchemaMode] = field(default_factory=dict)
+    sqlite_file: str | None = None
+    """The SQLite file, once known: a relative path in :attr:`url` is resolved by the app,
+    in its instance folder, so the file is known when the first app uses it."""
+    _last_engine: sa.Engine | None = None
+    _shared_engine: sa.Engine | None = None
+
+    @property
+    def url_string(self) -> str:
+        """The URL with its password, for ``DB_CONNECTION_STRING``."""
+        return self.url.render_as_string(hide_password=False)
+
+    def state_of(self, app: Flask) -> EntityDBState:
+        """The EntityDB state of ``app``; fails the test when ``app`` does not use EntityDB
+        or does not use this database."""
+        from flask_entitydb._settings.masking import mask_url
+        from flask_entitydb.state import get_state
+
+        state = get_state(app, optional=True)
+        if state is None:
+            fail(
+                f"The 'app' fixture's app '{app.import_name}' does not use EntityDB; the"
+                " entitydb_* fixtures need an app set up with EntityDB(app) or"
+                " db.init_app(app)."
+            )
+        if not same_database(state.settings.url, self.url):
+            fail(
+                f"The 'app' fixture's database is '{mask_url(state.settings.url)}', not this"
+                f" test session's database '{mask_url(self.url)}'; build the app with"
+                " app.config['DB_CONNECTION_STRING'] = entitydb_url (the 'entitydb_url'"
+                " fixture) before EntityDB.init_app."
+            )
+        return state
+
+    def prepare(self, app: Flask) -> EntityDBState:
+        """Bring the schema of this database to head for ``app``, once per session.
+
+        With ``schema="migrations"`` it runs the app's migrations (``upgrade head``);
+        with ``"create_all"`` it creates the entities' tables.
+        """
+        state = self.state_of(app)
+        with app.app_context():
+            self._dispose_previous_engine(state.db.engine)
+            self.note_app(state)
+        key = state.settings.migrations_dir
+        if key in self.prepared:
+            return state
+        with app.app_context():
+            if self.schema == "create_all":
+                guard_connect(self.url, self.worker, state.db.create_all)
+            else:
+                _upgrade_head(app, state, self.worker)
+        self.prepared[key] = self.schema
+        return state
+
+    def _dispose_previous_engine(self, engine: sa.Engine) -> None:
+        # A function-scoped 'app' fixture makes an engine (and pool) per test: close the
+        # previous one's idle connections now, rather than leave them to the garbage
+        # collector (psycopg warns about connections deleted while open).
+        last = self._last_engine
+        if last is not None and last is not engine and last is not self._shared_engine:
+            last.dispose()
+        self._last_engine = engine
+
+    def connect(self, app_engine: sa.Engine) -> sa.Connection:
+        """A connection for one test's outer transaction.
+
+        It comes from the first app's engine, kept for the whole session, as long as later
+        apps use the same URL: a function-scoped ``app`` fixture makes a new engine per
+        test, and connecting it (plus SQLAlchemy's first-connect queries) would cost more
+        than the isolation itself.
+        """
+        shared = self._shared_engine
+        if shared is None or shared.url != app_engine.url:
+            if shared is not None and shared is not self._last_engine:
+                shared.dispose()
+            shared = self._shared_engine = app_engine
+        return shared.connect()
+
+    def close(self) -> None:
+        """Dispose the engines used; drop the database if the plugin created it."""
+        for engine in {id(e): e for e in (self._last_engine, self._shared_engine) if e}.values():
+            engine.dispose()
+        self._last_engine = self._shared_engine = None
+        if not self.created:
+            return
+        if self.url.get_backend_name() == "sqlite":
+            path = self.sqlite_file or self.url.database
+            if path and os.path.isabs(path):
+                remove_sqlite_file(path)
+            return
+        engine = admin_engine(self.admin_url or self.url)
+        try:
+            with engine.connect() as conn:
+                drop_database(conn, self.url.database or "")
+        finally:
+            engine.dispose()
+
+    def note_app(self, state: EntityDBState) -> None:
+        """Learn where the app put a SQLite file given by a relative path (its instance
+        folder), so the plugin deletes the same file; refuse an app that puts it elsewhere."""
+        if self.url.get_backend_name() != "sqlite" or not self.url.database:
+            return
+        if self.url.database == ":memory:" or self.url.database.startswith("file:"):
+            return
+        path = state.db.engine.url.database or ""
+        if self.sqlite_file is None:
+            self.sqlite_file = path
+            if self.created:
+                remove_stale_sqlite_files(path)
+        elif os.path.realpath(path) != os.path.realpath(self.sqlite_file):
+            fail(
+                f"The test database 'sqlite:///{self.url.database}' is a relative path, which"
+                f" each app resolves in its instance folder: this app uses '{path}', an"
+                f" earlier one '{self.sqlite_file}'; give {URL_ENV} / --entitydb-url an"
+                " absolute path, or give the apps the same instance folder."
+            )
+
+
+@contextmanager
+def in_use(database: EntityDBTestDatabase) -> Iterator[EntityDBTestDatabase]:
+    """Count ``database`` as one of this session's test databases until the block ends,
+    then close it."""
+    _in_use[database.url_string] = database
+    try:
+        yield database
+    finally:
+        _in_use.pop(database.url_string, None)
+        database.close()
+
+
+def session_database_at(url: sa.URL) -> EntityDBTestDatabase | None:
+    """The test database of this session that ``url`` points at, if any."""
+    for database in _in_use.values():
+        if same_database(url, database.url):
+            return database
+    return None
+
+
+def same_database(a: sa.URL, b: sa.URL) -> bool:
+    """Whether two URLs name the same database (the same file, for SQLite)."""
+    if a.get_backend_name() != b.get_backend_name():
+        return False
+    if a.get_backend_name() == "sqlite":
+        return _sqlite_key(a) == _sqlite_key(b)
+    return (a.host, a.port, a.database) == (b.host, b.port, b.database)
+
+
+def _sqlite_key(url: sa.URL) -> str:
+    database = url.database or ""
+    if database in {"", ":memory:"} or database.startswith("file:"):
+        return database
+    return os.path.realpath(database)
+
+
+def _upgrade_head(app: Flask, state: EntityDBState, worker: str | None) -> None:
+    if not os.path.isdir(state.settings.migrations_dir):
+        fail(
+            f"The app '{app.import_name}' has no migrations folder"
+            f" '{state.settings.migrations_dir}'; create it with 'flask db init' and"
+            " 'flask db migrate', or build the test schema without migrations with"
+            " --entitydb-schema=create_all (or 'entitydb_schema = create_all' in the pytest"
+            " ini file)."
+        )
+    from flask_entitydb.errors import MigrationError
+    from flask_entitydb.migrations import upgrade
+
+    try:
+        upgrade("head", app=app)
+    except MigrationError as exc:
+        fail_migration(state.settings.url, worker, "Bringing the test database to head", exc)
