@@ -64,6 +64,10 @@ def _parents(name: str, root: str) -> Iterator[str]:
 
 
 def _import(name: str, base: type[DeclarativeBase]) -> ModuleType:
+    """Module ``name``, imported unless it already is.
+
+    :raises EntityDiscoveryError: it fails to import (its tables are then forgotten).
+    """
     global _import_failed
     module = sys.modules.get(name)
     if module is not None:

@@ -105,6 +105,7 @@ def _selected_entry_points(labels: tuple[str, ...] | None) -> list[EntryPoint]:
 
 
 def _entry_point_place(ep: EntryPoint) -> Place:
+    """The package or module that entry point ``ep`` names."""
     dist = ep.dist.name if ep.dist is not None else "an unknown distribution"
     if ep.attr:
         raise EntityDiscoveryError(
