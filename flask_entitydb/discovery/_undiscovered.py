@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import Flask
-from sqlalchemy.orm import DeclarativeBase, Mapper
 
-from flask_entitydb.discovery import ENTITY_SUFFIX, EntityInfo, _mappers, _relative_file
+from flask_entitydb.discovery._app_metadata import other_states
+from flask_entitydb.discovery._files import ENTITY_SUFFIX
+from flask_entitydb.discovery._importing import live_mappers
+from flask_entitydb.discovery._result import EntityInfo, entity_info
 from flask_entitydb.state import EntityDBState
 
 MAX_DIRECTORIES = 5000
@@ -133,8 +134,6 @@ def _imported(module: str | None, path: str) -> bool:
 def undiscovered_modules(app: Flask, state: EntityDBState) -> tuple[UndiscoveredModule, ...]:
     """The ``*_entity.py`` files under the app's project that neither this app's
     discovery nor another live app's of the process imported."""
-    from flask_entitydb.discovery._app_metadata import other_states
-
     known = set(state.discovery.files)
     for other in other_states(app):
         known |= other.discovery.files
@@ -156,34 +155,12 @@ def undiscovered_classes(state: EntityDBState, metadata: sa.MetaData) -> tuple[E
     ``not discovered``."""
     discovered = set(state.discovery.entities.values())
     found: list[EntityInfo] = []
-    for mapper in _live_mappers(state.db.base):
+    for mapper in live_mappers(state.db.base):
         cls = mapper.class_
         table = mapper.local_table
         if cls in discovered or not isinstance(table, sa.Table):
             continue
         if table.key not in metadata.tables:
             continue
-        module = sys.modules[cls.__module__]
-        spec = module.__spec__
-        origin = spec.origin if spec is not None else getattr(module, "__file__", None)
-        found.append(
-            EntityInfo(
-                name=cls.__name__,
-                entity=cls,
-                table=table.fullname,
-                module=cls.__module__,
-                file=_relative_file(cls.__module__, origin),
-                source="not discovered",
-                columns=len(table.columns),
-            )
-        )
+        found.append(entity_info(mapper, sys.modules[cls.__module__], "not discovered"))
     return tuple(sorted(found, key=lambda info: (info.module, info.name)))
-
-
-def _live_mappers(base: type[DeclarativeBase]) -> Iterator[Mapper[DeclarativeBase]]:
-    """Mappers of classes that are still their module's attribute (not left over from
-    a module whose import failed)."""
-    for mapper in _mappers(base):
-        cls = mapper.class_
-        if getattr(sys.modules.get(cls.__module__), cls.__name__, None) is cls:
-            yield mapper
