@@ -58,7 +58,6 @@ from flask_entitydb.migrations._failures import (
     reported_here,
     version_table_state,
 )
-from flask_entitydb.migrations._lint.mysql import NOT_SUPPORTED, error_code
 from flask_entitydb.migrations._locks.discard import discarded_on_failure
 from flask_entitydb.migrations._locks.lease import LEASE_TABLE
 from flask_entitydb.migrations._locks.locking import LockNotice, migration_lock
@@ -69,6 +68,7 @@ from flask_entitydb.migrations._locks.timeouts import (
     migration_lock_timeout,
     session_setting,
 )
+from flask_entitydb.migrations._server_facts import NOT_SUPPORTED, error_code
 from flask_entitydb.migrations.binds import bind_database, bind_engine, bind_metadata, config_bind
 from flask_entitydb.migrations.results import Action, AppliedRevision
 from flask_entitydb.state import get_state

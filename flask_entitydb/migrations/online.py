@@ -9,8 +9,8 @@ table while writes wait. On other databases the block changes nothing, so the re
 stays portable. ``flask db migrate`` writes these blocks, judged by the server (see
 docs/safe-migrations.md).
 
-How: while the block runs, the statements Alembic executes (its ``impl._exec``, the one
-place every operation's statement passes, online and offline) are wrapped in
+How: while the block runs, the statements Alembic executes (online and offline: see
+:func:`~flask_entitydb._compat.alembic.statements_rewritten`) are wrapped in
 :class:`OnlineDDL`, a SQLAlchemy DDL element of this module compiled (``@compiles``) as the
 statement followed by the clause. Nothing else is changed, and nothing outside the block.
 """
@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from alembic.ddl.base import AlterTable
+from alembic.ddl.impl import DefaultImpl
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import (
     AddConstraint,
@@ -33,13 +34,14 @@ from sqlalchemy.schema import (
 )
 from sqlalchemy.sql.compiler import DDLCompiler
 
+from flask_entitydb._compat.alembic import statements_rewritten
+from flask_entitydb.migrations._server_facts import MYSQL
+
 ALGORITHMS = ("INSTANT", "INPLACE")
 """The algorithms of :func:`online_ddl`, strongest first."""
 
 CLAUSES = {"INSTANT": "ALGORITHM=INSTANT", "INPLACE": "ALGORITHM=INPLACE, LOCK=NONE"}
 """The clause each algorithm adds to an ``ALTER TABLE``."""
-
-MYSQL = frozenset({"mysql", "mariadb"})
 
 _ONLINE_DDL = (AlterTable, CreateIndex, DropIndex, AddConstraint, DropConstraint)
 
@@ -87,31 +89,23 @@ def algorithm_in_force(algorithm: str | None) -> Iterator[None]:
         _algorithm.reset(token)
 
 
+def _with_clause(construct: Any) -> Any:
+    """``construct`` with the clause of the algorithm in force, if it takes one."""
+    algorithm = _algorithm.get()
+    if algorithm is not None and isinstance(construct, _ONLINE_DDL):
+        return OnlineDDL(construct, algorithm)
+    return construct
+
+
 @contextlib.contextmanager
-def clauses_added(impl: Any) -> Iterator[None]:
+def clauses_added(impl: DefaultImpl) -> Iterator[None]:
     """While the block runs, the MySQL/MariaDB statements executed by the Alembic ``impl``
     (online or as ``--sql`` output) carry the clause of the algorithm in force."""
-    if impl.dialect.name not in MYSQL or getattr(impl._exec, "_adds_clauses", False):
+    if impl.dialect.name not in MYSQL:
         yield
         return
-    own = vars(impl).get("_exec")
-    original = impl._exec
-
-    def _exec(construct: Any, *args: Any, **kwargs: Any) -> Any:
-        algorithm = _algorithm.get()
-        if algorithm is not None and isinstance(construct, _ONLINE_DDL):
-            construct = OnlineDDL(construct, algorithm)
-        return original(construct, *args, **kwargs)
-
-    _exec._adds_clauses = True  # type: ignore[attr-defined]
-    impl._exec = _exec
-    try:
+    with statements_rewritten(impl, _with_clause):
         yield
-    finally:
-        if own is None:
-            del impl._exec  # the class's method again
-        else:
-            impl._exec = own
 
 
 @contextlib.contextmanager

@@ -38,7 +38,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy.dialects import mysql
 from sqlalchemy.sql import sqltypes
 
-_MYSQL = frozenset({"mysql", "mariadb"})
+from flask_entitydb.migrations._server_facts import MYSQL
 
 # -- types ---------------------------------------------------------------------------------
 
@@ -55,10 +55,10 @@ def compare_type(
 
     :returns: ``True`` changed, ``False`` the same, ``None`` let Alembic decide.
     """
-    if context.dialect.name not in _MYSQL:
+    if context.dialect.name not in MYSQL:
         return None
     meta = _dialect_type(metadata_type, context.dialect)
-    if isinstance(meta, sqltypes.Boolean) and _is_mysql_boolean(inspected_type):
+    if isinstance(meta, sqltypes.Boolean) and is_mysql_boolean(inspected_type):
         return False
     if (
         isinstance(meta, sqltypes.Enum)
@@ -76,7 +76,9 @@ def _dialect_type(type_: sa.types.TypeEngine[Any], dialect: sa.Dialect) -> Any:
     return type_.dialect_impl(dialect)
 
 
-def _is_mysql_boolean(type_: sa.types.TypeEngine[Any]) -> bool:
+def is_mysql_boolean(type_: sa.types.TypeEngine[Any]) -> bool:
+    """Whether a reflected type is how MySQL/MariaDB store a ``Boolean`` (``TINYINT(1)``,
+    ``BIT(1)``)."""
     if isinstance(type_, mysql.TINYINT):
         return getattr(type_, "display_width", None) in (None, 1)
     if isinstance(type_, mysql.BIT):
@@ -127,7 +129,7 @@ def compare_server_default(
     dialect = context.dialect
     ddl_default = _render(metadata_default.arg, dialect)
     affinity = _affinity(metadata_column.type, dialect)
-    backslashes = dialect.name in _MYSQL
+    backslashes = dialect.name in MYSQL
     ours = _canonical(ddl_default, affinity, backslashes=backslashes)
     theirs = _canonical(inspected_default, affinity, backslashes=backslashes)
     if ours == theirs:

@@ -2,9 +2,10 @@
 an existing table, as the server decides it.
 
 A scratch database is built on the app's server from the recorded revisions (as
-``flask db lint`` does, :mod:`.lint_mysql`), then the new revision's operations are run on
-it, each ``ALTER TABLE`` / ``CREATE INDEX`` / ``DROP INDEX`` with ``ALGORITHM=INSTANT``,
-else ``ALGORITHM=INPLACE, LOCK=NONE``. The operations the server accepts are written in
+``flask db lint`` does, :mod:`~flask_entitydb.migrations._lint.mysql`, whose scratch
+database, recorder and judging it uses), then the new revision's operations are run on it,
+each ``ALTER TABLE`` / ``CREATE INDEX`` / ``DROP INDEX`` with ``ALGORITHM=INSTANT``, else
+``ALGORITHM=INPLACE, LOCK=NONE``. The operations the server accepts are written in
 ``with online_ddl(op, "INSTANT"):`` (or ``"INPLACE"``) blocks; those it refuses both are
 written as they are (the table is copied; ``flask db lint`` reports it). When the check
 cannot be made, nothing is marked and a warning says why.
@@ -20,11 +21,10 @@ import sqlalchemy as sa
 from alembic.operations import ops
 from alembic.script import ScriptDirectory
 
-from flask_entitydb._settings.masking import mask_text
 from flask_entitydb.migrations._lint.mysql import run_judged, weakest
 from flask_entitydb.migrations._lint.record import OnlineForms, record
-from flask_entitydb.migrations._lint.scratch import scratch_database
-from flask_entitydb.migrations.online import MYSQL
+from flask_entitydb.migrations._lint.scratch import scratch_database, server_message
+from flask_entitydb.migrations._server_facts import MYSQL
 
 log = logging.getLogger("flask_entitydb")
 
@@ -132,10 +132,7 @@ def _judge(context: Any, heads: Any, steps: list[Any]) -> dict[int, str | None]:
                     if online:
                         algorithms[id(op)] = weakest(verdicts)
     except sa.exc.DBAPIError as error:
-        message = mask_text(" ".join(str(error.orig).split()))
-        if url.password:
-            message = message.replace(str(url.password), "***")
-        raise _NotJudged(f"the server check failed ({message})") from None
+        raise _NotJudged(f"the server check failed ({server_message(error, url)})") from None
     except ValueError as error:  # an operation Alembic cannot run (a plugin's)
         raise _NotJudged(f"an operation could not be rendered ({error})") from None
     return algorithms

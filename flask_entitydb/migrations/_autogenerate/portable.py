@@ -25,7 +25,7 @@ MariaDB refuse to drop an index on its own while a foreign key of the table need
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -37,9 +37,10 @@ from flask_entitydb.migrations._autogenerate.casts import (
     add_postgresql_casts,
     register_cast_renderers,
 )
-from flask_entitydb.migrations._autogenerate.compare import _is_mysql_boolean
+from flask_entitydb.migrations._autogenerate.changes import flatten
+from flask_entitydb.migrations._autogenerate.compare import is_mysql_boolean
+from flask_entitydb.migrations._server_facts import MYSQL
 
-_MYSQL = ("mysql", "mariadb")
 _DISPLAY_WIDTH = re.compile(r"\b(\w*INT\w*)\(\d+\)")
 
 Directives = Callable[[MigrationContext, Any, list[Any]], None]
@@ -55,7 +56,7 @@ def portable_types(metadata: sa.MetaData) -> Directives:
                 continue
             drop_indexes_with_tables(script)
             for container in [*script.upgrade_ops_list, *script.downgrade_ops_list]:
-                for op in _flatten(container.ops):
+                for op in flatten(container.ops):
                     _rewrite(op, metadata, context.dialect)
             if context.dialect.name != "postgresql":  # there alembic-postgresql-enum does it
                 for downgrade in script.downgrade_ops_list:
@@ -156,14 +157,6 @@ def _enum_types(table: sa.Table) -> set[tuple[str | None, str]]:
     return found
 
 
-def _flatten(operations: Iterable[ops.MigrateOperation]) -> Iterable[ops.MigrateOperation]:
-    for op in operations:
-        if isinstance(op, ops.OpContainer):
-            yield from _flatten(op.ops)
-        else:
-            yield op
-
-
 def _rewrite(op: ops.MigrateOperation, metadata: sa.MetaData, dialect: sa.Dialect) -> None:
     if isinstance(op, ops.AlterColumnOp):
         declared = _declared_type(metadata, op.schema, op.table_name, op.column_name)
@@ -239,8 +232,8 @@ def portable_type(
                 return sa.Enum(*type_.enums, name=candidate.name, schema=candidate.schema)
         return _enum(type_, where)
     if (
-        dialect.name in _MYSQL
-        and _is_mysql_boolean(type_)
+        dialect.name in MYSQL
+        and is_mysql_boolean(type_)
         and not isinstance(declared_impl, sqltypes.Integer)
     ):
         return sa.Boolean()  # TINYINT(1) is how MySQL stores a Boolean
@@ -250,7 +243,7 @@ def portable_type(
         return type_
     if _ddl(generic, dialect) == _ddl(type_, dialect):
         return generic
-    names = _MYSQL if dialect.name in _MYSQL else (dialect.name,)
+    names = MYSQL if dialect.name in MYSQL else (dialect.name,)
     return generic.with_variant(type_, *names)
 
 

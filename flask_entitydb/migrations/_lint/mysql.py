@@ -4,12 +4,12 @@ An empty scratch database is built on the app's server from the recorded stateme
 revisions, oldest first. Each ``ALTER TABLE`` / ``CREATE INDEX`` / ``DROP INDEX`` of a
 linted revision on a table that existed before it is tried there with
 ``ALGORITHM=INSTANT``, then with ``ALGORITHM=INPLACE, LOCK=NONE`` (the forms
-:func:`~.online.online_ddl` gives it; only the algorithm of its block when it runs in
-one); when the server refuses both (errors 1845/1846), the operation would copy the table
-and block writes (in a block: the upgrade fails). Which algorithm an operation supports
-depends on the operation and the server version, not on the rows, so the empty copy
-answers for the real table. ``flask db migrate`` judges new operations the same way
-(:func:`run_judged`, :mod:`.online_migrate`).
+:func:`~flask_entitydb.migrations.online_ddl` gives it; only the algorithm of its block
+when it runs in one); when the server refuses both (errors 1845/1846), the operation would
+copy the table and block writes (in a block: the upgrade fails). Which algorithm an
+operation supports depends on the operation and the server version, not on the rows, so
+the empty copy answers for the real table. ``flask db migrate`` judges new operations the
+same way (:func:`run_judged`, :mod:`~flask_entitydb.migrations._autogenerate.online_blocks`).
 """
 
 from __future__ import annotations
@@ -20,14 +20,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from flask_entitydb._settings.masking import mask_text
 from flask_entitydb.migrations._lint.record import Recorded, RecordedRevision
-from flask_entitydb.migrations._lint.scratch import scratch_database
+from flask_entitydb.migrations._lint.scratch import scratch_database, server_message
+from flask_entitydb.migrations._server_facts import NOT_SUPPORTED, error_code
 from flask_entitydb.migrations.online import ALGORITHMS
-
-NOT_SUPPORTED = (1845, 1846)
-"""The errors of a server refusing an algorithm clause (1846: not supported for this
-operation; 1845: not supported at all)."""
 
 
 @dataclass(frozen=True)
@@ -93,14 +89,6 @@ def _run(connection: sa.Connection, statement: str) -> None:
     connection.commit()
 
 
-def error_code(error: BaseException) -> int | None:
-    """The MySQL/MariaDB error number of a database error, if it has one."""
-    if not isinstance(error, sa.exc.DBAPIError):
-        return None
-    args = getattr(error.orig, "args", ())
-    return args[0] if args and isinstance(args[0], int) else None
-
-
 def copy_findings(
     url: URL, revisions: list[RecordedRevision], linted: set[str]
 ) -> tuple[list[CopyFinding], list[Recorded], str | None]:
@@ -133,10 +121,7 @@ def copy_findings(
                                 )
                             found.append(CopyFinding(item, verdict.statement, reason))
     except sa.exc.DBAPIError as error:
-        message = mask_text(" ".join(str(error.orig).split()))
-        if url.password:
-            message = message.replace(str(url.password), "***")
-        return found, checked, message
+        return found, checked, server_message(error, url)
     return found, checked, None
 
 

@@ -4,7 +4,7 @@ Some type changes are metadata-only on PostgreSQL (``varchar(n)`` to ``varchar(m
 or to ``text``: a short ACCESS EXCLUSIVE lock, no rewrite), others rewrite the table and
 its indexes under that lock (``integer`` to ``bigint``, a shorter ``varchar``, ``text`` to
 ``integer``). Which one depends on the types and the server's casts, not on the rows, so
-an empty scratch database (:mod:`.lint_scratch`) built from the revisions' recorded
+an empty scratch database (:mod:`.scratch`) built from the revisions' recorded
 statements answers for the real table: each ``op.alter_column(..., type_=...)`` of a linted
 revision on an existing table runs there, and the ``relfilenode`` of the table and of its
 indexes is compared before and after. A new file is a rewrite (or an index rebuild).

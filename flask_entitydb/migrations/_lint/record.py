@@ -24,9 +24,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import Script
 from sqlalchemy.engine import URL
 
+from flask_entitydb._compat.alembic import op_proxy_restored
+from flask_entitydb.migrations._server_facts import MYSQL
 from flask_entitydb.migrations.online import (
     ALGORITHMS,
-    MYSQL,
     algorithm_in_force,
     clauses_added,
     current_algorithm,
@@ -293,19 +294,7 @@ class _Recorder:
         """Make ``alembic.op`` this recorder for the ``with`` block (and the one of a
         migration in progress again afterwards: ``flask db migrate`` records revisions
         while Alembic's own is installed)."""
-        import alembic.op
-
-        outer = getattr(alembic.op, "_proxy", None)
-        try:
-            with self._installed():
-                yield
-        finally:
-            if outer is not None:
-                outer._install_proxy()
-
-    @contextlib.contextmanager
-    def _installed(self) -> Iterator[None]:
-        with Operations.context(self.context) as proxy:
+        with op_proxy_restored(), Operations.context(self.context) as proxy:
             original_batch = proxy.batch_alter_table
 
             @contextlib.contextmanager

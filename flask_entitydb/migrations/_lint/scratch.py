@@ -1,6 +1,6 @@
 """The scratch database of ``flask db lint``: an empty database next to the app's, on the
 same server, where the revisions' recorded statements are run so the server itself can
-judge them (:mod:`.lint_mysql`, :mod:`.lint_postgresql`)."""
+judge them (:mod:`.mysql`, :mod:`.postgresql`)."""
 
 from __future__ import annotations
 

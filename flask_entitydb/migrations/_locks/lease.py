@@ -35,6 +35,14 @@ import sqlalchemy as sa
 from flask_entitydb.errors import LockLostError
 from flask_entitydb.migrations._locks.discard import discard, rollback_or_discard
 from flask_entitydb.migrations._locks.locking import LockNotice, timeout_error
+from flask_entitydb.migrations._server_facts import (
+    MYSQL_DEADLOCK,
+    MYSQL_LOCK_WAIT_TIMEOUT,
+    POSTGRESQL_DEADLOCK_DETECTED,
+    POSTGRESQL_SERIALIZATION_FAILURE,
+    POSTGRESQL_UNIQUE_VIOLATION,
+    error_code,
+)
 
 LEASE_TABLE = "flask_entitydb_lock"
 """The table holding one lease row per lock name."""
@@ -50,8 +58,13 @@ _CREATE = (
     " beat BIGINT NOT NULL,"
     " acquired_at TIMESTAMP NULL)"
 )
-# MySQL error codes of a lost race: deadlock (Galera certification failure), lock wait
-_CONTENDED_MYSQL = {1213, 1205}
+_CONTENDED_MYSQL = {MYSQL_DEADLOCK, MYSQL_LOCK_WAIT_TIMEOUT}
+"""MySQL error codes of a lost race: deadlock (Galera certification failure), lock wait."""
+_CONTENDED_POSTGRESQL = {
+    POSTGRESQL_SERIALIZATION_FAILURE,
+    POSTGRESQL_DEADLOCK_DETECTED,
+    POSTGRESQL_UNIQUE_VIOLATION,
+}
 
 
 def owner_label() -> str:
@@ -69,9 +82,8 @@ def private_engine(engine: sa.Engine) -> sa.Engine:
 def _contended(error: sa.exc.DBAPIError) -> bool:
     if isinstance(error, sa.exc.IntegrityError):
         return True  # the row exists: someone holds the lease
-    code = getattr(error.orig, "args", (None,))[0] if error.orig is not None else None
     sqlstate = getattr(error.orig, "sqlstate", None)
-    return code in _CONTENDED_MYSQL or sqlstate in {"40001", "40P01", "23505"}
+    return error_code(error) in _CONTENDED_MYSQL or sqlstate in _CONTENDED_POSTGRESQL
 
 
 class Lease:

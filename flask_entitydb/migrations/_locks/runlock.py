@@ -12,7 +12,7 @@ Database                   Lock
 =========================  ==========================================================
 SQLite                     ``flock`` on ``<database>.migration-lock``
 MySQL / MariaDB            ``GET_LOCK`` on the migrating connection
-MariaDB Galera cluster     a lease row (:mod:`~flask_entitydb.migrations.lease`):
+MariaDB Galera cluster     a lease row (:mod:`.lease`):
                            ``GET_LOCK`` is node-local there
 PostgreSQL (also behind    ``pg_try_advisory_xact_lock`` in the migration transaction:
 PgBouncer)                 a transaction keeps its server connection under every

@@ -14,8 +14,12 @@ from collections.abc import Iterator
 import sqlalchemy as sa
 
 from flask_entitydb.migrations._locks.discard import discard
-
-_MYSQL = frozenset({"mysql", "mariadb"})
+from flask_entitydb.migrations._server_facts import (
+    MYSQL,
+    MYSQL_LOCK_WAIT_TIMEOUT,
+    POSTGRESQL_LOCK_NOT_AVAILABLE,
+    error_code,
+)
 
 
 def lock_timeout_sql(dialect: str, seconds: float | None) -> tuple[str, str] | None:
@@ -25,7 +29,7 @@ def lock_timeout_sql(dialect: str, seconds: float | None) -> tuple[str, str] | N
         return None
     if dialect == "postgresql":
         return f"SET lock_timeout = '{max(1, round(seconds * 1000))}ms'", "RESET lock_timeout"
-    if dialect in _MYSQL:
+    if dialect in MYSQL:
         return (
             f"SET SESSION lock_wait_timeout = {max(1, round(seconds))}",
             "SET SESSION lock_wait_timeout = DEFAULT",
@@ -76,19 +80,13 @@ def session_setting(connection: sa.Connection, set_sql: str, reset_sql: str) -> 
                     raise
 
 
-_MYSQL_LOCK_WAIT_TIMEOUT = 1205
-_POSTGRESQL_LOCK_NOT_AVAILABLE = "55P03"
-
-
 def is_lock_timeout(error: BaseException) -> bool:
     """Whether ``error`` is a statement that gave up waiting for a table or row lock
     (PostgreSQL ``lock_not_available``, MySQL/MariaDB error 1205)."""
     if not isinstance(error, sa.exc.DBAPIError) or error.orig is None:
         return False
     orig = error.orig
-    if getattr(orig, "sqlstate", None) == _POSTGRESQL_LOCK_NOT_AVAILABLE:
+    states = (getattr(orig, "sqlstate", None), getattr(orig, "pgcode", None))  # psycopg 3, psycopg2
+    if POSTGRESQL_LOCK_NOT_AVAILABLE in states:
         return True
-    if getattr(orig, "pgcode", None) == _POSTGRESQL_LOCK_NOT_AVAILABLE:  # psycopg2
-        return True
-    args: tuple[object, ...] = tuple(getattr(orig, "args", ()))
-    return bool(args) and args[0] == _MYSQL_LOCK_WAIT_TIMEOUT
+    return error_code(error) == MYSQL_LOCK_WAIT_TIMEOUT

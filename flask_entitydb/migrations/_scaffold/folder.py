@@ -16,6 +16,7 @@ from types import TracebackType
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from flask_entitydb._compat.alembic import revision_files
 from flask_entitydb.errors import MigrationError
 from flask_entitydb.migrations._failures import one_line
 
@@ -101,7 +102,7 @@ def _missing_parent(script: ScriptDirectory, missing: str) -> str:
     where = f"no file in '{script.versions}' defines"
     naming: list[str] = []
     try:
-        for found in script._load_revisions():  # the map itself cannot be built
+        for found in revision_files(script):  # the map itself cannot be built
             parents = _as_tuple(found.down_revision) + _as_tuple(found.dependencies)
             if missing in parents:
                 naming.append(os.path.abspath(found.path))

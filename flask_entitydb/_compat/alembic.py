@@ -1,0 +1,72 @@
+"""The private parts of Alembic flask-entitydb relies on, each behind one small function.
+
+Alembic has no public hook for these three needs; everything else goes through its public
+API. ``tests/test_compat_alembic.py`` checks each one against the installed Alembic, so an
+upstream change fails there, by name, rather than somewhere in ``flask db``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import alembic.op
+from alembic.ddl.impl import DefaultImpl
+from alembic.script import Script, ScriptDirectory
+
+
+@contextlib.contextmanager
+def statements_rewritten(impl: DefaultImpl, rewrite: Callable[[Any], Any]) -> Iterator[None]:
+    """While the block runs, every statement the Alembic ``impl`` executes (online, or
+    written as ``--sql`` output) is replaced by ``rewrite(statement)`` first. In a block of
+    the same ``rewrite`` already running, nothing more is done.
+
+    Private: ``DefaultImpl._exec``, the one method every operation's statement passes
+    through; no public hook sees an offline statement before it is compiled.
+    """
+    current = impl._exec
+    if getattr(current, "_rewrites", None) is rewrite:
+        yield
+        return
+    own = vars(impl).get("_exec")
+
+    def _exec(construct: Any, *args: Any, **kwargs: Any) -> Any:
+        return current(rewrite(construct), *args, **kwargs)
+
+    _exec._rewrites = rewrite  # type: ignore[attr-defined]
+    impl._exec = _exec  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        if own is None:
+            del impl._exec  # the class's method again
+        else:
+            impl._exec = own  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def op_proxy_restored() -> Iterator[None]:
+    """After the block, ``alembic.op`` is again the ``Operations`` it was before it, if any
+    (the public ``Operations.context()`` leaves none installed when it ends, and a migration
+    in progress needs its own back).
+
+    Private: the module's ``_proxy`` (the ``Operations`` installed) and
+    ``Operations._install_proxy()``.
+    """
+    outer = getattr(alembic.op, "_proxy", None)
+    try:
+        yield
+    finally:
+        if outer is not None:
+            outer._install_proxy()
+
+
+def revision_files(script: ScriptDirectory) -> Iterator[Script]:
+    """Every revision file of the folder, loaded but not linked into the revision map (so
+    this works when the map cannot be built, for example when a ``down_revision`` names a
+    revision no file defines).
+
+    Private: ``ScriptDirectory._load_revisions()``; the public methods all build the map.
+    """
+    return script._load_revisions()

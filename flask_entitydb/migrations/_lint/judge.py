@@ -1,0 +1,208 @@
+"""Judging the recorded operations of ``flask db lint``: the every-backend rules
+(:mod:`.rules`), on MySQL/MariaDB the server itself on a scratch database (:mod:`.mysql`)
+and a note on a Galera node, on PostgreSQL squawk (:mod:`.squawk`) and, for column type
+changes, the server on a scratch database (:mod:`.postgresql`); the findings in the order
+of the revisions and their operations.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic.script import Script
+
+from flask_entitydb._settings.masking import mask_text
+from flask_entitydb.migrations._lint.mysql import copy_findings
+from flask_entitydb.migrations._lint.postgresql import judged_type_change, type_rewrites
+from flask_entitydb.migrations._lint.record import Recorded, RecordedRevision, revision_allows
+from flask_entitydb.migrations._lint.results import LintFinding, LintResult
+from flask_entitydb.migrations._lint.rules import RULES, check_generic, describe
+from flask_entitydb.migrations._lint.squawk import squawk_findings
+from flask_entitydb.migrations._locks.runlock import galera_status
+from flask_entitydb.migrations._server_facts import MYSQL
+
+_DDL = ("ALTER ", "CREATE INDEX", "CREATE UNIQUE INDEX", "DROP ", "RENAME ")
+
+
+def judge(
+    recorded: list[RecordedRevision],
+    chosen: list[Script],
+    linted: set[str],
+    engine: sa.Engine,
+    url: sa.URL,
+    lock_timeout: float | None,
+) -> LintResult:
+    """The findings on the ``linted`` revisions among ``recorded`` (every revision up to
+    the last linted one, oldest first: the scratch databases are built from them).
+
+    :param lock_timeout: the migration lock timeout (``None``: migrations run without one).
+    """
+    backend = url.get_backend_name()
+    judgement = _Judgement(recorded, linted, engine, url, lock_timeout)
+    if judgement.items and backend in MYSQL:
+        judgement.check_on_mysql()
+    if backend == "postgresql":
+        judgement.check_on_postgresql()
+    return LintResult(
+        dialect=backend,
+        revisions=tuple(s.revision for s in chosen),
+        findings=tuple(judgement.findings(backend)),
+        notes=tuple(judgement.notes),
+    )
+
+
+class _Judgement:
+    """The judgement of one lint run: its inputs, and what the server checks found (notes,
+    findings by operation ``id``, the operations whose type change the server judged)."""
+
+    def __init__(
+        self,
+        recorded: list[RecordedRevision],
+        linted: set[str],
+        engine: sa.Engine,
+        url: sa.URL,
+        lock_timeout: float | None,
+    ) -> None:
+        self.recorded = recorded
+        self.linted = linted
+        self.revisions = [r for r in recorded if r.script.revision in linted]
+        self.items = [item for revision in self.revisions for item in revision.operations]
+        self.engine = engine
+        self.url = url
+        self.lock_timeout = lock_timeout
+        self.notes: list[str] = []
+        self.by_operation: dict[int, list[LintFinding]] = {}
+        self.judged: set[int] = set()
+        """The operations whose type change the server judged (no rule judges them)."""
+
+    def add(self, item: Recorded, rule: str, detail: str = "") -> None:
+        self.by_operation.setdefault(id(item), []).append(_finding(item, rule, detail))
+
+    def check_on_mysql(self) -> None:
+        """Table copies (the server on a scratch database), Galera, the lock timeout."""
+        copies, _checked, failure = copy_findings(self.url, self.recorded, self.linted)
+        if failure is None:
+            self.judged = {id(item) for item in self.items}
+        else:
+            self.notes.append(
+                f"the server check stopped ({failure}); 'alter-column-type' is judged by"
+                " rule instead"
+            )
+        for copy in copies:
+            self.add(copy.item, "mysql-table-copy", copy.reason)
+        galera = _galera_note(self.engine, self.items)
+        if galera is not None:
+            self.notes.append(galera)
+        if self.lock_timeout is None:
+            for item in self.items:
+                if _changes_existing_table(item):
+                    self.add(item, "no-lock-timeout")
+
+    def check_on_postgresql(self) -> None:
+        """Type changes that rewrite (the server on a scratch database), squawk."""
+        if any(judged_type_change(item) for item in self.items):
+            rewrites, self.judged, failure = type_rewrites(self.url, self.recorded, self.linted)
+            if failure is not None:
+                self.notes.append(
+                    f"the server check of type changes stopped ({failure});"
+                    " 'alter-column-type' is judged by rule for the ones after it"
+                )
+            for rewrite in rewrites:
+                self.add(rewrite.item, "alter-column-type", rewrite.reason)
+        if not self.items:
+            return
+        version, failure = _server_version(self.engine)
+        if failure is not None:
+            self.notes.append(f"server version unknown ({failure}); squawk assumed a recent one")
+        stream = [pair for revision in self.revisions for pair in revision.stream]
+        for hit in squawk_findings(stream, pg_version=version, lock_timeout=self.lock_timeout):
+            self.add(hit.item, hit.rule, hit.message)
+
+    def findings(self, backend: str) -> list[LintFinding]:
+        """Every finding, revision by revision and operation by operation."""
+        found: list[LintFinding] = []
+        for revision in self.revisions:
+            if revision.error is not None:
+                found.append(_unreadable(revision))
+            for item in revision.operations:
+                rules = check_generic(item, backend, type_change=id(item) not in self.judged)
+                found += [_finding(item, rule) for rule in rules]
+                found += self.by_operation.get(id(item), [])
+        return found
+
+
+def _changes_existing_table(item: Recorded) -> bool:
+    """Whether ``item`` runs DDL on a table that existed before its revision."""
+    return not item.new_table and any(s.upper().startswith(_DDL) for s in item.statements)
+
+
+def _finding(item: Recorded, rule: str, detail: str = "") -> LintFinding:
+    definition = RULES[rule]
+    return LintFinding(
+        rule=rule,
+        revision=item.revision,
+        path=item.path,
+        line=item.line,
+        operation=describe(item.operation),
+        effect=definition.effect,
+        recipe=definition.recipe,
+        allowed=rule in item.allowed,
+        detail=detail,
+    )
+
+
+def _unreadable(revision: RecordedRevision) -> LintFinding:
+    script = revision.script
+    allowed = "not-recorded" in revision_allows(script.path)
+    return LintFinding(
+        rule="not-recorded",
+        revision=script.revision,
+        path=os.path.abspath(script.path),
+        line=revision.error_line,
+        operation="upgrade()",
+        effect=f"could not be read without a database ({revision.error}), so it was not checked",
+        recipe="review it by hand and mark it '# entitydb: allow not-recorded', or keep"
+        " upgrade() to op calls",
+        allowed=allowed,
+    )
+
+
+def _server_version(engine: sa.Engine) -> tuple[str | None, str | None]:
+    try:
+        with engine.connect() as connection:
+            info = connection.dialect.server_version_info or ()
+    except sa.exc.DBAPIError as error:
+        return None, mask_text(" ".join(str(error.orig).split()))
+    return ".".join(str(part) for part in info[:2]) or None, None
+
+
+def _galera_note(engine: sa.Engine, items: Sequence[Recorded]) -> str | None:
+    """On a Galera node: that the schema changes of existing tables among ``items`` stall
+    writes to their tables on every node while they run (total order isolation)."""
+    tables = sorted(
+        {
+            str(getattr(item.operation, "table_name", None) or "?")
+            for item in items
+            if _changes_existing_table(item)
+        }
+    )
+    if not tables:
+        return None
+    try:
+        with engine.connect() as connection:
+            status = galera_status(connection)
+    except sa.exc.DBAPIError:
+        return None  # the server checks above already said why the server cannot be read
+    if status is None:
+        return None
+    size, method = status
+    return (
+        f"Galera cluster of {size} node(s) (wsrep_OSU_method={method}): each schema change of"
+        f" an existing table ({', '.join(tables)}) runs on every node at once and blocks"
+        " writes to that table cluster-wide until it ends; INSTANT changes take"
+        " milliseconds, but a table copy or an index build on a large table stalls the"
+        " whole cluster for as long: run those with pt-online-schema-change, or node by"
+        " node with wsrep_OSU_method=RSU outside flask db"
+    )
