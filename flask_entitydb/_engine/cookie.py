@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import time
+from functools import partial
 
 from flask import after_this_request, current_app, g, request
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -74,21 +75,24 @@ class LastWriteCookie:
             positions = {**{k: v for k, v in previous[1].items() if k not in names}, **positions}
         setattr(g, _PENDING, (time.time(), positions))
         if pending is None:
-            after_this_request(self._set_cookie)
+            # a partial, not a bound method: Flask checks whether it is a coroutine
+            # function, which costs a bound method one more call
+            after_this_request(partial(_set_cookie, self))
 
-    def _set_cookie(self, response: Response) -> Response:
-        written, positions = getattr(g, _PENDING)
-        app = current_app
-        interface = app.session_interface
-        response.set_cookie(
-            COOKIE_NAME,
-            self.cookie_value(written, positions),
-            # the browser forgets the write once no replica can still be behind it
-            max_age=int(self.position_seconds) + 1,
-            path=interface.get_cookie_path(app),
-            domain=interface.get_cookie_domain(app),
-            secure=interface.get_cookie_secure(app),
-            httponly=True,
-            samesite=interface.get_cookie_samesite(app),
-        )
-        return response
+
+def _set_cookie(cookie: LastWriteCookie, response: Response) -> Response:
+    written, positions = getattr(g, _PENDING)
+    app = current_app
+    interface = app.session_interface
+    response.set_cookie(
+        COOKIE_NAME,
+        cookie.cookie_value(written, positions),
+        # the browser forgets the write once no replica can still be behind it
+        max_age=int(cookie.position_seconds) + 1,
+        path=interface.get_cookie_path(app),
+        domain=interface.get_cookie_domain(app),
+        secure=interface.get_cookie_secure(app),
+        httponly=True,
+        samesite=interface.get_cookie_samesite(app),
+    )
+    return response
