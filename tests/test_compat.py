@@ -84,7 +84,7 @@ def test_flushing_property_is_true_while_the_session_flushes() -> None:
             session.execute(sa.select(_Thing)).all()
             read = session.seen
             with pytest.raises(AttributeError):
-                session.flushing = True  # type: ignore[misc]
+                session.flushing = True
     finally:
         sa.event.remove(_Recording, "before_flush", before_flush)
     assert ("before_flush", True) in flushed
@@ -131,7 +131,7 @@ def test_mix_into_sessions_changes_the_class_of_new_sessions_and_keeps_listeners
     assert factory.class_ is mixed  # once only
     with factory() as session:
         assert isinstance(session, Mixin) and isinstance(session, original)
-        assert session.marker() == "mixed"  # type: ignore[attr-defined]
+        assert session.marker() == "mixed"
         thing = _Thing(id=1)
         session.add(thing)
     assert attached == [thing]
