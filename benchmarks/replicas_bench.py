@@ -44,7 +44,7 @@ from flask import Flask
 from variants import DEFAULT_MYSQL_URL, database_url, drop_database, prepare_database
 
 from flask_entitydb import EntityDB
-from flask_entitydb._engine.replicas import COOKIE_NAME
+from flask_entitydb._engine.cookie import COOKIE_NAME
 
 CASES = ("single", "replicas", "replicas+written")
 

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
-from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import orm
 
-from flask_entitydb._engine.engines import EntitySession, mark_bind_keys, setup_engines, tables_of
-from flask_entitydb._engine.scoping import AppContextRegistry
+from flask_entitydb._engine.routes import mark_bind_keys, tables_of
+from flask_entitydb._engine.session import forced_primary, install_routing, make_flask_sqlalchemy
+from flask_entitydb._engine.setup import setup_engines
 from flask_entitydb._settings.binds import with_entity_binds
 from flask_entitydb._settings.load import load_settings
 from flask_entitydb._settings.masking import mask_url
@@ -98,16 +98,7 @@ class EntityDB(FlaskSQLAlchemyNames):
         self._flask_sqlalchemy_models = flask_sqlalchemy_models
         self._engine_options = dict(engine_options or {})
         self._command_name = command_name
-        options: dict[str, Any] = {"class_": EntitySession, **(session_options or {})}
-        custom_scope = "scopefunc" in options
-        self._sqlalchemy = SQLAlchemy(
-            session_options=options, add_models_to_shell=False, **model_options
-        )
-        if not custom_scope:
-            # Sessions are scoped to the app context as in Flask-SQLAlchemy, found with one
-            # context-variable lookup instead of a walk through the app_ctx proxy.
-            scoped = self._sqlalchemy.session
-            scoped.registry = AppContextRegistry(scoped.session_factory)
+        self._sqlalchemy = make_flask_sqlalchemy(session_options, model_options)
         self.base: type[orm.DeclarativeBase] = (
             self._sqlalchemy.Model  # type: ignore[assignment]
             if flask_sqlalchemy_models
@@ -182,8 +173,6 @@ class EntityDB(FlaskSQLAlchemyNames):
         )
         register_app(app)
         if routes.router is not None:
-            from flask_entitydb._engine.replicas import install_routing
-
             install_routing(app, self._sqlalchemy.session, routes.router)
         app.shell_context_processor(_shell_context)
         if settings.pending_migrations != "ignore":
@@ -267,7 +256,7 @@ class EntityDB(FlaskSQLAlchemyNames):
 
         Without read replicas it changes nothing.
         """
-        return _forced_primary(self)
+        return forced_primary(self.session)
 
     # -- Flask-SQLAlchemy conveniences ---------------------------------------------------
 
@@ -319,17 +308,6 @@ class EntityDB(FlaskSQLAlchemyNames):
         and prototypes."""
         for key, engine in self.engines.items():
             self.metadata.drop_all(engine, tables=tables_of(self.metadata, key))
-
-
-@contextlib.contextmanager
-def _forced_primary(db: EntityDB) -> Iterator[None]:
-    session = db.session()
-    previous = getattr(session, "_entitydb_primary", False)
-    session._entitydb_primary = True  # type: ignore[attr-defined]
-    try:
-        yield
-    finally:
-        session._entitydb_primary = previous  # type: ignore[attr-defined]
 
 
 def _shell_context() -> dict[str, Any]:

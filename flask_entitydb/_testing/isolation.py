@@ -104,7 +104,9 @@ def _session_per_request(app: Flask, db: EntityDB) -> Iterator[None]:
     """
     from flask import request_started, request_tearing_down
 
-    registry = db.session.registry
+    from flask_entitydb._compat.sqlalchemy import scoped_registry
+
+    registry = scoped_registry(db.session)
     set_aside: list[Any] = []
 
     def started(sender: Flask, **extra: Any) -> None:

@@ -944,7 +944,7 @@ def entities_command(as_json: bool) -> None:
     )
     missed = undiscovered_modules(current_app, state)
     if as_json:
-        from flask_entitydb._engine.engines import table_bind_key
+        from flask_entitydb._engine.routes import table_bind_key
         from flask_entitydb.migrations.binds import bind_name
 
         tables = state.db.metadata.tables

@@ -20,7 +20,7 @@ from contextvars import ContextVar
 import sqlalchemy as sa
 from alembic.config import Config
 
-from flask_entitydb._engine.engines import table_bind_key, tables_of
+from flask_entitydb._engine.routes import table_bind_key, tables_of
 from flask_entitydb._settings.model import DatabaseSettings
 from flask_entitydb.errors import MigrationError
 from flask_entitydb.state import EntityDBState

@@ -24,7 +24,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from flask_entitydb import EntityDB
-from flask_entitydb._engine.replicas import COOKIE_NAME
+from flask_entitydb._engine.cookie import COOKIE_NAME
 
 from .servers import MariaDBServer, PostgreSQLServer, free_port
 

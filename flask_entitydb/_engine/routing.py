@@ -1,37 +1,33 @@
-"""Read replicas: which engine serves a read, and read-your-writes for each client.
+"""Read replicas: which engine serves a read, and the health of each replica.
 
 Inside a request, a ``GET``, ``HEAD`` or ``OPTIONS`` reads from a replica of the bind;
 flushes, DML statements, other methods, the CLI and migrations use the primary. After a
 client's write, the primary's replication position (MariaDB ``@@gtid_binlog_pos``,
 PostgreSQL ``pg_current_wal_insert_lsn()``) and the time are kept in a small cookie of
-their own (:data:`COOKIE_NAME`, signed with the app's ``SECRET_KEY``). The client's next
-reads go to a replica only once that replica has replayed the position
-(``MASTER_GTID_WAIT`` / ``pg_last_wal_replay_lsn()``), and to the primary until then. Where
-no position can be read, the client reads from the primary for
+their own (:mod:`flask_entitydb._engine.cookie`, signed with the app's ``SECRET_KEY``).
+The client's next reads go to a replica only once that replica has replayed the position
+(``MASTER_GTID_WAIT`` / ``pg_last_wal_replay_lsn()``), and to the primary until then.
+Where no position can be read, the client reads from the primary for
 ``ENTITYDB_REPLICA_STICKY_SECONDS``.
 
 A replica that cannot be reached, or lags more than ``ENTITYDB_REPLICA_MAX_LAG``, is
 skipped for a back-off period, with one WARNING line; a read that fails on a replica is
-run again on the primary, so no request fails because a replica did.
+run again on the primary (:class:`~flask_entitydb._engine.session.ReplicaReads`), so no
+request fails because a replica did.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
 import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, after_this_request, current_app, g, has_request_context, request
-from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy.orm import scoped_session
-from werkzeug.wrappers import Request, Response
+from flask import has_request_context, request
 
+from flask_entitydb._engine.cookie import COOKIE_NAME, LastWriteCookie
 from flask_entitydb._settings.masking import mask_text, mask_url
 
 log = logging.getLogger("flask_entitydb")
@@ -39,16 +35,6 @@ log = logging.getLogger("flask_entitydb")
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 """Request methods whose reads may be served by a replica."""
 
-COOKIE_NAME = "entitydb_write"
-"""Name of the cookie that holds the client's last write (time and positions), signed.
-
-A cookie of its own rather than a key of the Flask session: reading it costs nothing for
-clients that have not written recently (the browser drops it when its window is over), it
-does not make every read response ``Vary: Cookie``, and apps with server-side sessions do
-not store a session for every write."""
-
-_SALT = "flask-entitydb.last-write"
-_PENDING = "_entitydb_last_write"
 
 POSITION_WAIT_SECONDS = 0.05
 """How long a replica may take to reach a client's write position (MariaDB)."""
@@ -59,7 +45,8 @@ LAG_CHECK_SECONDS = 1.0
 BACKOFF_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
 """Seconds a failed replica is skipped, after its 1st, 2nd, ... failure in a row."""
 
-_FAILURES = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError)
+REPLICA_FAILURES = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError)
+"""The errors of a replica that make it skipped (and the read run again on the primary)."""
 
 
 @dataclass(eq=False)
@@ -114,7 +101,8 @@ class ReplicaSet:
         return [*self.replicas[start:], *self.replicas[:start]]
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
+    """The first line of ``error`` (of the driver's error under it), masked, for logs."""
     original = getattr(error, "orig", None) or error
     text = str(original).strip().splitlines()
     return mask_text(text[0] if text else type(original).__name__)
@@ -140,7 +128,7 @@ def primary_position(engine: sa.Engine) -> str | None:
         with engine.connect() as connection:
             value = connection.exec_driver_sql(sql).scalar()
     except sa.exc.DBAPIError as error:
-        log.debug("Could not read the primary's position: %s", _one_line(error))
+        log.debug("Could not read the primary's position: %s", one_line(error))
         return None
     return str(value) if value else None
 
@@ -178,8 +166,9 @@ def _lag(connection: sa.Connection) -> float | None:
     return None if behind is None else float(behind)
 
 
-class Router:
-    """Chooses the engine of each read for one app (see the module's description)."""
+class Router(LastWriteCookie):
+    """Chooses the engine of each read for one app (see the module's description), and
+    keeps each client's last write in its cookie."""
 
     def __init__(
         self,
@@ -192,11 +181,7 @@ class Router:
         self.sticky_seconds = sticky_seconds
         self.max_lag = max_lag
         # a write position is worth checking for as long as a replica may be behind it
-        self.position_seconds = max(sticky_seconds, max_lag or 0.0)
-        self.signer: URLSafeSerializer | None = None
-        """Signs and checks the last-write cookie (set by :func:`install_routing`)."""
-        # a client sends the same cookie on each request of its window: check it once
-        self._decoded = functools.lru_cache(maxsize=1024)(self._decode)
+        super().__init__(position_seconds=max(sticky_seconds, max_lag or 0.0))
         self._by_engine = {
             replica.engine: replica for found in sets.values() for replica in found.replicas
         }
@@ -226,29 +211,6 @@ class Router:
                 return replica.engine
         return primary
 
-    def last_write(self, current: Request | None = None) -> tuple[float, dict[str, str]] | None:
-        """The client's last write, from the cookie of request ``current`` (default: the
-        current request): its time and the primaries' positions by bind key (``""`` for
-        the default bind); ``None`` when it has none, or a cookie that is not ours,
-        damaged or forged."""
-        value = (current or request).cookies.get(COOKIE_NAME)
-        if value is None or self.signer is None:
-            return None
-        return self._decoded(value)
-
-    def _decode(self, value: str) -> tuple[float, dict[str, str]] | None:
-        assert self.signer is not None
-        try:
-            written, positions = self.signer.loads(value)
-            return float(written), {str(k): str(v) for k, v in dict(positions).items()}
-        except (BadSignature, TypeError, ValueError):
-            return None
-
-    def cookie_value(self, written: float, positions: dict[str, str]) -> str:
-        """The signed cookie value for a write at ``written`` (a Unix time)."""
-        assert self.signer is not None
-        return str(self.signer.dumps([round(written, 3), positions]))
-
     def _fit(self, replica: Replica, position: str | None, now: float) -> bool:
         """Whether ``replica`` can serve the read: reachable, not lagging too much, and at
         ``position`` if one is given."""
@@ -265,8 +227,8 @@ class Router:
                     problem = self._lag_problem(replica.lag)
                 if problem is None and position is not None:
                     replayed = _has_replayed(connection, position)
-        except _FAILURES as error:
-            problem = _one_line(error)
+        except REPLICA_FAILURES as error:
+            problem = one_line(error)
         if problem is not None:  # outside the block: fail() disposes of the engine
             replica.fail(problem, now)
             return False
@@ -287,116 +249,23 @@ class Router:
         """The :class:`Replica` of ``engine``, or ``None`` if it is not a replica."""
         return self._by_engine.get(engine)
 
-
-def record_write(router: Router, written: set[str | None]) -> None:
-    """Keep the time of the client's write and the primaries' positions after it in the
-    client's last-write cookie, set on the response of the current request."""
-    positions = {}
-    for key in written:
-        replicas = router.sets.get(key)
-        if replicas is None:
-            continue
-        position = primary_position(replicas.primary)
-        if position is not None:
-            positions[key or ""] = position
-    pending: tuple[float, dict[str, str]] | None = g.get(_PENDING)
-    previous = pending if pending is not None else router.last_write()
-    if previous is not None:
-        # keep the positions of the binds this request did not write to
-        names = {key or "" for key in written}
-        positions = {**{k: v for k, v in previous[1].items() if k not in names}, **positions}
-    setattr(g, _PENDING, (time.time(), positions))
-    if pending is None:
-        after_this_request(partial(_set_cookie, router))
-
-
-def _set_cookie(router: Router, response: Response) -> Response:
-    written, positions = getattr(g, _PENDING)
-    app = current_app
-    interface = app.session_interface
-    response.set_cookie(
-        COOKIE_NAME,
-        router.cookie_value(written, positions),
-        # the browser forgets the write once no replica can still be behind it
-        max_age=int(router.position_seconds) + 1,
-        path=interface.get_cookie_path(app),
-        domain=interface.get_cookie_domain(app),
-        secure=interface.get_cookie_secure(app),
-        httponly=True,
-        samesite=interface.get_cookie_samesite(app),
-    )
-    return response
+    def remember_write(self, written: set[str | None]) -> None:
+        """After a commit on the primaries of the binds ``written`` inside a request: keep
+        the client's write, with the primaries' positions after it, in its last-write
+        cookie."""
+        if not written or not has_request_context():
+            return
+        positions = {}
+        for key in written:
+            replicas = self.sets.get(key)
+            if replicas is None:
+                continue
+            position = primary_position(replicas.primary)
+            if position is not None:
+                positions[key or ""] = position
+        self.record_write(positions, written)
 
 
 def make_replica(engine: sa.Engine) -> Replica:
     """A :class:`Replica` of ``engine``, named by its masked URL."""
     return Replica(engine=engine, name=mask_url(engine.url))
-
-
-def _switch_to_primary(session: Any, statement: Any, bind_arguments: Any, error: Exception) -> bool:
-    """After ``error``: when ``statement`` ran on a replica, skip that replica, send the
-    session's reads of its bind to the primary and say so (the caller runs it again)."""
-    routes = getattr(session, "_routes", None)
-    router: Router | None = getattr(routes, "router", None)
-    chosen: dict[str | None, sa.Engine] | None = getattr(session, "_entitydb_reads", None)
-    if router is None or chosen is None:
-        return False
-    engine = session.get_bind(**{"clause": statement, **(bind_arguments or {})})
-    replica = router.replica_for(engine)
-    if replica is None:
-        return False
-    replica.fail(_one_line(error), time.monotonic())
-    for key, used in list(chosen.items()):
-        if used is engine:
-            chosen[key] = router.sets[key].primary
-    if not getattr(session, "_entitydb_written", None):
-        # nothing of this request is at stake: start over on a clean transaction
-        session.rollback()
-    return True
-
-
-class ReplicaReads:
-    """Session mixin of apps with replicas: a read that fails on a replica (refused,
-    dropped connection) runs again on the primary, so no request fails because a replica
-    did. Mixed into the session class only when an app has replicas, so apps without pay
-    nothing."""
-
-    def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().execute(statement, *args, **kwargs)  # type: ignore[misc]
-        except _FAILURES as error:
-            if not _switch_to_primary(self, statement, kwargs.get("bind_arguments"), error):
-                raise
-        return super().execute(statement, *args, **kwargs)  # type: ignore[misc]
-
-    def scalars(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().scalars(statement, *args, **kwargs)  # type: ignore[misc]
-        except _FAILURES as error:
-            if not _switch_to_primary(self, statement, kwargs.get("bind_arguments"), error):
-                raise
-        return super().scalars(statement, *args, **kwargs)  # type: ignore[misc]
-
-    def scalar(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().scalar(statement, *args, **kwargs)  # type: ignore[misc]
-        except _FAILURES as error:
-            if not _switch_to_primary(self, statement, kwargs.get("bind_arguments"), error):
-                raise
-        return super().scalar(statement, *args, **kwargs)  # type: ignore[misc]
-
-
-def install_routing(app: Flask, session: scoped_session[Any], router: Router) -> None:
-    """Make the sessions of ``session``'s factory retry failed replica reads on the
-    primary (:class:`ReplicaReads`); sign the last-write cookie with ``app``'s secret key."""
-    router.signer = URLSafeSerializer(app.secret_key, salt=_SALT)  # type: ignore[arg-type]
-    factory = session.session_factory
-    if not issubclass(factory.class_, ReplicaReads):
-        factory.class_ = type(factory.class_.__name__, (ReplicaReads, factory.class_), {})
-
-
-def remember_write(router: Router, written: set[str | None]) -> None:
-    """After a commit on a primary inside a request: keep the client's write in its
-    last-write cookie."""
-    if written and has_request_context():
-        record_write(router, written)
