@@ -1,0 +1,192 @@
+"""The ``flask db`` commands that write revisions: ``revision``, ``migrate``, ``edit``,
+``merge``."""
+
+from __future__ import annotations
+
+import click
+
+from flask_entitydb import migrations
+from flask_entitydb.cli._lint import lint_new_revision
+from flask_entitydb.cli._options import (
+    allow_drop_option,
+    command,
+    directory_option,
+    drop_permission,
+    folder,
+    group_command,
+    per_bind,
+    several_binds,
+    verbose_option,
+    x_option,
+)
+from flask_entitydb.cli._output import (
+    alembic_log_lines,
+    echo_new_revision,
+    echo_no_changes,
+    warn_sqlite_enums,
+    warn_undiscovered,
+)
+from flask_entitydb.errors import MigrationError
+from flask_entitydb.migrations import _per_bind
+
+
+@command("revision")
+@per_bind
+@directory_option
+@click.option("-m", "--message", default=None, help="Revision message.")
+@click.option("--autogenerate", is_flag=True, help="Fill the revision with the entities' changes.")
+@click.option("--sql", is_flag=True, help="Offline mode (needs revision_environment).")
+@click.option("--head", default="head", show_default=True, help="Revision to build upon.")
+@click.option("--splice", is_flag=True, help="Allow a non-head revision as the --head.")
+@click.option("--branch-label", default=None, help="Label for the new branch.")
+@click.option("--version-path", default=None, help="Version folder to write into.")
+@click.option("--rev-id", default=None, help="Revision id to use instead of a generated one.")
+@click.option("--depends-on", multiple=True, help="Revision this one depends on; repeatable.")
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="With --autogenerate, write a revision even when nothing changed.",
+)
+@verbose_option
+@allow_drop_option
+def revision_command(
+    directory: str | None,
+    message: str | None,
+    autogenerate: bool,
+    sql: bool,
+    head: str,
+    splice: bool,
+    branch_label: str | None,
+    version_path: str | None,
+    rev_id: str | None,
+    depends_on: tuple[str, ...],
+    allow_empty: bool,
+    verbose: bool,
+    allow_drop: bool,
+) -> None:
+    """Write a new revision file (empty unless --autogenerate)."""
+    with alembic_log_lines(autogenerate and not verbose):
+        new = migrations.revision(
+            message,
+            autogenerate=autogenerate,
+            allow_empty=allow_empty,
+            sql=sql,
+            head=head,
+            splice=splice,
+            branch_label=branch_label,
+            version_path=version_path,
+            rev_id=rev_id,
+            depends_on=list(depends_on) or None,
+            allow_drop=drop_permission(allow_drop),
+            directory=folder(directory),
+        )
+    if autogenerate:
+        warn_undiscovered()  # after: a refusal names the files itself
+    if new is None:
+        echo_no_changes()
+        return
+    echo_new_revision(new, verbose)
+
+
+@command("migrate")
+@per_bind
+@directory_option
+@click.option("-m", "--message", default=None, help="Revision message (default: the changes).")
+@click.option("--head", default="head", show_default=True, help="Revision to build upon.")
+@click.option("--splice", is_flag=True, help="Allow a non-head revision as the --head.")
+@click.option("--branch-label", default=None, help="Label for the new branch.")
+@click.option("--version-path", default=None, help="Version folder to write into.")
+@click.option("--rev-id", default=None, help="Revision id to use instead of a generated one.")
+@click.option("--allow-empty", is_flag=True, help="Write a revision even when nothing changed.")
+@allow_drop_option
+@x_option
+@verbose_option
+def migrate_command(
+    directory: str | None,
+    message: str | None,
+    head: str,
+    splice: bool,
+    branch_label: str | None,
+    version_path: str | None,
+    rev_id: str | None,
+    allow_empty: bool,
+    allow_drop: bool,
+    x_args: tuple[str, ...],
+    verbose: bool,
+) -> None:
+    """Autogenerate a revision from the entities (revision --autogenerate).
+
+    A revision that drops a table is written only with --allow-drop or when confirmed on
+    a terminal, and never while an '*_entity.py' file of the project was not discovered.
+    """
+    with alembic_log_lines(not verbose):
+        new = migrations.migrate(
+            message,
+            allow_empty=allow_empty,
+            head=head,
+            splice=splice,
+            branch_label=branch_label,
+            version_path=version_path,
+            rev_id=rev_id,
+            allow_drop=drop_permission(allow_drop),
+            x_args=x_args,
+            directory=folder(directory),
+        )
+    warn_undiscovered()  # after: a refusal names the files itself
+    warn_sqlite_enums()
+    if new is None:
+        echo_no_changes()
+        return
+    echo_new_revision(new, verbose)
+    lint_new_revision(new.revision, folder(directory))
+
+
+@command("edit")
+@directory_option
+@click.option(
+    "--bind",
+    "bind_key",
+    default=None,
+    metavar="KEY",
+    help="The bind whose revision it is (default: the one bind holding REVISION).",
+)
+@click.argument("revision", default="head")
+def edit_command(directory: str | None, bind_key: str | None, revision: str) -> None:
+    """Open a revision file in $EDITOR."""
+    _per_bind.edit(revision, bind_key, directory=folder(directory), command=group_command())
+
+
+@command("merge")
+@per_bind
+@directory_option
+@click.option("-m", "--message", default=None, help="Revision message.")
+@click.option("--branch-label", default=None, help="Label for the new branch.")
+@click.option("--rev-id", default=None, help="Revision id to use instead of a generated one.")
+@click.argument("revisions", nargs=-1)
+def merge_command(
+    directory: str | None,
+    message: str | None,
+    branch_label: str | None,
+    rev_id: str | None,
+    revisions: tuple[str, ...],
+) -> None:
+    """Write a revision merging REVISIONS (default: all heads); with several binds, in
+    each bind that has several heads (REVISIONS need --bind)."""
+    several = several_binds()
+    if several and revisions:
+        raise MigrationError(
+            "Revisions to merge belong to one bind; name it with"
+            f" '{group_command('merge --bind KEY ' + ' '.join(revisions))}'."
+        )
+    if several and len(migrations.heads(directory=folder(directory))) < 2:
+        name = _per_bind.selected_target().name
+        click.echo(f"Nothing to merge in '{name}': it has one head.")
+        return
+    new = migrations.merge(
+        list(revisions) or "heads",
+        message,
+        branch_label=branch_label,
+        rev_id=rev_id,
+        directory=folder(directory),
+    )
+    echo_new_revision(new)
