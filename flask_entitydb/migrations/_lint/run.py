@@ -20,8 +20,11 @@ from flask import Flask
 
 from flask_entitydb._settings.masking import mask_text
 from flask_entitydb.errors import MigrationError
-from flask_entitydb.migrations._api import PathArg, _app, _database_heads, _running
 from flask_entitydb.migrations._config import make_config
+from flask_entitydb.migrations._context import PathArg
+from flask_entitydb.migrations._context import current_flask_app as _app
+from flask_entitydb.migrations._context import database_heads as _database_heads
+from flask_entitydb.migrations._context import running as _running
 from flask_entitydb.migrations._lint.mysql import copy_findings
 from flask_entitydb.migrations._lint.postgresql import judged_type_change, type_rewrites
 from flask_entitydb.migrations._lint.record import (
