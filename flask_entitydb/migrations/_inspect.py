@@ -73,6 +73,7 @@ def _info(script: Script, current: Sequence[str] = (), *, style: str = "history"
 
 
 def _as_tuple(value: Any) -> tuple[str, ...]:
+    """One revision id, several, or none, as a tuple."""
     if value is None:
         return ()
     if isinstance(value, str):

@@ -276,6 +276,7 @@ def merge(
 
 
 def _labels(value: str | Sequence[str] | None) -> str | list[str] | None:
+    """Labels or revisions as Alembic's commands take them (a string or a list)."""
     if value is None or isinstance(value, str):
         return value
     return list(value)
@@ -284,6 +285,7 @@ def _labels(value: str | Sequence[str] | None) -> str | list[str] | None:
 def _new_revision(
     script: Script | None, found: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
 ) -> NewRevision:
+    """The :class:`NewRevision` of a written file; ``found`` is its changes and drops."""
     if script is None:  # pragma: no cover - Alembic returns None only for broken templates
         raise MigrationError("Alembic did not write a revision file; check 'script.py.mako'.")
     return NewRevision(
@@ -296,6 +298,7 @@ def _new_revision(
 
 
 def _single(result: Script | list[Script | None] | None) -> Script | None:
+    """The one script ``command.revision`` wrote (it returns a list for several heads)."""
     if isinstance(result, list):
         return result[0] if result else None
     return result

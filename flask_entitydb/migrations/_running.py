@@ -43,6 +43,7 @@ def _migrate_database(
     directory: PathArg,
     app: Flask | None,
 ) -> list[AppliedRevision]:
+    """Run a command that changes the database; the revisions it applied, in order."""
     app = current_flask_app(app)
     applied: list[AppliedRevision] = []
 
@@ -84,6 +85,7 @@ def _sql(
     directory: PathArg,
     app: Flask | None,
 ) -> str:
+    """Run a command in ``--sql`` mode; the SQL it wrote."""
     app = current_flask_app(app)
     buffer = io.StringIO()
     with running(app):
