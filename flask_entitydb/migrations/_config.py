@@ -12,17 +12,16 @@ import importlib.util
 import io
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from alembic.config import Config
 from flask import Flask
 
 from flask_entitydb.errors import MigrationError
 from flask_entitydb.migrations._locks.locking import Notify
-from flask_entitydb.migrations._run import RUN_KEY, MigrationRun
+from flask_entitydb.migrations._run import RUN_KEY, MigrationRun, OnApply
 from flask_entitydb.migrations._scaffold.folder import check_env, check_ini, check_revision_files
 from flask_entitydb.migrations.binds import bind_directory, bind_name, selected_bind
-from flask_entitydb.migrations.results import AppliedRevision
 from flask_entitydb.state import get_state
 
 TEMPLATES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_scaffold", "templates")
@@ -104,7 +103,7 @@ def make_config(
     directory: str | os.PathLike[str] | None = None,
     *,
     x_args: Sequence[str] = (),
-    on_apply: Callable[[AppliedRevision], None] | None = None,
+    on_apply: OnApply | None = None,
     lock_timeout: float | None = None,
     on_lock: Notify | None = None,
     must_exist: bool = True,

@@ -17,6 +17,9 @@ from flask import Flask
 from flask_entitydb.migrations._locks.locking import Notify
 from flask_entitydb.migrations.results import AppliedRevision
 
+OnApply = Callable[[AppliedRevision], None]
+"""Callback receiving each revision as soon as it is applied, reverted or stamped."""
+
 RUN_KEY = "flask_entitydb.run"
 """The key of :attr:`Config.attributes <alembic.config.Config.attributes>` holding the
 :class:`MigrationRun`."""
@@ -30,7 +33,7 @@ class MigrationRun:
     """The Flask app to migrate."""
     bind: str | None = None
     """The bind the command runs for (``None``: the default database)."""
-    on_apply: Callable[[AppliedRevision], None] | None = None
+    on_apply: OnApply | None = None
     """Called with each revision as soon as it is applied, reverted or stamped."""
     locked: bool = False
     """The caller already holds the migration lock (``run_migrations()`` then takes none)."""

@@ -23,12 +23,10 @@ from flask_entitydb.migrations._context import (
     running,
 )
 from flask_entitydb.migrations._locks.locking import Notify
+from flask_entitydb.migrations._run import OnApply
 from flask_entitydb.migrations._scaffold import envfile
 from flask_entitydb.migrations.environment import DEFAULT_LOCK_TIMEOUT
 from flask_entitydb.migrations.results import AppliedRevision
-
-OnApply = Callable[[AppliedRevision], None]
-"""Callback receiving each revision as soon as it is applied, reverted or stamped."""
 
 log = logging.getLogger("flask_entitydb")
 
