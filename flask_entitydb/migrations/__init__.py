@@ -29,31 +29,35 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from flask_entitydb.migrations._api import (
-        OnApply,
+    from flask_entitydb.migrations._inspect import (
         branches,
         check,
         check_revisions,
         current,
-        downgrade,
-        downgrade_sql,
-        edit,
         heads,
         history,
+        pending_revisions,
+        show,
+    )
+    from flask_entitydb.migrations._lint.run import LintFinding, LintResult, lint
+    from flask_entitydb.migrations._revisions import (
+        edit,
         init,
         list_templates,
         merge,
         migrate,
-        pending_revisions,
         replace_env_file,
         revision,
-        show,
+    )
+    from flask_entitydb.migrations._running import (
+        OnApply,
+        downgrade,
+        downgrade_sql,
         stamp,
         stamp_sql,
         upgrade,
         upgrade_sql,
     )
-    from flask_entitydb.migrations._lint.run import LintFinding, LintResult, lint
     from flask_entitydb.migrations.environment import DEFAULT_LOCK_TIMEOUT, run_migrations
     from flask_entitydb.migrations.online import online_ddl
     from flask_entitydb.migrations.results import (
@@ -76,28 +80,28 @@ _EXPORTS = {
     "LintResult": "_lint.run",
     "lint": "_lint.run",
     "online_ddl": "online",
-    "OnApply": "_api",
-    "branches": "_api",
-    "check": "_api",
-    "check_revisions": "_api",
-    "current": "_api",
-    "downgrade": "_api",
-    "downgrade_sql": "_api",
-    "edit": "_api",
-    "heads": "_api",
-    "history": "_api",
-    "init": "_api",
-    "list_templates": "_api",
-    "merge": "_api",
-    "migrate": "_api",
-    "pending_revisions": "_api",
-    "replace_env_file": "_api",
-    "revision": "_api",
-    "show": "_api",
-    "stamp": "_api",
-    "stamp_sql": "_api",
-    "upgrade": "_api",
-    "upgrade_sql": "_api",
+    "edit": "_revisions",
+    "init": "_revisions",
+    "list_templates": "_revisions",
+    "merge": "_revisions",
+    "migrate": "_revisions",
+    "replace_env_file": "_revisions",
+    "revision": "_revisions",
+    "OnApply": "_running",
+    "downgrade": "_running",
+    "downgrade_sql": "_running",
+    "stamp": "_running",
+    "stamp_sql": "_running",
+    "upgrade": "_running",
+    "upgrade_sql": "_running",
+    "branches": "_inspect",
+    "check": "_inspect",
+    "check_revisions": "_inspect",
+    "current": "_inspect",
+    "heads": "_inspect",
+    "history": "_inspect",
+    "pending_revisions": "_inspect",
+    "show": "_inspect",
 }
 
 __all__ = [

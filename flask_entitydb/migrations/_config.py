@@ -12,15 +12,16 @@ import importlib.util
 import io
 import os
 import shutil
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from alembic.config import Config
 from flask import Flask
 
 from flask_entitydb.errors import MigrationError
+from flask_entitydb.migrations._locks.locking import Notify
+from flask_entitydb.migrations._run import RUN_KEY, MigrationRun, OnApply
 from flask_entitydb.migrations._scaffold.folder import check_env, check_ini, check_revision_files
-from flask_entitydb.migrations.binds import ATTR_BIND, bind_directory, bind_name, selected_bind
+from flask_entitydb.migrations.binds import bind_directory, bind_name, selected_bind
 from flask_entitydb.state import get_state
 
 TEMPLATES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_scaffold", "templates")
@@ -28,19 +29,6 @@ TEMPLATES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_scaff
 
 TEMPLATE = "entitydb"
 """Name of the template ``flask db init`` writes."""
-
-# Keys of Config.attributes through which the API talks to run_migrations() in env.py.
-ATTR_APP = "flask_entitydb.app"
-"""The Flask app to migrate."""
-ATTR_ON_APPLY = "flask_entitydb.on_apply"
-"""Callback receiving each :class:`~flask_entitydb.migrations.AppliedRevision`."""
-ATTR_LOCKED = "flask_entitydb.locked"
-"""``True`` when the caller already holds the migration lock (``run_migrations()`` then
-takes none)."""
-ATTR_LOCK_TIMEOUT = "flask_entitydb.lock_timeout"
-"""Seconds ``run_migrations()`` waits for the migration lock."""
-ATTR_ON_LOCK = "flask_entitydb.on_lock"
-"""Callback receiving each :class:`~flask_entitydb.migrations._locks.locking.LockNotice`."""
 
 
 class EntityDBConfig(Config):
@@ -115,7 +103,9 @@ def make_config(
     directory: str | os.PathLike[str] | None = None,
     *,
     x_args: Sequence[str] = (),
-    attributes: Mapping[str, Any] | None = None,
+    on_apply: OnApply | None = None,
+    lock_timeout: float | None = None,
+    on_lock: Notify | None = None,
     must_exist: bool = True,
     runs_env: bool = True,
     output_buffer: io.StringIO | None = None,
@@ -125,7 +115,9 @@ def make_config(
 
     :param directory: the migrations folder (default: the app's configured folder).
     :param x_args: ``-x`` values for ``env.py`` (``context.get_x_argument()``).
-    :param attributes: extra :attr:`Config.attributes <alembic.config.Config.attributes>`.
+    :param on_apply: called with each revision applied, reverted or stamped.
+    :param lock_timeout: seconds to wait for the migration lock.
+    :param on_lock: called with each notice of the migration lock.
     :param must_exist: raise :class:`MigrationError` when the folder does not exist.
     :param runs_env: the command will run ``env.py``: refuse Flask-Migrate's.
     :param output_buffer: where ``--sql`` output goes.
@@ -151,12 +143,19 @@ def make_config(
         if runs_env:
             check_env(path)
     ini = os.path.join(path, "alembic.ini")
+    run = MigrationRun(
+        app=app,
+        bind=selected_bind(),
+        on_apply=on_apply,
+        lock_timeout=lock_timeout,
+        on_lock=on_lock,
+    )
     config = EntityDBConfig(
         ini if (os.path.isfile(ini) or not must_exist) else None,
         output_buffer=output_buffer,
         stdout=io.StringIO(),
         cmd_opts=argparse.Namespace(x=list(x_args), quiet=True),
-        attributes={ATTR_APP: app, ATTR_BIND: selected_bind(), **(attributes or {})},
+        attributes={RUN_KEY: run},
     )
     if must_exist:
         check_ini(config, path)

@@ -157,23 +157,12 @@ class PendingMigrationsGuard:
 def _database_heads(app: Flask) -> tuple[ScriptDirectory, set[str]]:
     """The migrations' script directory and the revisions the database is at, read
     through the app's ``env.py`` (its ``version_table`` and other options apply)."""
-    from alembic.runtime.environment import EnvironmentContext
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
     from flask_entitydb.migrations._config import make_config
+    from flask_entitydb.migrations._context import read_heads, script_directory
 
     config = make_config(app)
-    script = ScriptDirectory.from_config(config)
-    found: list[set[str]] = []
-
-    def read(rev: object, context: MigrationContext) -> list[object]:
-        found.append(set(context.get_current_heads()))
-        return []
-
-    with EnvironmentContext(config, script, fn=read, dont_mutate=True):
-        script.run_env()
-    return script, found[0] if found else set()
+    script = script_directory(config)
+    return script, set(read_heads(config, script))
 
 
 def _defined(script: ScriptDirectory, revision: str) -> bool:

@@ -23,6 +23,7 @@ from alembic.config import Config
 from flask_entitydb._engine.routes import table_bind_key, tables_of
 from flask_entitydb._settings.model import DatabaseSettings
 from flask_entitydb.errors import MigrationError
+from flask_entitydb.migrations._run import run_of
 from flask_entitydb.state import EntityDBState
 
 BINDS_FOLDER = "binds"
@@ -30,10 +31,6 @@ BINDS_FOLDER = "binds"
 
 INI_OPTION = "entitydb_bind"
 """The ``[alembic]`` option of a bind's ``alembic.ini`` naming its bind."""
-
-ATTR_BIND = "flask_entitydb.bind"
-"""The key of :attr:`Config.attributes <alembic.config.Config.attributes>` naming the
-bind a command runs for."""
 
 DEFAULT_NAME = "default"
 """What ``--bind`` calls the default database."""
@@ -90,10 +87,10 @@ def selected_keys(state: EntityDBState, wanted: str | None) -> tuple[str | None,
 
 
 def config_bind(config: Config) -> str | None:
-    """The bind an Alembic config is for: the API's attribute, else ``alembic.ini``."""
-    if ATTR_BIND in config.attributes:
-        key = config.attributes[ATTR_BIND]
-        return key if isinstance(key, str) else None
+    """The bind an Alembic config is for: the API's run object's, else ``alembic.ini``'s."""
+    run = run_of(config)
+    if run is not None:
+        return run.bind
     return config.get_main_option(INI_OPTION) or None
 
 

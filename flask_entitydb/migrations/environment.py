@@ -3,84 +3,58 @@
 ``env.py`` is a file in the user's repository, so it calls this one public function and
 nothing else; everything it does can change in a release without anyone editing their
 ``env.py``.
+
+Here: the app and database a run is for, the online and ``--sql`` runs, what each backend
+needs while migrating. Elsewhere: the autogenerate hooks (:mod:`._environment_hooks`), the
+migration lock (:mod:`._locks.hold`), the applied revisions and the error naming a failed
+one (:mod:`._progress`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import logging
 import os
 import sys
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import click
 import sqlalchemy as sa
 from alembic import context
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext, MigrationInfo
-from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
 from flask import Flask, current_app, has_app_context
 
-from flask_entitydb._settings.model import Settings
-from flask_entitydb.errors import EntityDBError, MigrationError
-from flask_entitydb.migrations._autogenerate.compare import (
-    compare_server_default,
-    compare_type,
-    enable_postgresql_enums,
-)
-from flask_entitydb.migrations._autogenerate.online_blocks import online_algorithms
+from flask_entitydb._settings.model import DatabaseSettings, Settings
+from flask_entitydb.errors import EntityDBError
+from flask_entitydb.migrations._autogenerate.compare import enable_postgresql_enums
 from flask_entitydb.migrations._autogenerate.online_blocks import (
     register_renderer as register_online_ddl,
 )
-from flask_entitydb.migrations._autogenerate.portable import (
-    portable_types,
-    register_renderer,
-    render_item,
-)
-from flask_entitydb.migrations._autogenerate.safe_forms import concurrent_indexes
+from flask_entitydb.migrations._autogenerate.portable import register_renderer
 from flask_entitydb.migrations._autogenerate.safe_forms import (
     register_renderer as register_safe_forms,
 )
-from flask_entitydb.migrations._config import (
-    ATTR_APP,
-    ATTR_LOCK_TIMEOUT,
-    ATTR_LOCKED,
-    ATTR_ON_APPLY,
-    ATTR_ON_LOCK,
-)
-from flask_entitydb.migrations._failures import (
-    database_error,
-    one_line,
-    reported_here,
-    version_table_state,
-)
+from flask_entitydb.migrations._environment_hooks import as_list, hook_options
+from flask_entitydb.migrations._failures import database_error, reported_here
 from flask_entitydb.migrations._locks.discard import discarded_on_failure
-from flask_entitydb.migrations._locks.lease import LEASE_TABLE
-from flask_entitydb.migrations._locks.locking import LockNotice, migration_lock
-from flask_entitydb.migrations._locks.runlock import RunLock, run_lock
+from flask_entitydb.migrations._locks.hold import lock_if_needed
 from flask_entitydb.migrations._locks.timeouts import (
-    is_lock_timeout,
     lock_timeout_sql,
     migration_lock_timeout,
     session_setting,
 )
-from flask_entitydb.migrations._server_facts import NOT_SUPPORTED, error_code
+from flask_entitydb.migrations._progress import Checkpoint, Progress, revision_failure
+from flask_entitydb.migrations._run import run_of
+from flask_entitydb.migrations._server_facts import MYSQL
 from flask_entitydb.migrations.binds import bind_database, bind_engine, bind_metadata, config_bind
-from flask_entitydb.migrations.results import Action, AppliedRevision
-from flask_entitydb.state import get_state
+from flask_entitydb.state import EntityDBState, get_state
 
 log = logging.getLogger("flask_entitydb")
 
 DEFAULT_LOCK_TIMEOUT = 60.0
 """Seconds ``upgrade``, ``downgrade`` and ``stamp`` wait for the migration lock."""
-
-VERSION_TABLE = "alembic_version"
-
-_MYSQL = frozenset({"mysql", "mariadb"})
 
 
 def run_migrations(**configure_options: Any) -> None:
@@ -107,9 +81,9 @@ def run_migrations(**configure_options: Any) -> None:
         ``on_version_apply`` are combined with flask-entitydb's rather than replacing them.
     """
     config = context.config
-    app = config.attributes.get(ATTR_APP)
-    if isinstance(app, Flask):
-        _run(config, app, configure_options)
+    run = run_of(config)
+    if run is not None:
+        _migrate(config, run.app, configure_options)
         return
     # Alembic was run directly, or alembic.command was called without our API: report
     # expected failures the way Alembic does (one "FAILED:" line), not as a traceback.
@@ -122,11 +96,11 @@ def run_migrations(**configure_options: Any) -> None:
 
 def _run_for_alembic(config: Config, configure_options: dict[str, Any]) -> None:
     if has_app_context():
-        _run(config, current_app._get_current_object(), configure_options)  # type: ignore[attr-defined]
+        _migrate(config, current_app._get_current_object(), configure_options)  # type: ignore[attr-defined]
     else:
         app = _load_app()
         with app.app_context():
-            _run(config, app, configure_options)
+            _migrate(config, app, configure_options)
 
 
 def _load_app() -> Flask:
@@ -137,48 +111,23 @@ def _load_app() -> Flask:
     return info.load_app()
 
 
-def _run(config: Config, app: Flask, options: dict[str, Any]) -> None:
+def _migrate(config: Config, app: Flask, options: dict[str, Any]) -> None:
     state = get_state(app)
     settings = state.settings
     key = config_bind(config)
     database = bind_database(state, key)
-    metadata = bind_metadata(state.db.metadata, key)
     backend = database.url.get_backend_name()
     options = dict(options)
-    progress = _Progress(config)
-    checkpoint = _Checkpoint()
+    theirs = as_list(options.pop("on_version_apply", None))
     opts: dict[str, Any] = {
-        "target_metadata": metadata,
-        "compare_type": compare_type if settings.compare_type else False,
-        "compare_server_default": (
-            compare_server_default if settings.compare_server_default else False
-        ),
+        **hook_options(settings, bind_metadata(state.db.metadata, key), options),
         # batch operations work on SQLite (table rebuilds) and are plain ALTERs elsewhere,
         # so a revision made on one backend runs on the others
         "render_as_batch": True,
         # SQLite DDL is transactional once the driver is made to say BEGIN (see
         # _sqlite_transactions); like MySQL, commit each revision as it succeeds
         "transactional_ddl": True if backend == "sqlite" else None,
-        "transaction_per_migration": backend in _MYSQL or backend == "sqlite",
-        "include_name": _combine(
-            _include_name(settings.exclude_tables, options.get("version_table", VERSION_TABLE)),
-            options.pop("include_name", None),
-        ),
-        "include_object": _combine(
-            _include_object(settings.exclude_tables), options.pop("include_object", None)
-        ),
-        "on_version_apply": [
-            checkpoint,
-            progress,
-            *_as_list(options.pop("on_version_apply", None)),
-        ],
-        "render_item": _first_rendering(render_item, options.pop("render_item", None)),
-        "process_revision_directives": _chain(
-            portable_types(metadata),
-            concurrent_indexes,
-            online_algorithms,
-            options.pop("process_revision_directives", None),
-        ),
+        "transaction_per_migration": backend in MYSQL or backend == "sqlite",
     }
     opts.update(options)
     register_renderer()
@@ -188,128 +137,73 @@ def _run(config: Config, app: Flask, options: dict[str, Any]) -> None:
         _enable_postgresql_enums()
 
     if context.is_offline_mode():
-        opts["on_version_apply"] = opts["on_version_apply"][2:]  # keep --sql output clean
-        context.configure(
-            url=database.url, literal_binds=True, dialect_opts={"paramstyle": "named"}, **opts
-        )
-        with context.begin_transaction():
-            timeout = lock_timeout_sql(backend, settings.migration_lock_timeout)
-            if timeout is not None:  # the script runs with the same lock timeout
-                context.execute(timeout[0])
-            context.run_migrations()
+        # only the caller's hooks: no lock to check, and the --sql output stays clean
+        _migrate_offline(database, settings, {**opts, "on_version_apply": theirs})
         return
-
-    engine = bind_engine(state, key)
     try:
-        with (
-            _enum_plugin_quiet(backend),
-            engine.connect() as connection,
-            discarded_on_failure(connection),
-            _sqlite_foreign_keys_off(connection),
-            _sqlite_transactions(connection),
-            migration_lock_timeout(connection, settings.migration_lock_timeout),
-        ):
-            context.configure(connection=connection, **opts)
-            migration = context.get_context()
-            with _lock_if_needed(config, connection, migration, settings) as lock:
-                checkpoint.lock = lock
-                progress.start()
-                try:
-                    with context.begin_transaction():
-                        if lock is not None:
-                            lock.begin_transaction(lambda: set(migration.get_current_heads()))
-                        context.run_migrations()
-                except EntityDBError:
-                    raise
-                except Exception as error:
-                    failure = _revision_failure(error, config, progress, opts)
-                    if failure is None:
-                        raise
-                    raise failure from error
+        _migrate_online(config, state, key, backend, opts, theirs)
     except sa.exc.DBAPIError as error:
-        if config.attributes.get(ATTR_APP) is not None:
+        if run_of(config) is not None:
             raise  # the API reports it
         raise database_error(error, database.url, database.url_source) from error
 
 
-# -- pieces --------------------------------------------------------------------------------
+def _migrate_offline(database: DatabaseSettings, settings: Settings, opts: dict[str, Any]) -> None:
+    """Write the SQL of the command (``--sql``)."""
+    backend = database.url.get_backend_name()
+    context.configure(
+        url=database.url, literal_binds=True, dialect_opts={"paramstyle": "named"}, **opts
+    )
+    with context.begin_transaction():
+        timeout = lock_timeout_sql(backend, settings.migration_lock_timeout)
+        if timeout is not None:  # the script runs with the same lock timeout
+            context.execute(timeout[0])
+        context.run_migrations()
 
 
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if callable(value):
-        return [value]
-    return list(value)
+def _migrate_online(
+    config: Config,
+    state: EntityDBState,
+    key: str | None,
+    backend: str,
+    opts: dict[str, Any],
+    theirs: list[Any],
+) -> None:
+    """Run the command on the database, holding the migration lock when it changes it."""
+    settings = state.settings
+    progress = Progress(config)
+    checkpoint = Checkpoint()
+    opts = {**opts, "on_version_apply": [checkpoint, progress, *theirs]}
+    with (
+        _enum_plugin_quiet(backend),
+        bind_engine(state, key).connect() as connection,
+        discarded_on_failure(connection),
+        _sqlite_foreign_keys_off(connection),
+        _sqlite_transactions(connection),
+        migration_lock_timeout(connection, settings.migration_lock_timeout),
+    ):
+        context.configure(connection=connection, **opts)
+        migration = context.get_context()
+        with lock_if_needed(
+            config, connection, migration, settings, default_timeout=DEFAULT_LOCK_TIMEOUT
+        ) as lock:
+            checkpoint.lock = lock
+            progress.start()
+            try:
+                with context.begin_transaction():
+                    if lock is not None:
+                        lock.begin_transaction(lambda: set(migration.get_current_heads()))
+                    context.run_migrations()
+            except EntityDBError:
+                raise
+            except Exception as error:
+                failure = revision_failure(error, config, opts)
+                if failure is None:
+                    raise
+                raise failure from error
 
 
-def _chain(*hooks: Callable[..., None] | None) -> Callable[..., None]:
-    """One ``process_revision_directives`` hook running ``hooks`` in order."""
-    present = [hook for hook in hooks if hook is not None]
-
-    def run(context: MigrationContext, revision: Any, directives: list[Any]) -> None:
-        for hook in present:
-            hook(context, revision, directives)
-
-    return run
-
-
-def _first_rendering(
-    ours: Callable[..., Any], theirs: Callable[..., Any] | None
-) -> Callable[..., Any]:
-    """A ``render_item`` hook: the caller's rendering when it has one, else ours."""
-    if theirs is None:
-        return ours
-
-    def render(type_: str, obj: Any, autogen_context: Any) -> Any:
-        rendered = theirs(type_, obj, autogen_context)
-        return ours(type_, obj, autogen_context) if rendered is False else rendered
-
-    return render
-
-
-def _combine(ours: Callable[..., bool], theirs: Callable[..., bool] | None) -> Callable[..., bool]:
-    if theirs is None:
-        return ours
-
-    def both(*args: Any) -> bool:
-        return ours(*args) and theirs(*args)
-
-    return both
-
-
-def _excluded(name: str | None, schema: str | None, patterns: Sequence[str]) -> bool:
-    if name is None:
-        return False
-    names = [name] if schema is None else [name, f"{schema}.{name}"]
-    return any(fnmatch.fnmatchcase(n, pattern) for n in names for pattern in patterns)
-
-
-def _include_name(patterns: Sequence[str], version_table: str) -> Callable[..., bool]:
-    """Alembic ``include_name`` hook: leave excluded tables and the version table
-    unreflected."""
-
-    def include_name(name: str | None, type_: str, parent_names: dict[str, Any]) -> bool:
-        if type_ != "table":
-            return True
-        if name in (version_table, LEASE_TABLE):
-            return False
-        return not _excluded(name, parent_names.get("schema_name"), patterns)
-
-    return include_name
-
-
-def _include_object(patterns: Sequence[str]) -> Callable[..., bool]:
-    """Alembic ``include_object`` hook: leave excluded tables of the metadata alone."""
-
-    def include_object(
-        obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
-    ) -> bool:
-        if type_ != "table":
-            return True
-        return not _excluded(name, getattr(obj, "schema", None), patterns)
-
-    return include_object
+# -- what each backend needs while migrating -----------------------------------------------
 
 
 _warned_no_enum_plugin = False
@@ -350,96 +244,6 @@ def _enum_plugin_quiet(backend: str) -> Iterator[None]:
         logger.removeFilter(notice)
 
 
-def _needs_lock(config: Config, migration: MigrationContext) -> bool:
-    """Whether this run changes the database (``upgrade``, ``downgrade``, ``stamp``, from
-    ``flask db``, the Python API, Alembic's ``command`` module or its command line) and
-    its caller does not hold the migration lock already."""
-    if config.attributes.get(ATTR_LOCKED):
-        return False
-    return "destination_rev" in migration.opts or bool(migration.opts.get("purge"))
-
-
-def _lock_timeout(config: Config) -> float:
-    given = config.attributes.get(ATTR_LOCK_TIMEOUT)
-    if given is not None:
-        return float(given)
-    value = context.get_x_argument(as_dictionary=True).get("lock_timeout")
-    if value is None:
-        return DEFAULT_LOCK_TIMEOUT
-    try:
-        return float(value)
-    except ValueError:
-        raise MigrationError(
-            f"'-x lock_timeout={value}' is not a number of seconds; use for example"
-            " '-x lock_timeout=60'."
-        ) from None
-
-
-def _lock_notices(config: Config) -> Callable[[LockNotice], None]:
-    """Where lock notices go: the API's callback, else Alembic's output (run directly),
-    else the log."""
-    callback = config.attributes.get(ATTR_ON_LOCK)
-    if callback is not None:
-        return callback  # type: ignore[no-any-return]
-    if ATTR_APP not in config.attributes:
-
-        def show(notice: LockNotice) -> None:
-            if notice.kind == "waiting":
-                config.print_stdout(notice.message)
-
-        return show
-
-    def record(notice: LockNotice) -> None:
-        log.info("%s", notice.message)
-
-    return record
-
-
-@contextlib.contextmanager
-def hold_migration_lock(engine: sa.Engine, timeout: float) -> Iterator[None]:
-    """Hold the database-level migration lock on a connection of its own while the
-    ``with`` block runs (for callers that must keep other runs out of a block of their
-    own; migration runs lock themselves, on their migrating connection).
-
-    :raises LockTimeoutError: another process held it for longer than ``timeout``.
-    """
-    with (
-        engine.connect() as connection,
-        discarded_on_failure(connection),
-        migration_lock(connection, timeout=timeout),
-    ):
-        yield
-
-
-@contextlib.contextmanager
-def _lock_if_needed(
-    config: Config, connection: sa.Connection, migration: MigrationContext, settings: Settings
-) -> Iterator[RunLock | None]:
-    if not _needs_lock(config, migration):
-        yield None
-        return
-    with run_lock(
-        connection,
-        timeout=_lock_timeout(config),
-        mode=settings.migration_lock,
-        lease_seconds=settings.migration_lease_seconds,
-        notify=_lock_notices(config),
-    ) as lock:
-        yield lock
-
-
-class _Checkpoint:
-    """``on_version_apply`` hook: verify the lock is still held after each revision,
-    before its version-table update is committed."""
-
-    def __init__(self) -> None:
-        self.lock: RunLock | None = None
-
-    def __call__(self, **kwargs: Any) -> None:
-        if self.lock is not None:
-            self.lock.check(**kwargs)
-
-
 @contextlib.contextmanager
 def _sqlite_foreign_keys_off(connection: sa.Connection) -> Iterator[None]:
     """On SQLite, turn foreign key enforcement off while migrating: batch mode rebuilds a
@@ -471,105 +275,3 @@ def _sqlite_transactions(connection: sa.Connection) -> Iterator[None]:
         yield
     finally:
         sa.event.remove(connection, "begin", begin)
-
-
-class _Progress:
-    """``on_version_apply`` hook: one :class:`AppliedRevision` per step, with its time."""
-
-    def __init__(self, config: Config) -> None:
-        self._config = config
-        callback = config.attributes.get(ATTR_ON_APPLY)
-        self._callback: Callable[[AppliedRevision], None] | None = callback
-        self.applied: list[AppliedRevision] = []
-        self._started = time.perf_counter()
-
-    def start(self) -> None:
-        self._started = time.perf_counter()
-
-    def __call__(
-        self, *, ctx: MigrationContext, step: MigrationInfo, heads: set[str], run_args: Any
-    ) -> None:
-        now = time.perf_counter()
-        elapsed, self._started = now - self._started, now
-        action: Action
-        if step.is_stamp:
-            action = "stamp"
-            revision = ", ".join(sorted(heads)) or "base"
-            script = step.revision_map.get_revision(next(iter(heads))) if len(heads) == 1 else None
-        else:
-            action = "upgrade" if step.is_upgrade else "downgrade"
-            revision = step.up_revision_id or "base"
-            script = step.up_revision
-        message = script.doc if isinstance(script, Script) else ""
-        item = AppliedRevision(revision=revision, message=message, action=action, elapsed=elapsed)
-        self.applied.append(item)
-        if self._callback is not None:
-            self._callback(item)
-        elif ATTR_APP not in self._config.attributes:
-            self._config.print_stdout(item.describe())
-
-
-def _revision_in_traceback(error: BaseException, config: Config) -> Script | None:
-    """The revision whose file the error was raised in (its innermost frame wins)."""
-    paths: list[str] = []
-    traceback = error.__traceback__
-    while traceback is not None:
-        paths.append(os.path.realpath(traceback.tb_frame.f_code.co_filename))
-        traceback = traceback.tb_next
-    if not paths:
-        return None
-    try:
-        scripts = {
-            os.path.realpath(script.path): script
-            for script in ScriptDirectory.from_config(config).walk_revisions()
-        }
-    except Exception:  # the folder itself is broken; report the original error
-        return None
-    for path in reversed(paths):
-        if path in scripts:
-            return scripts[path]
-    return None
-
-
-def _revision_failure(
-    error: Exception, config: Config, progress: _Progress, opts: dict[str, Any]
-) -> MigrationError | None:
-    """A :class:`MigrationError` naming the revision that failed and what state the
-    database is in, or ``None`` when the error did not come from a revision."""
-    script = _revision_in_traceback(error, config)
-    if script is None:
-        return None
-    name = f"'{script.revision}'" + (f" ({script.doc})" if script.doc else "")
-    # what the version table holds now, read from the database: going down, the last
-    # step that succeeded is not the revision the database is at
-    where = version_table_state(context.get_context())
-    fix = "fix the revision"
-    if is_lock_timeout(error):
-        fix = (
-            "another transaction held a lock the revision needs for longer than"
-            " 'ENTITYDB_MIGRATION_LOCK_TIMEOUT' allows: wait until it has ended (or raise"
-            " the timeout)"
-        )
-    what = one_line(error)
-    if error_code(error) in NOT_SUPPORTED:
-        what = (
-            "the server would have to copy the table, blocking writes, which the revision's"
-            f" 'online_ddl' block forbids: {what}"
-        )
-        fix = (
-            "make the change with an online schema change tool (pt-online-schema-change,"
-            " gh-ost), or remove the 'online_ddl' block to let the server copy the table"
-            " (and mark it '# entitydb: allow mysql-table-copy'),"
-        )
-    if context.is_transactional_ddl():
-        if opts.get("transaction_per_migration"):
-            state = f"it was rolled back and {where}; {fix}"
-        else:
-            state = f"the whole run was rolled back, so the database is as it was before; {fix}"
-    else:
-        state = (
-            f"{where}, and the database may hold a partial change from '{script.revision}'"
-            f" (this database commits each DDL statement at once): check the database,"
-            f" {fix}"
-        )
-    return MigrationError(f"Revision {name} failed: {what}; {state} and run the command again.")

@@ -13,8 +13,8 @@ from alembic.script import Script, ScriptDirectory
 from flask import Flask
 
 from flask_entitydb.errors import MigrationError
-from flask_entitydb.migrations._api import PathArg, _app, _database_heads, _running
 from flask_entitydb.migrations._config import make_config
+from flask_entitydb.migrations._context import PathArg, current_flask_app, database_heads, running
 from flask_entitydb.migrations._lint.judge import judge
 from flask_entitydb.migrations._lint.record import record
 from flask_entitydb.migrations._lint.results import LintFinding, LintResult, json_report
@@ -63,15 +63,15 @@ def lint(
     :raises MigrationError: no migrations folder, unknown revision, database unreachable
         (for the default range), squawk missing (PostgreSQL).
     """
-    app = _app(app)
-    with _running(app) as state:
+    app = current_flask_app(app)
+    with running(app) as state:
         settings = state.settings
         key = selected_bind()
         url = bind_database(state, key).url
         reads_db = not rev_range and not all_revisions
         config = make_config(app, directory, runs_env=reads_db)
         script = ScriptDirectory.from_config(config)
-        found = _database_heads(config) if reads_db else None
+        found = database_heads(config) if reads_db else None
         try:
             chosen = _selected(script, rev_range, found)
         except Exception as error:

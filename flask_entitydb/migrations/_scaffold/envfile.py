@@ -244,14 +244,22 @@ def replace_env(folder: str, import_root: str | None) -> EnvReplacement:
 
 
 def initialising_folder() -> bool:
-    """Whether the ``flask`` command is loading the app to run ``db init`` (for example
-    ``init --replace-env``): an app that migrates at start-up then skips that migration
-    instead of failing on the folder the command is about to create or fix."""
+    """Whether the ``flask`` command is loading the app to find its ``db init`` command
+    (for example ``init --replace-env``): an app that migrates at start-up then skips that
+    migration instead of failing on the folder the command is about to create or fix.
+
+    Only while the ``flask`` command resolves which command to run (nothing in the API has
+    been called yet, so there is no other signal); once a command runs, this is false, so
+    the API called from any command behaves the same whatever the command line says.
+    """
     from flask.cli import ScriptInfo
 
     context = click.get_current_context(silent=True)
-    if context is None or not isinstance(context.find_root().obj, ScriptInfo):
-        return False  # not loaded by the 'flask' command
+    if context is None:
+        return False
+    root = context.find_root()
+    if not isinstance(root.obj, ScriptInfo) or root.invoked_subcommand is not None:
+        return False  # not loaded by the 'flask' command resolving its subcommand
     # click has taken the arguments off the context while it resolves the command group
     # (which is when the app is loaded), so read them from the command line
     return "init" in sys.argv[1:]

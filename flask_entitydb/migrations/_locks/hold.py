@@ -1,0 +1,114 @@
+"""Whether and how a migration run holds the migration lock: taken by ``run_migrations()``
+on its migrating connection for the runs that change the database, with the timeout and
+the notices the caller asked for; and :func:`hold_migration_lock` for a block of code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+from alembic import context
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+
+from flask_entitydb._settings.model import Settings
+from flask_entitydb.errors import MigrationError
+from flask_entitydb.migrations._locks.discard import discarded_on_failure
+from flask_entitydb.migrations._locks.locking import LockNotice, Notify, migration_lock
+from flask_entitydb.migrations._locks.runlock import RunLock, run_lock
+from flask_entitydb.migrations._run import run_of
+
+log = logging.getLogger("flask_entitydb")
+
+
+@contextlib.contextmanager
+def hold_migration_lock(engine: sa.Engine, timeout: float) -> Iterator[None]:
+    """Hold the database-level migration lock on a connection of its own while the
+    ``with`` block runs (for callers that must keep other runs out of a block of their
+    own; migration runs lock themselves, on their migrating connection).
+
+    :raises LockTimeoutError: another process held it for longer than ``timeout``.
+    """
+    with (
+        engine.connect() as connection,
+        discarded_on_failure(connection),
+        migration_lock(connection, timeout=timeout),
+    ):
+        yield
+
+
+@contextlib.contextmanager
+def lock_if_needed(
+    config: Config,
+    connection: sa.Connection,
+    migration: MigrationContext,
+    settings: Settings,
+    *,
+    default_timeout: float,
+) -> Iterator[RunLock | None]:
+    """Hold the migration lock on ``connection`` while the block runs, when this run
+    needs it (``None`` when it does not).
+
+    :param default_timeout: seconds to wait when neither the API nor ``-x lock_timeout``
+        says.
+    """
+    if not _needs_lock(config, migration):
+        yield None
+        return
+    with run_lock(
+        connection,
+        timeout=_lock_timeout(config, default_timeout),
+        mode=settings.migration_lock,
+        lease_seconds=settings.migration_lease_seconds,
+        notify=_lock_notices(config),
+    ) as lock:
+        yield lock
+
+
+def _needs_lock(config: Config, migration: MigrationContext) -> bool:
+    """Whether this run changes the database (``upgrade``, ``downgrade``, ``stamp``, from
+    ``flask db``, the Python API, Alembic's ``command`` module or its command line) and
+    its caller does not hold the migration lock already."""
+    run = run_of(config)
+    if run is not None and run.locked:
+        return False
+    return "destination_rev" in migration.opts or bool(migration.opts.get("purge"))
+
+
+def _lock_timeout(config: Config, default: float) -> float:
+    run = run_of(config)
+    if run is not None and run.lock_timeout is not None:
+        return float(run.lock_timeout)
+    value = context.get_x_argument(as_dictionary=True).get("lock_timeout")
+    if value is None:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise MigrationError(
+            f"'-x lock_timeout={value}' is not a number of seconds; use for example"
+            " '-x lock_timeout=60'."
+        ) from None
+
+
+def _lock_notices(config: Config) -> Notify:
+    """Where lock notices go: the API's callback, else Alembic's output (run directly),
+    else the log."""
+    run = run_of(config)
+    if run is not None and run.on_lock is not None:
+        return run.on_lock
+    if run is None:
+
+        def show(notice: LockNotice) -> None:
+            if notice.kind == "waiting":
+                config.print_stdout(notice.message)
+
+        return show
+
+    def record(notice: LockNotice) -> None:
+        log.info("%s", notice.message)
+
+    return record

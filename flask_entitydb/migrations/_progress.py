@@ -1,0 +1,143 @@
+"""What a migration run reports as it goes: a line (or callback) per applied revision, the
+lock check after each one, and the error naming the revision that failed.
+
+:class:`Progress` and :class:`Checkpoint` are Alembic ``on_version_apply`` hooks: they
+read the step from the fields Alembic's :class:`~alembic.runtime.migration.MigrationInfo`
+documents, never from the hook's arguments by position.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from alembic import context
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext, MigrationInfo
+from alembic.script import Script, ScriptDirectory
+
+from flask_entitydb.errors import MigrationError
+from flask_entitydb.migrations._failures import one_line, version_table_state
+from flask_entitydb.migrations._locks.runlock import RunLock
+from flask_entitydb.migrations._locks.timeouts import is_lock_timeout
+from flask_entitydb.migrations._run import run_of
+from flask_entitydb.migrations._server_facts import NOT_SUPPORTED, error_code
+from flask_entitydb.migrations.results import Action, AppliedRevision
+
+
+class Checkpoint:
+    """``on_version_apply`` hook: verify the lock is still held after each revision,
+    before its version-table update is committed."""
+
+    def __init__(self) -> None:
+        self.lock: RunLock | None = None
+
+    def __call__(
+        self, *, ctx: MigrationContext, step: MigrationInfo, heads: set[str], run_args: Any
+    ) -> None:
+        if self.lock is not None:
+            self.lock.check(ctx=ctx, step=step, heads=heads, run_args=run_args)
+
+
+class Progress:
+    """``on_version_apply`` hook: one :class:`AppliedRevision` per step, with its time,
+    given to the API's callback, else printed (Alembic run directly)."""
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._run = run_of(config)
+        self.applied: list[AppliedRevision] = []
+        self._started = time.perf_counter()
+
+    def start(self) -> None:
+        """Time the first step from now (after the lock was taken)."""
+        self._started = time.perf_counter()
+
+    def __call__(
+        self, *, ctx: MigrationContext, step: MigrationInfo, heads: set[str], run_args: Any
+    ) -> None:
+        now = time.perf_counter()
+        elapsed, self._started = now - self._started, now
+        action: Action
+        if step.is_stamp:
+            action = "stamp"
+            revision = ", ".join(sorted(heads)) or "base"
+            script = step.revision_map.get_revision(next(iter(heads))) if len(heads) == 1 else None
+        else:
+            action = "upgrade" if step.is_upgrade else "downgrade"
+            revision = step.up_revision_id or "base"
+            script = step.up_revision
+        message = script.doc if isinstance(script, Script) else ""
+        item = AppliedRevision(revision=revision, message=message, action=action, elapsed=elapsed)
+        self.applied.append(item)
+        if self._run is None:
+            self._config.print_stdout(item.describe())
+        elif self._run.on_apply is not None:
+            self._run.on_apply(item)
+
+
+def _revision_in_traceback(error: BaseException, config: Config) -> Script | None:
+    """The revision whose file the error was raised in (its innermost frame wins)."""
+    paths: list[str] = []
+    traceback = error.__traceback__
+    while traceback is not None:
+        paths.append(os.path.realpath(traceback.tb_frame.f_code.co_filename))
+        traceback = traceback.tb_next
+    if not paths:
+        return None
+    try:
+        scripts = {
+            os.path.realpath(script.path): script
+            for script in ScriptDirectory.from_config(config).walk_revisions()
+        }
+    except Exception:  # the folder itself is broken; report the original error
+        return None
+    for path in reversed(paths):
+        if path in scripts:
+            return scripts[path]
+    return None
+
+
+def revision_failure(
+    error: Exception, config: Config, opts: dict[str, Any]
+) -> MigrationError | None:
+    """A :class:`MigrationError` naming the revision that failed and what state the
+    database is in, or ``None`` when the error did not come from a revision."""
+    script = _revision_in_traceback(error, config)
+    if script is None:
+        return None
+    name = f"'{script.revision}'" + (f" ({script.doc})" if script.doc else "")
+    # what the version table holds now, read from the database: going down, the last
+    # step that succeeded is not the revision the database is at
+    where = version_table_state(context.get_context())
+    fix = "fix the revision"
+    if is_lock_timeout(error):
+        fix = (
+            "another transaction held a lock the revision needs for longer than"
+            " 'ENTITYDB_MIGRATION_LOCK_TIMEOUT' allows: wait until it has ended (or raise"
+            " the timeout)"
+        )
+    what = one_line(error)
+    if error_code(error) in NOT_SUPPORTED:
+        what = (
+            "the server would have to copy the table, blocking writes, which the revision's"
+            f" 'online_ddl' block forbids: {what}"
+        )
+        fix = (
+            "make the change with an online schema change tool (pt-online-schema-change,"
+            " gh-ost), or remove the 'online_ddl' block to let the server copy the table"
+            " (and mark it '# entitydb: allow mysql-table-copy'),"
+        )
+    if context.is_transactional_ddl():
+        if opts.get("transaction_per_migration"):
+            state = f"it was rolled back and {where}; {fix}"
+        else:
+            state = f"the whole run was rolled back, so the database is as it was before; {fix}"
+    else:
+        state = (
+            f"{where}, and the database may hold a partial change from '{script.revision}'"
+            f" (this database commits each DDL statement at once): check the database,"
+            f" {fix}"
+        )
+    return MigrationError(f"Revision {name} failed: {what}; {state} and run the command again.")

@@ -1,0 +1,315 @@
+"""Writing the migrations folder and its revisions: ``init`` (and ``replace_env_file``,
+``list_templates``), ``revision``, ``migrate``, ``edit`` and ``merge``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, cast
+
+from alembic import command
+from alembic.operations import ops
+from alembic.runtime.migration import MigrationContext
+from alembic.script import Script
+from flask import Flask
+
+from flask_entitydb.errors import MigrationError
+from flask_entitydb.migrations._autogenerate import changes as _changes
+from flask_entitydb.migrations._autogenerate import drops as _drops
+from flask_entitydb.migrations._autogenerate.portable import drop_indexes_with_tables
+from flask_entitydb.migrations._config import make_config, migrations_directory
+from flask_entitydb.migrations._context import (
+    PathArg,
+    current_flask_app,
+    quiet,
+    require_entities,
+    require_head,
+    running,
+)
+from flask_entitydb.migrations._scaffold import envfile
+from flask_entitydb.migrations._scaffold.choice import available_templates, template_folder
+from flask_entitydb.migrations.binds import mark_ini, selected_bind
+from flask_entitydb.migrations.results import EnvReplacement, NewRevision
+
+
+def init(
+    directory: PathArg = None,
+    *,
+    package: bool = False,
+    replace_env: bool = False,
+    template: str | os.PathLike[str] | None = None,
+    app: Flask | None = None,
+) -> str:
+    """Create the migrations folder: ``alembic.ini``, ``env.py``, ``script.py.mako``,
+    ``README`` and ``versions/``.
+
+    :param directory: where (default: the app's configured folder, ``migrations`` in the
+        app's package).
+    :param package: also write ``__init__.py`` files, making the folders packages.
+    :param replace_env: do not create anything, only replace the ``env.py`` of an existing
+        folder with flask-entitydb's (switching from Flask-Migrate or a hand-made
+        ``env.py``; the revisions are kept), as :func:`replace_env_file` does.
+    :param template: a bundled template's name (``entitydb``, the default;
+        :func:`list_templates`) or the path of a template folder of your own.
+    :returns: the folder's absolute path.
+    """
+    app = current_flask_app(app)
+    path = migrations_directory(app, directory)
+    if replace_env:
+        replace_env_file(directory, app=app)
+        return path
+    if os.path.isdir(path) and os.listdir(path):
+        raise MigrationError(
+            f"The migrations folder '{path}' already exists and is not empty; use it as it"
+            " is, or choose another folder with 'flask db -d <folder> init'."
+        )
+    with running(app):
+        config = make_config(app, directory, must_exist=False)
+        with quiet():
+            command.init(config, path, template=template_folder(template), package=package)
+    _set_prepend_sys_path(app, path)
+    mark_ini(path, selected_bind())
+    return path
+
+
+def list_templates() -> list[tuple[str, str]]:
+    """``(name, description)`` of the templates ``init`` can write
+    (``flask db list-templates``)."""
+    return available_templates()
+
+
+def replace_env_file(directory: PathArg = None, *, app: Flask | None = None) -> EnvReplacement:
+    """Replace the ``env.py`` of an existing migrations folder with flask-entitydb's
+    (``flask db init --replace-env``): the old file is kept as ``env.py.bak``, what it
+    configured beyond Flask-Migrate's stock file is listed with its equivalent, and a
+    kept ``alembic.ini`` gets the ``script_location`` Alembic needs to run directly.
+
+    :raises MigrationError: there is no folder.
+    """
+    app = current_flask_app(app)
+    return envfile.replace_env(migrations_directory(app, directory), _import_root(app))
+
+
+def _import_root(app: Flask) -> str | None:
+    """The ``sys.path`` entry the app's top-level package (or module) was imported from."""
+    module = sys.modules.get(app.import_name.split(".")[0])
+    if module is None:
+        return None
+    paths = list(getattr(module, "__path__", []))
+    if paths:  # a package: its folder's parent
+        return os.path.dirname(os.path.abspath(str(paths[0])))
+    file = getattr(module, "__file__", None)
+    return os.path.dirname(os.path.abspath(str(file))) if file else None
+
+
+def _set_prepend_sys_path(app: Flask, path: str) -> None:
+    """Make the new ``alembic.ini`` put the app's import root on ``sys.path`` relative to
+    the file itself (``%(here)s``), so Alembic run directly finds the app from any working
+    directory."""
+    root = _import_root(app)
+    ini = os.path.join(path, "alembic.ini")
+    if root is None or not os.path.isfile(ini):
+        return
+    relative = os.path.relpath(root, path).replace(os.sep, "/")
+    value = "%(here)s" if relative == "." else f"%(here)s/{relative}"
+    with open(ini, encoding="utf-8") as file:
+        text = file.read()
+    text = text.replace("\nprepend_sys_path = .\n", f"\nprepend_sys_path = {value}\n", 1)
+    with open(ini, "w", encoding="utf-8") as file:
+        file.write(text)
+
+
+def revision(
+    message: str | None = None,
+    *,
+    autogenerate: bool = False,
+    allow_empty: bool = False,
+    sql: bool = False,
+    head: str = "head",
+    splice: bool = False,
+    branch_label: str | Sequence[str] | None = None,
+    version_path: str | None = None,
+    rev_id: str | None = None,
+    depends_on: str | Sequence[str] | None = None,
+    allow_drop: _drops.AllowDrop = False,
+    x_args: Sequence[str] = (),
+    directory: PathArg = None,
+    app: Flask | None = None,
+) -> NewRevision | None:
+    """Write a new revision file (``flask db revision``).
+
+    With ``autogenerate``, the revision holds the differences between the entities and
+    the database; the database must be at head and at least one entity must exist.
+
+    :param allow_empty: with ``autogenerate``, write a revision even when nothing changed
+        (without ``autogenerate`` the revision is always written, with empty functions).
+    :param allow_drop: with ``autogenerate``, whether a revision that drops tables may be
+        written: ``True``, ``False`` (refuse), or a function given the quoted table names
+        that answers. It is refused anyway while an ``*_entity.py`` file of the project
+        was not discovered.
+    :returns: the new revision, or ``None`` when autogenerate found no change and
+        ``allow_empty`` is false.
+    :raises MigrationError: no migrations folder, database behind head, no entities, ...
+    """
+    app = current_flask_app(app)
+    with running(app) as state:
+        config = make_config(app, directory, x_args=x_args, writes_revisions=True)
+        if sql:
+            config.set_main_option("revision_environment", "true")
+        found: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+        refused: list[str] = []
+        if autogenerate:
+            require_entities(state)
+            require_head(config)
+
+        def directives(context: MigrationContext, rev: Any, scripts: list[Any]) -> None:
+            if not autogenerate or not scripts:
+                return
+            script: ops.MigrationScript = scripts[0]
+            drop_indexes_with_tables(script)  # before describing: as the file will be
+            operations = [op for upgrade in script.upgrade_ops_list for op in upgrade.ops]
+            reason = _drops.guard_drops(app, state, operations, allow_drop)
+            if reason is not None:
+                refused.append(reason)
+                scripts[:] = []
+                return
+            described = _changes.describe_all(operations, context.dialect)
+            found.append(described)
+            if not operations and not allow_empty:
+                scripts[:] = []
+            elif script.message is None:
+                script.message = _changes.summary(described[0])
+
+        with quiet():
+            result = command.revision(
+                config,
+                message=message,
+                autogenerate=autogenerate,
+                sql=sql,
+                head=head,
+                splice=splice,
+                branch_label=_labels(branch_label),
+                version_path=version_path,
+                rev_id=rev_id,
+                depends_on=cast("str | None", _labels(depends_on)),
+                process_revision_directives=directives,
+            )
+    if refused:
+        raise MigrationError(refused[0])
+    script = _single(result)
+    if script is None and autogenerate:
+        return None
+    return _new_revision(script, found[0] if found else ((), ()))
+
+
+def migrate(
+    message: str | None = None,
+    *,
+    allow_empty: bool = False,
+    head: str = "head",
+    splice: bool = False,
+    branch_label: str | Sequence[str] | None = None,
+    version_path: str | None = None,
+    rev_id: str | None = None,
+    allow_drop: _drops.AllowDrop = False,
+    x_args: Sequence[str] = (),
+    directory: PathArg = None,
+    app: Flask | None = None,
+) -> NewRevision | None:
+    """Autogenerate a revision from the entities (``flask db migrate``).
+
+    Without ``message`` the revision is named after the changes found. A revision that
+    drops a table is only written with ``allow_drop`` (see :func:`revision`).
+
+    :returns: the new revision, or ``None`` when there was nothing to migrate.
+    :raises MigrationError: the database is behind head (nothing is written), no entities
+        were found, no migrations folder, database unreachable.
+    """
+    return revision(
+        message,
+        autogenerate=True,
+        allow_empty=allow_empty,
+        head=head,
+        splice=splice,
+        branch_label=branch_label,
+        version_path=version_path,
+        rev_id=rev_id,
+        allow_drop=allow_drop,
+        x_args=x_args,
+        directory=directory,
+        app=app,
+    )
+
+
+def edit(revision: str = "head", *, directory: PathArg = None, app: Flask | None = None) -> None:
+    """Open a revision file in ``$EDITOR`` (``flask db edit``)."""
+    app = current_flask_app(app)
+    with running(app):
+        command.edit(make_config(app, directory), revision)
+
+
+def merge(
+    revisions: str | Sequence[str] = "heads",
+    message: str | None = None,
+    *,
+    branch_label: str | Sequence[str] | None = None,
+    rev_id: str | None = None,
+    directory: PathArg = None,
+    app: Flask | None = None,
+) -> NewRevision:
+    """Write a revision that merges two or more revisions, by default all heads
+    (``flask db merge``)."""
+    app = current_flask_app(app)
+    with running(app):
+        config = make_config(app, directory, runs_env=False, writes_revisions=True)
+        with quiet():
+            script = command.merge(
+                config,
+                _labels(revisions) or "heads",
+                message=message,
+                branch_label=_labels(branch_label),
+                rev_id=rev_id,
+            )
+    return _new_revision(script)
+
+
+def _labels(value: str | Sequence[str] | None) -> str | list[str] | None:
+    """Labels or revisions as Alembic's commands take them (a string or a list)."""
+    if value is None or isinstance(value, str):
+        return value
+    return list(value)
+
+
+def _new_revision(
+    script: Script | None, found: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+) -> NewRevision:
+    """The :class:`NewRevision` of a written file; ``found`` is its changes and drops."""
+    if script is None:  # pragma: no cover - Alembic returns None only for broken templates
+        raise MigrationError("Alembic did not write a revision file; check 'script.py.mako'.")
+    return NewRevision(
+        revision=script.revision,
+        message=script.doc,
+        path=os.path.abspath(script.path),
+        changes=found[0],
+        drops=found[1],
+    )
+
+
+def _single(result: Script | list[Script | None] | None) -> Script | None:
+    """The one script ``command.revision`` wrote (it returns a list for several heads)."""
+    if isinstance(result, list):
+        return result[0] if result else None
+    return result
+
+
+__all__ = [
+    "edit",
+    "init",
+    "list_templates",
+    "merge",
+    "migrate",
+    "replace_env_file",
+    "revision",
+]

@@ -1,0 +1,51 @@
+"""The run object: what the API tells ``run_migrations()`` in ``env.py`` about one command.
+
+The API puts one :class:`MigrationRun` into the Alembic config's
+:attr:`~alembic.config.Config.attributes`; ``env.py`` reads it back with :func:`run_of`.
+No run object means Alembic was run directly (or ``alembic.command`` was called without
+the API): ``run_migrations()`` then loads the app itself and reports like Alembic does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from alembic.config import Config
+from flask import Flask
+
+from flask_entitydb.migrations._locks.locking import Notify
+from flask_entitydb.migrations.results import AppliedRevision
+
+OnApply = Callable[[AppliedRevision], None]
+"""Callback receiving each revision as soon as it is applied, reverted or stamped."""
+
+RUN_KEY = "flask_entitydb.run"
+"""The key of :attr:`Config.attributes <alembic.config.Config.attributes>` holding the
+:class:`MigrationRun`."""
+
+
+@dataclass(frozen=True)
+class MigrationRun:
+    """One command of the API, as ``run_migrations()`` needs to know it."""
+
+    app: Flask
+    """The Flask app to migrate."""
+    bind: str | None = None
+    """The bind the command runs for (``None``: the default database)."""
+    on_apply: OnApply | None = None
+    """Called with each revision as soon as it is applied, reverted or stamped."""
+    locked: bool = False
+    """The caller already holds the migration lock (``run_migrations()`` then takes none)."""
+    lock_timeout: float | None = None
+    """Seconds ``run_migrations()`` waits for the migration lock (``None``: ``-x
+    lock_timeout``, else the default)."""
+    on_lock: Notify | None = None
+    """Called with each :class:`~flask_entitydb.migrations._locks.locking.LockNotice`
+    (``None``: logged)."""
+
+
+def run_of(config: Config) -> MigrationRun | None:
+    """The API's run object of ``config``; ``None`` when Alembic was run without the API."""
+    run = config.attributes.get(RUN_KEY)
+    return run if isinstance(run, MigrationRun) else None

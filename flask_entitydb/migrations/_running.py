@@ -1,0 +1,254 @@
+"""Changing the database: ``upgrade``, ``downgrade`` and ``stamp``, each holding the
+migration lock (taken by ``run_migrations()`` in ``env.py``), and their ``--sql`` forms
+(``upgrade_sql``, ``downgrade_sql``, ``stamp_sql``), which need no database.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable, Sequence
+
+from alembic import command
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError
+from flask import Flask
+
+from flask_entitydb.errors import MigrationError
+from flask_entitydb.migrations._config import EntityDBConfig, make_config
+from flask_entitydb.migrations._context import (
+    PathArg,
+    current_flask_app,
+    database_heads,
+    running,
+)
+from flask_entitydb.migrations._locks.locking import Notify
+from flask_entitydb.migrations._run import OnApply
+from flask_entitydb.migrations._scaffold import envfile
+from flask_entitydb.migrations.environment import DEFAULT_LOCK_TIMEOUT
+from flask_entitydb.migrations.results import AppliedRevision
+
+log = logging.getLogger("flask_entitydb")
+
+
+def _migrate_database(
+    run: Callable[[EntityDBConfig], None],
+    *,
+    lock_timeout: float,
+    on_apply: OnApply | None,
+    on_lock: Notify | None,
+    x_args: Sequence[str],
+    directory: PathArg,
+    app: Flask | None,
+) -> list[AppliedRevision]:
+    """Run a command that changes the database; the revisions it applied, in order."""
+    app = current_flask_app(app)
+    applied: list[AppliedRevision] = []
+
+    def record(item: AppliedRevision) -> None:
+        applied.append(item)
+        if on_apply is not None:
+            on_apply(item)
+
+    with running(app):
+        try:
+            config = make_config(
+                app,
+                directory,
+                x_args=x_args,
+                on_apply=record,
+                lock_timeout=lock_timeout,
+                on_lock=on_lock,
+            )
+        except MigrationError as error:
+            if not envfile.initialising_folder():
+                raise
+            # an app migrating at start-up, loaded by 'flask db init' (--replace-env):
+            # the folder is what that command creates or fixes, so migrate afterwards
+            log.warning("Skipped migrating at start-up while 'flask db init' runs: %s", error)
+            return applied
+        try:
+            run(config)  # env.py's run_migrations() takes the migration lock
+        except (CommandError, RevisionError) as error:
+            if "Can't locate revision" in str(error):
+                database_heads(config)  # says so when the database's revision is unknown
+            raise
+    return applied
+
+
+def _sql(
+    run: Callable[[EntityDBConfig], None],
+    *,
+    x_args: Sequence[str],
+    directory: PathArg,
+    app: Flask | None,
+) -> str:
+    """Run a command in ``--sql`` mode; the SQL it wrote."""
+    app = current_flask_app(app)
+    buffer = io.StringIO()
+    with running(app):
+        run(make_config(app, directory, x_args=x_args, output_buffer=buffer))
+    return buffer.getvalue()
+
+
+def upgrade(
+    revision: str = "head",
+    *,
+    tag: str | None = None,
+    x_args: Sequence[str] = (),
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    on_apply: OnApply | None = None,
+    on_lock: Notify | None = None,
+    directory: PathArg = None,
+    app: Flask | None = None,
+) -> list[AppliedRevision]:
+    """Upgrade the database to ``revision`` (``flask db upgrade``).
+
+    The migration lock is held for the whole run, so concurrent upgrades (replicas
+    starting at once) apply each revision once; the others wait up to ``lock_timeout``
+    seconds, then find nothing to do.
+
+    :param on_apply: called with each revision as soon as it is applied.
+    :param on_lock: called with a :class:`~flask_entitydb.migrations._locks.locking.LockNotice`
+        when waiting for the lock starts and when it is taken (default: logged).
+    :returns: the revisions applied, in order (empty: already there).
+    :raises LockTimeoutError: the lock stayed taken for ``lock_timeout`` seconds.
+    :raises MigrationError: a revision failed (the message names it and the state the
+        database is left in), unknown revision, no migrations folder, database
+        unreachable.
+    """
+    return _migrate_database(
+        lambda config: command.upgrade(config, revision, tag=tag),
+        lock_timeout=lock_timeout,
+        on_apply=on_apply,
+        on_lock=on_lock,
+        x_args=x_args,
+        directory=directory,
+        app=app,
+    )
+
+
+def upgrade_sql(
+    revision: str = "head",
+    *,
+    tag: str | None = None,
+    x_args: Sequence[str] = (),
+    directory: PathArg = None,
+    app: Flask | None = None,
+) -> str:
+    """The SQL an upgrade to ``revision`` would run, without a database (``flask db
+    upgrade --sql``); ``revision`` may be a ``from:to`` range."""
+    return _sql(
+        lambda config: command.upgrade(config, revision, sql=True, tag=tag),
+        x_args=x_args,
+        directory=directory,
+        app=app,
+    )
+
+
+def downgrade(
+    revision: str = "-1",
+    *,
+    tag: str | None = None,
+    x_args: Sequence[str] = (),
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    on_apply: OnApply | None = None,
+    on_lock: Notify | None = None,
+    directory: PathArg = None,
+    app: Flask | None = None,
+) -> list[AppliedRevision]:
+    """Downgrade the database to ``revision`` (default: one revision back; ``"base"``
+    reverts every revision) (``flask db downgrade``). Holds the migration lock like
+    :func:`upgrade`.
+
+    :returns: the revisions reverted, in order.
+    """
+    return _migrate_database(
+        lambda config: command.downgrade(config, revision, tag=tag),
+        lock_timeout=lock_timeout,
+        on_apply=on_apply,
+        on_lock=on_lock,
+        x_args=x_args,
+        directory=directory,
+        app=app,
+    )
+
+
+def downgrade_sql(
+    revision: str,
+    *,
+    tag: str | None = None,
+    x_args: Sequence[str] = (),
+    directory: PathArg = None,
+    app: Flask | None = None,
+) -> str:
+    """The SQL of a downgrade, without a database; ``revision`` is a ``from:to`` range
+    such as ``"head:base"`` (``flask db downgrade --sql``)."""
+    if ":" not in revision:
+        raise MigrationError(
+            f"'downgrade --sql' needs a range such as 'head:base', got '{revision}'; without"
+            " a database the starting revision must be given."
+        )
+    return _sql(
+        lambda config: command.downgrade(config, revision, sql=True, tag=tag),
+        x_args=x_args,
+        directory=directory,
+        app=app,
+    )
+
+
+def stamp(
+    revisions: str | Sequence[str] = "head",
+    *,
+    purge: bool = False,
+    tag: str | None = None,
+    x_args: Sequence[str] = (),
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    on_apply: OnApply | None = None,
+    on_lock: Notify | None = None,
+    directory: PathArg = None,
+    app: Flask | None = None,
+) -> list[AppliedRevision]:
+    """Set the database's revision without running any migration (``flask db stamp``).
+
+    :param purge: empty the version table first (for a table naming unknown revisions).
+    """
+    targets = [revisions] if isinstance(revisions, str) else list(revisions)
+    return _migrate_database(
+        lambda config: command.stamp(config, targets, tag=tag, purge=purge),
+        lock_timeout=lock_timeout,
+        on_apply=on_apply,
+        on_lock=on_lock,
+        x_args=x_args,
+        directory=directory,
+        app=app,
+    )
+
+
+def stamp_sql(
+    revisions: str | Sequence[str] = "head",
+    *,
+    tag: str | None = None,
+    x_args: Sequence[str] = (),
+    directory: PathArg = None,
+    app: Flask | None = None,
+) -> str:
+    """The SQL of a stamp, without a database (``flask db stamp --sql``)."""
+    targets = [revisions] if isinstance(revisions, str) else list(revisions)
+    return _sql(
+        lambda config: command.stamp(config, targets, sql=True, tag=tag),
+        x_args=x_args,
+        directory=directory,
+        app=app,
+    )
+
+
+__all__ = [
+    "OnApply",
+    "downgrade",
+    "downgrade_sql",
+    "stamp",
+    "stamp_sql",
+    "upgrade",
+    "upgrade_sql",
+]
