@@ -22,7 +22,7 @@ from flask_entitydb.errors import MigrationError
 def _document(results: Sequence[Any]) -> object:
     """One JSON document for the binds' lint results."""
     # imports Alembic: only when the command runs
-    from flask_entitydb.migrations._lint.run import json_report
+    from flask_entitydb.migrations._lint.results import json_report
 
     return json_report(results)
 

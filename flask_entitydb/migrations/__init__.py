@@ -36,10 +36,11 @@ if TYPE_CHECKING:
         current,
         heads,
         history,
+        lint,
         pending_revisions,
         show,
     )
-    from flask_entitydb.migrations._lint.run import LintFinding, LintResult, lint
+    from flask_entitydb.migrations._lint.results import LintFinding, LintResult
     from flask_entitydb.migrations._revisions import (
         edit,
         init,
@@ -76,9 +77,9 @@ _EXPORTS = {
     "RevisionInfo": "results",
     "DEFAULT_LOCK_TIMEOUT": "environment",
     "run_migrations": "environment",
-    "LintFinding": "_lint.run",
-    "LintResult": "_lint.run",
-    "lint": "_lint.run",
+    "LintFinding": "_lint.results",
+    "LintResult": "_lint.results",
+    "lint": "_inspect",
     "online_ddl": "online",
     "edit": "_revisions",
     "init": "_revisions",
