@@ -7,9 +7,9 @@ does for the bundled plugin in every test run) does not import Flask and SQLAlch
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from flask_entitydb._lazy import lazy_exports
 from flask_entitydb._version import __version__
 
 if TYPE_CHECKING:
@@ -27,17 +27,17 @@ if TYPE_CHECKING:
     from flask_entitydb.state import EntityDBState
 
 _EXPORTS = {
-    "NAMING_CONVENTION": ".entity",
-    "ConfigurationError": ".errors",
-    "Entity": ".entity",
-    "EntityDB": ".extension",
-    "EntityDBError": ".errors",
-    "EntityDBState": ".state",
-    "EntityDiscoveryError": ".errors",
-    "EntityDiscoveryWarning": ".discovery",
-    "LockLostError": ".errors",
-    "LockTimeoutError": ".errors",
-    "MigrationError": ".errors",
+    "NAMING_CONVENTION": "entity",
+    "ConfigurationError": "errors",
+    "Entity": "entity",
+    "EntityDB": "extension",
+    "EntityDBError": "errors",
+    "EntityDBState": "state",
+    "EntityDiscoveryError": "errors",
+    "EntityDiscoveryWarning": "discovery",
+    "LockLostError": "errors",
+    "LockTimeoutError": "errors",
+    "MigrationError": "errors",
 }
 
 __all__ = [
@@ -56,14 +56,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'flask_entitydb' has no attribute '{name}'")
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
