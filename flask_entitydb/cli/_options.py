@@ -31,6 +31,7 @@ __all__ = [
     "remember_group",
     "report_json",
     "several_binds",
+    "stacked",
     "tag_option",
     "verbose_option",
     "x_option",
@@ -80,64 +81,55 @@ def group_command(arguments: str = "") -> str:
 # -- options -------------------------------------------------------------------------------
 
 
-def directory_option(function: _F) -> _F:
-    return click.option(
-        "-d",
-        "--directory",
-        default=None,
-        metavar="FOLDER",
-        help="Migrations folder (default: 'migrations' in the app's package, or"
-        " ENTITYDB_MIGRATIONS_DIR).",
-    )(function)
+def stacked(*decorators: Callable[[_F], _F]) -> Callable[[_F], _F]:
+    """Several decorators as one, applied as if written one above the other in this order
+    (so the options are listed in this order)."""
+
+    def decorate(function: _F) -> _F:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return decorate
 
 
-def x_option(function: _F) -> _F:
-    return click.option(
-        "-x",
-        "x_args",
-        multiple=True,
-        metavar="KEY=VALUE",
-        help="Extra argument for env.py (context.get_x_argument()); repeatable.",
-    )(function)
-
-
-def lock_timeout_option(function: _F) -> _F:
-    return click.option(
-        "--lock-timeout",
-        type=click.FloatRange(min=0),
-        default=60.0,
-        show_default=True,
-        help="Seconds to wait for another process's migration to finish.",
-    )(function)
-
-
-def lock_verbose_option(function: _F) -> _F:
-    return click.option(
-        "-v", "--verbose", is_flag=True, help="Say which migration lock was taken, and why."
-    )(function)
-
-
-def tag_option(function: _F) -> _F:
-    return click.option("--tag", default=None, help="Arbitrary tag for custom env.py scripts.")(
-        function
-    )
-
-
-def verbose_option(function: _F) -> _F:
-    return click.option(
-        "-v",
-        "--verbose",
-        is_flag=True,
-        help="Describe the changes in words instead of Alembic's log lines.",
-    )(function)
-
-
-def allow_drop_option(function: _F) -> _F:
-    return click.option(
-        "--allow-drop",
-        is_flag=True,
-        help="Write a revision that drops tables (deleting their data) without asking.",
-    )(function)
+directory_option = click.option(
+    "-d",
+    "--directory",
+    default=None,
+    metavar="FOLDER",
+    help="Migrations folder (default: 'migrations' in the app's package, or"
+    " ENTITYDB_MIGRATIONS_DIR).",
+)
+x_option = click.option(
+    "-x",
+    "x_args",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Extra argument for env.py (context.get_x_argument()); repeatable.",
+)
+lock_timeout_option = click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for another process's migration to finish.",
+)
+lock_verbose_option = click.option(
+    "-v", "--verbose", is_flag=True, help="Say which migration lock was taken, and why."
+)
+tag_option = click.option("--tag", default=None, help="Arbitrary tag for custom env.py scripts.")
+verbose_option = click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Describe the changes in words instead of Alembic's log lines.",
+)
+allow_drop_option = click.option(
+    "--allow-drop",
+    is_flag=True,
+    help="Write a revision that drops tables (deleting their data) without asking.",
+)
 
 
 def drop_permission(allow_drop: bool) -> bool | Callable[[Any], bool]:

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import click
 
 from flask_entitydb import migrations
@@ -13,95 +16,103 @@ from flask_entitydb.cli._options import (
     lock_timeout_option,
     lock_verbose_option,
     per_bind,
+    stacked,
     tag_option,
     x_option,
 )
 from flask_entitydb.cli._output import echo_applied, echo_run, lock_echo
 
+_OFFLINE = "Print the SQL instead of running it (offline)."
 
-@command("upgrade")
-@per_bind
-@directory_option
-@click.option("--sql", is_flag=True, help="Print the SQL instead of running it (offline).")
-@tag_option
-@x_option
-@lock_timeout_option
-@click.argument("revision", default="head")
-@lock_verbose_option
-def upgrade_command(
-    directory: str | None,
-    sql: bool,
-    tag: str | None,
-    x_args: tuple[str, ...],
+
+def _options(
+    sql_help: str, option: Callable[[Any], Any], argument: Callable[[Any], Any]
+) -> Callable[[Any], Any]:
+    """The options of a command changing the database, with its own ``option`` and
+    ``argument``."""
+    return stacked(
+        per_bind,
+        directory_option,
+        click.option("--sql", is_flag=True, help=sql_help),
+        tag_option,
+        option,
+        lock_timeout_option,
+        argument,
+        lock_verbose_option,
+    )
+
+
+def _apply(
+    name: str,
+    target: Any,
     lock_timeout: float,
     verbose: bool,
-    revision: str,
-) -> None:
-    """Upgrade the database to REVISION (default: head)."""
-    if sql:
-        click.echo(
-            migrations.upgrade_sql(revision, tag=tag, x_args=x_args, directory=folder(directory)),
-            nl=False,
-        )
-        return
-    applied = migrations.upgrade(
-        revision,
-        tag=tag,
-        x_args=x_args,
+    directory: str | None,
+    **options: Any,
+) -> Any:
+    """Call the API function ``name`` for ``target``, printing each revision applied; the
+    revisions applied."""
+    return getattr(migrations, name)(
+        target,
         lock_timeout=lock_timeout,
         on_apply=echo_applied,
         on_lock=lock_echo(verbose),
         directory=folder(directory),
+        **options,
     )
-    echo_run(applied, revision, "Upgraded:")
 
 
-@command("downgrade", context_settings={"ignore_unknown_options": True})
-@per_bind
-@directory_option
-@click.option("--sql", is_flag=True, help="Print the SQL instead of running it; needs FROM:TO.")
-@tag_option
-@x_option
-@lock_timeout_option
-@click.argument("revision", default="-1")
-@lock_verbose_option
-def downgrade_command(
-    directory: str | None,
-    sql: bool,
-    tag: str | None,
-    x_args: tuple[str, ...],
-    lock_timeout: float,
-    verbose: bool,
-    revision: str,
-) -> None:
-    """Downgrade the database to REVISION (default: -1, one back; 'base': all)."""
-    if sql:
-        click.echo(
-            migrations.downgrade_sql(revision, tag=tag, x_args=x_args, directory=folder(directory)),
-            nl=False,
-        )
-        return
-    applied = migrations.downgrade(
-        revision,
-        tag=tag,
-        x_args=x_args,
-        lock_timeout=lock_timeout,
-        on_apply=echo_applied,
-        on_lock=lock_echo(verbose),
-        directory=folder(directory),
-    )
-    echo_run(applied, revision, "Downgraded:")
+def _echo_sql(name: str, target: Any, directory: str | None, **options: Any) -> None:
+    """Print the SQL of the API function ``name`` for ``target`` (its ``_sql`` form)."""
+    to_sql = getattr(migrations, f"{name}_sql")
+    click.echo(to_sql(target, directory=folder(directory), **options), nl=False)
+
+
+def _move_command(
+    name: str, description: str, default: str, sql_help: str, done: str, **settings: Any
+) -> click.Command:
+    """``upgrade`` or ``downgrade``: call the API function of the same name (with --sql,
+    print its SQL), then say what was ``done``."""
+
+    def move(
+        directory: str | None,
+        sql: bool,
+        tag: str | None,
+        x_args: tuple[str, ...],
+        lock_timeout: float,
+        verbose: bool,
+        revision: str,
+    ) -> None:
+        if sql:
+            _echo_sql(name, revision, directory, tag=tag, x_args=x_args)
+            return
+        applied = _apply(name, revision, lock_timeout, verbose, directory, tag=tag, x_args=x_args)
+        echo_run(applied, revision, done)
+
+    move.__name__, move.__doc__ = f"{name}_command", description
+    options = _options(sql_help, x_option, click.argument("revision", default=default))
+    return command(name, settings.get("context_settings"))(options(move))
+
+
+upgrade_command = _move_command(
+    "upgrade", "Upgrade the database to REVISION (default: head).", "head", _OFFLINE, "Upgraded:"
+)
+downgrade_command = _move_command(
+    "downgrade",
+    "Downgrade the database to REVISION (default: -1, one back; 'base': all).",
+    "-1",
+    "Print the SQL instead of running it; needs FROM:TO.",
+    "Downgraded:",
+    context_settings={"ignore_unknown_options": True},
+)
 
 
 @command("stamp")
-@per_bind
-@directory_option
-@click.option("--sql", is_flag=True, help="Print the SQL instead of running it (offline).")
-@tag_option
-@click.option("--purge", is_flag=True, help="Empty the version table first.")
-@lock_timeout_option
-@click.argument("revisions", nargs=-1)
-@lock_verbose_option
+@_options(
+    _OFFLINE,
+    click.option("--purge", is_flag=True, help="Empty the version table first."),
+    click.argument("revisions", nargs=-1),
+)
 def stamp_command(
     directory: str | None,
     sql: bool,
@@ -114,16 +125,8 @@ def stamp_command(
     """Set the database's revision to REVISIONS (default: head) without migrating."""
     targets = list(revisions) or ["head"]
     if sql:
-        click.echo(migrations.stamp_sql(targets, tag=tag, directory=folder(directory)), nl=False)
+        _echo_sql("stamp", targets, directory, tag=tag)
         return
-    applied = migrations.stamp(
-        targets,
-        purge=purge,
-        tag=tag,
-        lock_timeout=lock_timeout,
-        on_apply=echo_applied,
-        on_lock=lock_echo(verbose),
-        directory=folder(directory),
-    )
+    applied = _apply("stamp", targets, lock_timeout, verbose, directory, purge=purge, tag=tag)
     if not applied:
         click.echo(f"Nothing to do: the database is already at '{', '.join(targets)}'.")
