@@ -69,7 +69,12 @@ def _echo_sql(name: str, target: Any, directory: str | None, **options: Any) -> 
 
 
 def _move_command(
-    name: str, description: str, default: str, sql_help: str, done: str, **settings: Any
+    name: str,
+    description: str,
+    default: str,
+    sql_help: str,
+    done: str,
+    context_settings: dict[str, Any] | None = None,
 ) -> click.Command:
     """``upgrade`` or ``downgrade``: call the API function of the same name (with --sql,
     print its SQL), then say what was ``done``."""
@@ -91,7 +96,7 @@ def _move_command(
 
     move.__name__, move.__doc__ = f"{name}_command", description
     options = _options(sql_help, x_option, click.argument("revision", default=default))
-    return command(name, settings.get("context_settings"))(options(move))
+    return command(name, context_settings)(options(move))
 
 
 upgrade_command = _move_command(
