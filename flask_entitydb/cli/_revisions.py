@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from flask_entitydb import migrations
@@ -16,6 +18,7 @@ from flask_entitydb.cli._options import (
     group_command,
     per_bind,
     several_binds,
+    stacked,
     verbose_option,
     x_option,
 )
@@ -29,18 +32,30 @@ from flask_entitydb.cli._output import (
 from flask_entitydb.errors import MigrationError
 from flask_entitydb.migrations import _per_bind
 
+_message = "Revision message."
+_branch_label_option = click.option(
+    "--branch-label", default=None, help="Label for the new branch."
+)
+_rev_id_option = click.option(
+    "--rev-id", default=None, help="Revision id to use instead of a generated one."
+)
+# where the new revision goes: revision's and migrate's options
+_placement_options = stacked(
+    click.option("--head", default="head", show_default=True, help="Revision to build upon."),
+    click.option("--splice", is_flag=True, help="Allow a non-head revision as the --head."),
+    _branch_label_option,
+    click.option("--version-path", default=None, help="Version folder to write into."),
+    _rev_id_option,
+)
+
 
 @command("revision")
 @per_bind
 @directory_option
-@click.option("-m", "--message", default=None, help="Revision message.")
+@click.option("-m", "--message", default=None, help=_message)
 @click.option("--autogenerate", is_flag=True, help="Fill the revision with the entities' changes.")
 @click.option("--sql", is_flag=True, help="Offline mode (needs revision_environment).")
-@click.option("--head", default="head", show_default=True, help="Revision to build upon.")
-@click.option("--splice", is_flag=True, help="Allow a non-head revision as the --head.")
-@click.option("--branch-label", default=None, help="Label for the new branch.")
-@click.option("--version-path", default=None, help="Version folder to write into.")
-@click.option("--rev-id", default=None, help="Revision id to use instead of a generated one.")
+@_placement_options
 @click.option("--depends-on", multiple=True, help="Revision this one depends on; repeatable.")
 @click.option(
     "--allow-empty",
@@ -51,34 +66,20 @@ from flask_entitydb.migrations import _per_bind
 @allow_drop_option
 def revision_command(
     directory: str | None,
-    message: str | None,
     autogenerate: bool,
-    sql: bool,
-    head: str,
-    splice: bool,
-    branch_label: str | None,
-    version_path: str | None,
-    rev_id: str | None,
     depends_on: tuple[str, ...],
-    allow_empty: bool,
     verbose: bool,
     allow_drop: bool,
+    **options: Any,
 ) -> None:
     """Write a new revision file (empty unless --autogenerate)."""
     with alembic_log_lines(autogenerate and not verbose):
         new = migrations.revision(
-            message,
             autogenerate=autogenerate,
-            allow_empty=allow_empty,
-            sql=sql,
-            head=head,
-            splice=splice,
-            branch_label=branch_label,
-            version_path=version_path,
-            rev_id=rev_id,
             depends_on=list(depends_on) or None,
             allow_drop=drop_permission(allow_drop),
             directory=folder(directory),
+            **options,
         )
     if autogenerate:
         warn_undiscovered()  # after: a refusal names the files itself
@@ -92,28 +93,12 @@ def revision_command(
 @per_bind
 @directory_option
 @click.option("-m", "--message", default=None, help="Revision message (default: the changes).")
-@click.option("--head", default="head", show_default=True, help="Revision to build upon.")
-@click.option("--splice", is_flag=True, help="Allow a non-head revision as the --head.")
-@click.option("--branch-label", default=None, help="Label for the new branch.")
-@click.option("--version-path", default=None, help="Version folder to write into.")
-@click.option("--rev-id", default=None, help="Revision id to use instead of a generated one.")
+@_placement_options
 @click.option("--allow-empty", is_flag=True, help="Write a revision even when nothing changed.")
 @allow_drop_option
 @x_option
 @verbose_option
-def migrate_command(
-    directory: str | None,
-    message: str | None,
-    head: str,
-    splice: bool,
-    branch_label: str | None,
-    version_path: str | None,
-    rev_id: str | None,
-    allow_empty: bool,
-    allow_drop: bool,
-    x_args: tuple[str, ...],
-    verbose: bool,
-) -> None:
+def migrate_command(directory: str | None, allow_drop: bool, verbose: bool, **options: Any) -> None:
     """Autogenerate a revision from the entities (revision --autogenerate).
 
     A revision that drops a table is written only with --allow-drop or when confirmed on
@@ -121,16 +106,7 @@ def migrate_command(
     """
     with alembic_log_lines(not verbose):
         new = migrations.migrate(
-            message,
-            allow_empty=allow_empty,
-            head=head,
-            splice=splice,
-            branch_label=branch_label,
-            version_path=version_path,
-            rev_id=rev_id,
-            allow_drop=drop_permission(allow_drop),
-            x_args=x_args,
-            directory=folder(directory),
+            allow_drop=drop_permission(allow_drop), directory=folder(directory), **options
         )
     warn_undiscovered()  # after: a refusal names the files itself
     warn_sqlite_enums()
@@ -159,9 +135,9 @@ def edit_command(directory: str | None, bind_key: str | None, revision: str) -> 
 @command("merge")
 @per_bind
 @directory_option
-@click.option("-m", "--message", default=None, help="Revision message.")
-@click.option("--branch-label", default=None, help="Label for the new branch.")
-@click.option("--rev-id", default=None, help="Revision id to use instead of a generated one.")
+@click.option("-m", "--message", default=None, help=_message)
+@_branch_label_option
+@_rev_id_option
 @click.argument("revisions", nargs=-1)
 def merge_command(
     directory: str | None,
