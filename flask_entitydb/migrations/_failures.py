@@ -64,16 +64,21 @@ class _OwnConnectionFailures(logging.Filter):
 
 
 @contextlib.contextmanager
-def reported_here() -> Iterator[None]:
-    """While the block runs, connection failures of this thread are reported by the
-    error it raises, not logged a second time."""
-    logger = logging.getLogger("flask_entitydb")
-    duplicate = _OwnConnectionFailures()
-    logger.addFilter(duplicate)
+def filtered(logger_name: str, log_filter: logging.Filter) -> Iterator[None]:
+    """While the block runs, the logger ``logger_name`` passes its records through
+    ``log_filter``."""
+    logger = logging.getLogger(logger_name)
+    logger.addFilter(log_filter)
     try:
         yield
     finally:
-        logger.removeFilter(duplicate)
+        logger.removeFilter(log_filter)
+
+
+def reported_here() -> contextlib.AbstractContextManager[None]:
+    """While the block runs, connection failures of this thread are reported by the
+    error it raises, not logged a second time."""
+    return filtered("flask_entitydb", _OwnConnectionFailures())
 
 
 @contextlib.contextmanager

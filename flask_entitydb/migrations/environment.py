@@ -37,7 +37,7 @@ from flask_entitydb.migrations._autogenerate.safe_forms import (
     register_renderer as register_safe_forms,
 )
 from flask_entitydb.migrations._environment_hooks import as_list, hook_options
-from flask_entitydb.migrations._failures import database_error, reported_here
+from flask_entitydb.migrations._failures import database_error, filtered, reported_here
 from flask_entitydb.migrations._locks.discard import discarded_on_failure
 from flask_entitydb.migrations._locks.hold import lock_if_needed
 from flask_entitydb.migrations._locks.timeouts import (
@@ -235,13 +235,8 @@ def _enum_plugin_quiet(backend: str) -> Iterator[None]:
     if backend == "postgresql" or "alembic_postgresql_enum" not in sys.modules:
         yield
         return
-    logger = logging.getLogger("alembic.alembic_postgresql_enum.compare_dispatch")
-    notice = _SkipNotice()
-    logger.addFilter(notice)
-    try:
+    with filtered("alembic.alembic_postgresql_enum.compare_dispatch", _SkipNotice()):
         yield
-    finally:
-        logger.removeFilter(notice)
 
 
 @contextlib.contextmanager
