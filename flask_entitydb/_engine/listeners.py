@@ -19,24 +19,23 @@ from flask_entitydb.errors import ConfigurationError
 log = logging.getLogger("flask_entitydb")
 
 
-def _mysql_tls_check(dbapi_connection: Any) -> bool:
+# how each backend says a connection is encrypted: a query and the column of its one row
+_TLS_QUERIES = {
+    "mysql": ("SHOW SESSION STATUS LIKE 'Ssl_cipher'", 1),
+    "postgresql": ("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", 0),
+}
+
+
+def _encrypted(dbapi_connection: Any, backend: str) -> bool:
+    """Whether the new connection is encrypted, asked as ``backend`` answers it."""
+    query, column = _TLS_QUERIES[backend]
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        cursor.execute(query)
         row = cursor.fetchone()
     finally:
         cursor.close()
-    return bool(row and row[1])
-
-
-def _postgresql_tls_check(dbapi_connection: Any) -> bool:
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-        row = cursor.fetchone()
-    finally:
-        cursor.close()
-    return bool(row and row[0])
+    return bool(row and row[column])
 
 
 def _tls_check(source: str, url: URL) -> Callable[[Any, Any], None]:
@@ -45,12 +44,10 @@ def _tls_check(source: str, url: URL) -> Callable[[Any, Any], None]:
         f"{source} asks for TLS ('ssl=true') but the server at '{mask(url)}' accepted an"
         " unencrypted connection; enable TLS on the server, or set 'ssl=false'."
     )
-    encrypted = (
-        _postgresql_tls_check if url.get_backend_name() == "postgresql" else _mysql_tls_check
-    )
+    backend = "postgresql" if url.get_backend_name() == "postgresql" else "mysql"
 
     def check(dbapi_connection: Any, connection_record: Any) -> None:
-        if not encrypted(dbapi_connection):
+        if not _encrypted(dbapi_connection, backend):
             # closed here: the pool drops the connection record without closing it
             dbapi_connection.close()
             raise ConfigurationError(message)
