@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import create_database
 from flask import Flask
-from migration_apps import USER_ENTITY, AppPackage, make_package, ok
+from helpers.databases import create_database
+from helpers.migration_apps import USER_ENTITY, AppPackage, make_package, ok
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from flask_entitydb import ConfigurationError, EntityDB
@@ -179,11 +179,9 @@ def two_servers(tmp_path: Path) -> Iterator[tuple[str, str]]:
 
 
 @pytest.fixture
-def package(
-    tmp_path: Path, two_servers: tuple[str, str], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[AppPackage]:
+def package_url(two_servers: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("DB_CONNECTION_STRING_ANALYTICS", two_servers[1])
-    yield from make_package(tmp_path, two_servers[0], monkeypatch)
+    return two_servers[0]
 
 
 def _tables(url: str) -> set[str]:

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import create_database
+from helpers.databases import create_database
 
 try:
     import tomllib

@@ -4,19 +4,7 @@ MariaDB and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-from migration_apps import USER_ENTITY, AppPackage, make_package, ok
-
-
-@pytest.fixture
-def package(
-    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[AppPackage]:
-    yield from make_package(tmp_path, database_url, monkeypatch)
-
+from helpers.migration_apps import USER_ENTITY, AppPackage, ok
 
 ARTICLE = """\
 class Status(enum.Enum):

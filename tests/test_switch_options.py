@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from migration_apps import USER_ENTITY, AppPackage, make_package, ok
+from helpers.migration_apps import USER_ENTITY, AppPackage, ok
 
 from flask_entitydb.migrations._config import TEMPLATES_DIR
 
@@ -41,18 +40,6 @@ def create_app(**config):
         upgrade()  # was flask_migrate.upgrade()
     return app
 """
-
-
-@pytest.fixture
-def package(
-    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[AppPackage]:
-    yield from make_package(tmp_path, database_url, monkeypatch)
-
-
-@pytest.fixture
-def sqlite_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppPackage]:
-    yield from make_package(tmp_path, f"sqlite:///{tmp_path}/app.sqlite3", monkeypatch)
 
 
 def flask_migrate_folder(folder: Path, *, include_object: bool = False) -> None:

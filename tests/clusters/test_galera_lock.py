@@ -8,12 +8,11 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from lock_scenario import (
+from helpers.galera import GaleraCluster
+from helpers.lock_scenario import (
     columns,
     finish,
     popen_upgrade,
@@ -22,23 +21,16 @@ from lock_scenario import (
     wait_until,
     write_slow_revisions,
 )
-from migration_apps import AppPackage, make_package
+from helpers.migration_apps import AppPackage
 
-from .galera import GaleraCluster
-
-pytestmark = pytest.mark.mysql
+pytestmark = pytest.mark.galera
 
 LEASE = {"TESTAPP_ENTITYDB_MIGRATION_LEASE_SECONDS": "4"}
 
 
 @pytest.fixture
-def package(
-    tmp_path: Path,
-    galera_cluster: GaleraCluster,
-    galera_database: str,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[AppPackage]:
-    yield from make_package(tmp_path, galera_cluster.nodes[0].url(galera_database), monkeypatch)
+def package_url(galera_cluster: GaleraCluster, galera_database: str) -> str:
+    return galera_cluster.nodes[0].url(galera_database)
 
 
 def _urls(cluster: GaleraCluster, database: str) -> list[str]:

@@ -5,14 +5,12 @@ upgrades through PgBouncer applied the same revision more than once)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from lock_scenario import columns, finish, popen_upgrade, runlog, write_slow_revisions
-from migration_apps import AppPackage, make_package
+from helpers.lock_scenario import columns, finish, popen_upgrade, runlog, write_slow_revisions
+from helpers.migration_apps import AppPackage
 
-pytestmark = pytest.mark.postgresql
+pytestmark = [pytest.mark.postgresql, pytest.mark.pgbouncer]
 
 # psycopg's automatic prepared statements do not survive transaction pooling
 OPTIONS = {
@@ -21,10 +19,8 @@ OPTIONS = {
 
 
 @pytest.fixture
-def package(
-    tmp_path: Path, pgbouncer_database: tuple[str, str], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[AppPackage]:
-    yield from make_package(tmp_path, pgbouncer_database[1], monkeypatch)
+def package_url(pgbouncer_database: tuple[str, str]) -> str:
+    return pgbouncer_database[1]  # through PgBouncer
 
 
 def test_concurrent_upgrades_through_pgbouncer_apply_each_revision_once_postgresql(

@@ -11,23 +11,19 @@ when ``ENTITYDB_TEST_REQUIRE_SERVERS=1``).
 
 from __future__ import annotations
 
-import secrets
-import shutil
 from collections.abc import Callable, Iterator, Sequence
 
 import pytest
-
-from .servers import (
+from helpers.databases import require_tool
+from helpers.servers import (
     MARIADBD,
     MariaDBServer,
     PostgreSQLServer,
-    TLSFiles,
-    free_port,
-    make_tls_files,
+    disposing,
+    pg_private_dir,
     pg_tool,
-    private_dir,
-    require_tool,
 )
+from helpers.tls import TLSFiles, make_tls_files
 
 ServerFactory = Callable[..., MariaDBServer]
 PostgreSQLFactory = Callable[..., PostgreSQLServer]
@@ -48,8 +44,13 @@ def mariadb_server_factory(
     Every server is stopped and its directory removed at the end of the session.
     """
     require_tool(MARIADBD, "mariadbd")
-    servers: list[MariaDBServer] = []
+    with disposing() as servers:
+        yield _mariadb_factory(servers, tmp_path_factory)
 
+
+def _mariadb_factory(
+    servers: list[MariaDBServer], tmp_path_factory: pytest.TempPathFactory
+) -> ServerFactory:
     def factory(
         tls: TLSFiles | None = None,
         options: Sequence[str] = (),
@@ -71,9 +72,7 @@ def mariadb_server_factory(
             ]
         server = MariaDBServer(
             base_dir=tmp_path_factory.mktemp("mariadb"),
-            port=free_port(),
             options=tuple(opts),
-            app_password="pw-" + secrets.token_urlsafe(12),
             server_id=server_id or (len(servers) + 100 if replica_of else 0),
         )
         servers.append(server)
@@ -88,12 +87,7 @@ def mariadb_server_factory(
         server.execute("GRANT ALL PRIVILEGES ON *.* TO 'app'@'127.0.0.1'")
         return server
 
-    yield factory
-    for server in servers:
-        if server._admin is not None:
-            server._admin.dispose()
-        server.stop()
-        shutil.rmtree(server.base_dir, ignore_errors=True)
+    return factory
 
 
 @pytest.fixture(scope="session")
@@ -133,19 +127,20 @@ def postgresql_server_factory() -> Iterator[PostgreSQLFactory]:
     Every server is stopped and its directory removed at the end of the session.
     """
     pg_tool("initdb")
-    servers: list[PostgreSQLServer] = []
+    with disposing() as servers:
+        yield _postgresql_factory(servers)
 
+
+def _postgresql_factory(servers: list[PostgreSQLServer]) -> PostgreSQLFactory:
     def factory(
         settings: Sequence[str] = (), *, replica_of: PostgreSQLServer | None = None
     ) -> PostgreSQLServer:
         if replica_of is not None:
-            server = replica_of.make_replica(private_dir("edb-pg-replica-"))
+            server = replica_of.make_replica(pg_private_dir("edb-pg-replica-"))
             servers.append(server)
             server.start()
             return server
-        server = PostgreSQLServer(
-            base_dir=private_dir("edb-pg-"), port=free_port(), settings=tuple(settings)
-        )
+        server = PostgreSQLServer(base_dir=pg_private_dir("edb-pg-"), settings=tuple(settings))
         servers.append(server)
         server.initialize()
         server.start()
@@ -153,9 +148,7 @@ def postgresql_server_factory() -> Iterator[PostgreSQLFactory]:
         server.create_app_user()
         return server
 
-    yield factory
-    for server in reversed(servers):
-        server.dispose()
+    return factory
 
 
 @pytest.fixture(scope="session")

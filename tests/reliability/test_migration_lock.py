@@ -15,12 +15,21 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import create_database
-from lock_scenario import columns, finish, popen_upgrade, runlog, wait_until, write_slow_revisions
-from migration_apps import AppPackage, make_package
+from helpers.databases import create_database
+from helpers.lock_scenario import (
+    columns,
+    finish,
+    kill_lock_holder,
+    popen_upgrade,
+    runlog,
+    sleeping,
+    wait_until,
+    write_slow_revisions,
+)
+from helpers.migration_apps import AppPackage, make_package
+from helpers.servers import MariaDBServer
 
 from .conftest import ServerFactory
-from .servers import MariaDBServer
 
 SLEEP = 10
 
@@ -54,46 +63,24 @@ def postgresql_url(tmp_path: Path) -> Iterator[str]:
     drop()
 
 
-def _package(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppPackage]:
-    yield from make_package(tmp_path, url, monkeypatch)
-
-
 @pytest.fixture
 def mysql_package(
     tmp_path: Path, mariadb_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[AppPackage]:
-    yield from _package(tmp_path, mariadb_url, monkeypatch)
+    yield from make_package(tmp_path, mariadb_url, monkeypatch)
 
 
 @pytest.fixture
 def postgresql_package(
     tmp_path: Path, postgresql_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[AppPackage]:
-    yield from _package(tmp_path, postgresql_url, monkeypatch)
-
-
-def _sleeping(url: str) -> bool:
-    """Whether the slow revision is running (its runlog row is not committed yet, so ask
-    the server what runs)."""
-    engine = sa.create_engine(url, poolclass=sa.NullPool)
-    try:
-        with engine.connect() as connection:
-            if engine.dialect.name == "postgresql":
-                sql = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%%'"
-            else:
-                sql = (
-                    "SELECT count(*) FROM information_schema.PROCESSLIST"
-                    " WHERE INFO LIKE 'SELECT SLEEP%%'"
-                )
-            return bool(connection.exec_driver_sql(sql).scalar())
-    finally:
-        engine.dispose()
+    yield from make_package(tmp_path, postgresql_url, monkeypatch)
 
 
 def _run_overlapping(package: AppPackage, url: str) -> list[tuple[int, str, str]]:
     write_slow_revisions(package, SLEEP)
     first = popen_upgrade(package)
-    wait_until(lambda: _sleeping(url), what="the first upgrade's slow revision")
+    wait_until(lambda: sleeping(url), what="the first upgrade's slow revision")
     time.sleep(3.5)  # longer than the idle timeout of the server
     second = popen_upgrade(package)
     return [finish(first), finish(second)]
@@ -114,6 +101,7 @@ def test_idle_timeout_does_not_release_the_lock_mysql(
     assert "held by connection" in results[1][2]
 
 
+@pytest.mark.postgresql
 def test_idle_session_timeout_does_not_release_the_lock_postgresql(
     postgresql_package: AppPackage, postgresql_url: str
 ) -> None:
@@ -122,37 +110,23 @@ def test_idle_session_timeout_does_not_release_the_lock_postgresql(
     assert "held by backend pid" in results[1][2], results
 
 
-def _kill_holder(url: str) -> None:
-    engine = sa.create_engine(url, poolclass=sa.NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as connection:
-            if engine.dialect.name == "postgresql":
-                connection.exec_driver_sql(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE query LIKE 'SELECT pg_sleep%%'"
-                )
-            else:
-                name = "flask_entitydb_migrate:" + str(engine.url.database)
-                holder = connection.execute(
-                    sa.text("SELECT IS_USED_LOCK(:name)"), {"name": name}
-                ).scalar()
-                assert holder is not None
-                connection.exec_driver_sql(f"KILL {int(holder)}")
-    finally:
-        engine.dispose()
-
-
 def _run_killed(package: AppPackage, url: str) -> list[tuple[int, str, str]]:
     write_slow_revisions(package, SLEEP)
     first = popen_upgrade(package)
-    wait_until(lambda: _sleeping(url), what="the first upgrade's slow revision")
+    wait_until(lambda: sleeping(url), what="the first upgrade's slow revision")
     second = popen_upgrade(package)
     time.sleep(1.5)  # the second is waiting for the lock
-    _kill_holder(url)
+    kill_lock_holder(url)
     return [finish(first), finish(second)]
 
 
-@pytest.mark.parametrize("kind", ["mysql", "postgresql"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        pytest.param("mysql", marks=pytest.mark.private_server),
+        pytest.param("postgresql", marks=pytest.mark.postgresql),
+    ],
+)
 def test_killed_lock_holder_stops_and_the_waiter_migrates_once(
     kind: str, request: pytest.FixtureRequest
 ) -> None:

@@ -7,8 +7,7 @@ import time
 
 import pytest
 import sqlalchemy as sa
-
-from .servers import MariaDBServer, PostgreSQLServer
+from helpers.servers import MariaDBServer, PostgreSQLServer
 
 
 def _eventually(check: object, what: str, timeout: float = 30.0) -> None:
@@ -19,7 +18,7 @@ def _eventually(check: object, what: str, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.postgresql
+@pytest.mark.replica
 def test_postgresql_replica_streams_from_primary(
     postgresql_cluster: tuple[PostgreSQLServer, PostgreSQLServer],
 ) -> None:
@@ -47,7 +46,7 @@ def test_postgresql_replica_streams_from_primary(
     on_replica.dispose()
 
 
-@pytest.mark.mysql
+@pytest.mark.replica
 def test_mariadb_replica_replicates_from_primary(
     mariadb_cluster: tuple[MariaDBServer, MariaDBServer],
 ) -> None:

@@ -19,12 +19,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from helpers.servers import PG_OS_USER, MariaDBServer, PostgreSQLServer, pg_private_dir
+from helpers.tls import TLSFiles
 
 from flask_entitydb import ConfigurationError, EntityDB
 
-from .servers import PG_OS_USER, MariaDBServer, PostgreSQLServer, TLSFiles, private_dir
-
-pytestmark = [pytest.mark.mysql, pytest.mark.filterwarnings("ignore:No entity classes found")]
+pytestmark = [
+    pytest.mark.private_server,
+    pytest.mark.filterwarnings("ignore:No entity classes found"),
+]
 
 CIPHER_SQL = "SHOW SESSION STATUS LIKE 'Ssl_cipher'"
 
@@ -325,7 +328,7 @@ def tls_postgresql(
 ) -> Iterator[PostgreSQLServer]:
     """A private PostgreSQL with ``ssl=on`` and the session's certificate, on 127.0.0.1
     and 127.0.0.2."""
-    files = private_dir("edb-pg-tls-")
+    files = pg_private_dir("edb-pg-tls-")
     for source in (tls_files.server_cert, tls_files.server_key):
         target = files / source.name
         shutil.copy(source, target)
@@ -428,7 +431,6 @@ def test_ssl_true_verifies_mysql(
     )
 
 
-@pytest.mark.postgresql
 @pytest.mark.parametrize(("host", "ca", "refusal"), VERIFICATION_CASES)
 @pytest.mark.parametrize("driver", POSTGRESQL_DRIVERS)
 def test_ssl_true_verifies_postgresql(
@@ -457,7 +459,6 @@ def test_ssl_true_uses_the_system_roots_mysql(
         assert encrypted("mysql", db)
 
 
-@pytest.mark.postgresql
 @pytest.mark.parametrize("driver", POSTGRESQL_DRIVERS)
 @pytest.mark.usefixtures("system_roots_are_the_test_ca")
 def test_ssl_true_uses_the_system_roots_postgresql(
@@ -472,8 +473,7 @@ def test_ssl_true_uses_the_system_roots_postgresql(
 
 @pytest.mark.parametrize(
     ("backend", "driver"),
-    [("mysql", d) for d in MYSQL_DRIVERS]
-    + [pytest.param("postgresql", d, marks=pytest.mark.postgresql) for d in POSTGRESQL_DRIVERS],
+    [("mysql", d) for d in MYSQL_DRIVERS] + [("postgresql", d) for d in POSTGRESQL_DRIVERS],
 )
 def test_ssl_false_is_plaintext_with_every_driver(
     request: pytest.FixtureRequest, backend: str, driver: str, make_app: Callable[..., Flask]
@@ -491,8 +491,7 @@ def test_ssl_false_is_plaintext_with_every_driver(
 
 @pytest.mark.parametrize(
     ("backend", "driver"),
-    [("mysql", d) for d in MYSQL_DRIVERS]
-    + [pytest.param("postgresql", d, marks=pytest.mark.postgresql) for d in POSTGRESQL_DRIVERS],
+    [("mysql", d) for d in MYSQL_DRIVERS] + [("postgresql", d) for d in POSTGRESQL_DRIVERS],
 )
 def test_ssl_verify_false_encrypts_without_verifying_and_says_so(
     request: pytest.FixtureRequest,
@@ -520,7 +519,6 @@ def turn_tls_off(
     cparams["sslmode"] = "disable"
 
 
-@pytest.mark.postgresql
 def test_postgresql_plaintext_connection_refused_by_the_tls_check(
     tls_postgresql: PostgreSQLServer, tls_files: TLSFiles, make_app: Callable[..., Flask]
 ) -> None:
