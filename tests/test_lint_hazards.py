@@ -17,8 +17,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
@@ -60,17 +59,14 @@ UPDATE_ROW = "UPDATE items SET m = m + 1 WHERE id = {id}"
 
 
 @pytest.fixture(params=SERVERS)
-def server(request: pytest.FixtureRequest) -> str:
+def backend(request: pytest.FixtureRequest) -> str:
+    """The servers only (the conftest's ``database_url`` is made on this backend)."""
     return str(request.param)
 
 
 @pytest.fixture
-def database_url(server: str, tmp_path: Path) -> Iterator[str]:
-    from helpers.databases import create_database
-
-    url, drop = create_database(server, tmp_path)
-    yield url
-    drop()
+def server(backend: str) -> str:
+    return backend
 
 
 def _items(package: AppPackage, server: str, rows: int | None = None) -> None:

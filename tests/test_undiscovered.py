@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from helpers.migration_apps import FLASK, USER_ENTITY, AppPackage, ok
+from helpers.migration_apps import FLASK, INIT, USER_ENTITY, AppPackage, ok
 
 from flask_entitydb import MigrationError, migrations
 
@@ -94,24 +94,11 @@ def test_missed_entity_module_is_named_and_never_dropped(package: AppPackage) ->
     ok(package.cli("check", app=app))
 
 
-HAND_IMPORT = """\
-from flask import Flask
-
-from flask_entitydb import EntityDB
-
-from .base import Base
-
-db = EntityDB(base=Base)
-
-
-def create_app(**config):
-    app = Flask(__name__)
-    app.config.update(config)
-    from .models import order_entity  # imported by hand, outside the searched package
-
-    db.init_app(app)
-    return app
-"""
+HAND_IMPORT = INIT.replace(
+    "    db.init_app(app)\n",
+    "    from .models import order_entity  # imported by hand, outside the searched package\n\n"
+    "    db.init_app(app)\n",
+)
 
 
 def test_hand_imported_classes_are_listed_as_not_discovered(package: AppPackage) -> None:

@@ -15,6 +15,8 @@ from helpers.galera import GaleraCluster
 from helpers.lock_scenario import (
     columns,
     finish,
+    finish_all,
+    lock_lines,
     popen_upgrade,
     runlog,
     sleeping,
@@ -54,16 +56,13 @@ def test_six_upgrades_over_three_nodes_apply_each_revision_once_mysql(
     write_slow_revisions(package, 2, third=True)
     urls = _urls(galera_cluster, galera_database)
     processes = [popen_upgrade(package, urls[i % 3], "-v") for i in range(6)]
-    results = [finish(p) for p in processes]
-    assert [code for code, _, _ in results] == [0] * 6, results
+    results = finish_all(processes)
     for url in urls:  # every node has the schema, once
         assert len(runlog(url)) == 2, results
         assert {"extra", "extra3"} <= columns(url)
-    lock_lines = [
-        line for _, out, _ in results for line in out.splitlines() if "Migration lock:" in line
-    ]
-    assert len(lock_lines) == 6
-    assert all("lease row" in line and "Galera cluster of 3 node(s)" in line for line in lock_lines)
+    lines = lock_lines(results)
+    assert len(lines) == 6
+    assert all("lease row" in line and "Galera cluster of 3 node(s)" in line for line in lines)
     applied = [out.count("Applied ") for _, out, _ in results]
     assert sum(applied) == 3 and applied.count(0) >= 3, results
 

@@ -171,6 +171,18 @@ def finish(process: subprocess.Popen[str], timeout: float = 180) -> tuple[int, s
     return process.returncode, out, err
 
 
+def finish_all(processes: list[subprocess.Popen[str]]) -> list[tuple[int, str, str]]:
+    """Wait for every process in ``processes``; each must have succeeded."""
+    results = [finish(process) for process in processes]
+    assert [code for code, _, _ in results] == [0] * len(processes), results
+    return results
+
+
+def lock_lines(results: list[tuple[int, str, str]]) -> list[str]:
+    """The ``Migration lock:`` lines of the outputs of ``flask db upgrade -v`` runs."""
+    return [line for _, out, _ in results for line in out.splitlines() if "Migration lock:" in line]
+
+
 def wait_until(predicate: object, timeout: float = 60, what: str = "condition") -> float:
     """Poll ``predicate()`` until true; the seconds it took."""
     start = time.monotonic()

@@ -27,6 +27,7 @@ class PgBouncer(PrivateServer):
     pool_mode: str = "transaction"
 
     program: ClassVar[str] = "pgbouncer"
+    log_name: ClassVar[str] = "pgbouncer.log"
     start_timeout: ClassVar[float] = 30.0
 
     @classmethod
@@ -42,10 +43,6 @@ class PgBouncer(PrivateServer):
         """``server_url`` (a database on the server) reached through PgBouncer."""
         url = sa.make_url(server_url).set(host="127.0.0.1", port=self.port)
         return url.render_as_string(hide_password=False)
-
-    @property
-    def log_file(self) -> Path:
-        return self.base_dir / "pgbouncer.log"
 
     @property
     def ini(self) -> Path:

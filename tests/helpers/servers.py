@@ -60,6 +60,10 @@ class PrivateServer:
 
     program: ClassVar[str] = "server"
     """The program's name, for messages."""
+    log_name: ClassVar[str] = "server.log"
+    """The log file's name in :attr:`base_dir`."""
+    output_to_log: ClassVar[bool] = False
+    """Whether the process's stdout and stderr go to the log file (else nowhere)."""
     stop_signal: ClassVar[signal.Signals] = signal.SIGTERM
     """The signal of a clean shutdown."""
     start_timeout: ClassVar[float] = 60.0
@@ -70,12 +74,7 @@ class PrivateServer:
     @property
     def log_file(self) -> Path:
         """The file the server logs to."""
-        raise NotImplementedError
-
-    @property
-    def console_log(self) -> Path | None:
-        """Where the process's stdout/stderr go (``None``: nowhere)."""
-        return None
+        return self.base_dir / self.log_name
 
     @property
     def run_as(self) -> str | None:
@@ -100,8 +99,8 @@ class PrivateServer:
         assert not self.running, "already running"
         with contextlib.ExitStack() as stack:
             output: int | IO[bytes] = subprocess.DEVNULL
-            if self.console_log is not None:  # handed to the child process
-                output = stack.enter_context(open(self.console_log, "ab"))
+            if self.output_to_log:  # handed to the child process
+                output = stack.enter_context(open(self.log_file, "ab"))
             self.process = subprocess.Popen(
                 self.command(),
                 stdin=subprocess.DEVNULL,
@@ -191,6 +190,10 @@ class SQLServer(PrivateServer):
     superuser: ClassVar[str]
     admin_database: ClassVar[str]
 
+    @property
+    def datadir(self) -> Path:
+        return self.base_dir / "data"
+
     def url(
         self,
         database: str = "test",
@@ -255,21 +258,10 @@ class MariaDBServer(SQLServer):
     """Non-zero: write a binary log (GTID replication) with this ``server_id``."""
 
     program: ClassVar[str] = "mariadbd"
+    log_name: ClassVar[str] = "error.log"
     driver: ClassVar[str] = "mysql+mysqldb"
     superuser: ClassVar[str] = "root"
     admin_database: ClassVar[str] = "mysql"
-
-    @property
-    def datadir(self) -> Path:
-        return self.base_dir / "data"
-
-    @property
-    def error_log(self) -> Path:
-        return self.base_dir / "error.log"
-
-    @property
-    def log_file(self) -> Path:
-        return self.error_log
 
     def mariadbd_options(self) -> list[str]:
         """The options every private ``mariadbd`` starts with (``--no-defaults`` first)."""
@@ -278,7 +270,7 @@ class MariaDBServer(SQLServer):
             f"--datadir={self.datadir}",
             f"--socket={self.base_dir / 'mysqld.sock'}",
             f"--pid-file={self.base_dir / 'mysqld.pid'}",
-            f"--log-error={self.error_log}",
+            f"--log-error={self.log_file}",
             "--bind-address=127.0.0.1",
             f"--port={self.port}",
             "--skip-name-resolve",
@@ -398,22 +390,12 @@ class PostgreSQLServer(SQLServer):
     """Extra ``-c name=value`` server settings."""
 
     program: ClassVar[str] = "postgres"
+    log_name: ClassVar[str] = "postgres.log"
+    output_to_log: ClassVar[bool] = True
     stop_signal: ClassVar[signal.Signals] = signal.SIGINT  # fast shutdown
     driver: ClassVar[str] = "postgresql+psycopg"
     superuser: ClassVar[str] = "postgres"
     admin_database: ClassVar[str] = "postgres"
-
-    @property
-    def datadir(self) -> Path:
-        return self.base_dir / "data"
-
-    @property
-    def log_file(self) -> Path:
-        return self.base_dir / "postgres.log"
-
-    @property
-    def console_log(self) -> Path:
-        return self.log_file
 
     @property
     def run_as(self) -> str | None:

@@ -20,12 +20,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask, request
+from helpers.entities import new_base
 from helpers.servers import MariaDBServer
 from helpers.tls import TLSFiles
-from sqlalchemy import MetaData, String
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
 
-from flask_entitydb import NAMING_CONVENTION, ConfigurationError, EntityDB
+from flask_entitydb import ConfigurationError, EntityDB
 
 pytestmark = pytest.mark.filterwarnings("ignore:No entity classes found")
 
@@ -33,8 +34,7 @@ FIGURES_FILE = os.environ.get("ENTITYDB_LIVENESS_FIGURES")
 """If set, the restart tests add their figures (JSON, one object per backend) to it."""
 
 
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+Base = new_base()
 
 
 class Entry(Base):

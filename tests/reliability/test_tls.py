@@ -375,77 +375,65 @@ def db_current(
     return result.exit_code, result.output
 
 
-VERIFICATION_CASES = [
-    pytest.param("127.0.0.1", "ca", None, id="right-ca-and-name"),
-    pytest.param("127.0.0.1", "wrong_ca", CHAIN_HINT, id="wrong-ca"),
-    pytest.param(OTHER_NAME, "ca", NAME_HINT, id="wrong-host-name"),
-    pytest.param("127.0.0.1", None, CHAIN_HINT, id="self-signed-without-ssl-ca"),
+VERIFICATION_CASES = [  # (host, ca, refusal)
+    pytest.param(("127.0.0.1", "ca", None), id="right-ca-and-name"),
+    pytest.param(("127.0.0.1", "wrong_ca", CHAIN_HINT), id="wrong-ca"),
+    pytest.param((OTHER_NAME, "ca", NAME_HINT), id="wrong-host-name"),
+    pytest.param(("127.0.0.1", None, CHAIN_HINT), id="self-signed-without-ssl-ca"),
 ]
 
 
-def _check_verification(
-    backend: str,
-    server: MariaDBServer | PostgreSQLServer,
+def _connects_encrypted(make_app: Callable[..., Flask], backend: str, url: str) -> bool:
+    app = make_app(DB_CONNECTION_STRING=url)
+    db = EntityDB(app)
+    with app.app_context():
+        return encrypted(backend, db)
+
+
+@pytest.fixture(params=VERIFICATION_CASES)
+def check_verification(
+    request: pytest.FixtureRequest,
     tls_files: TLSFiles,
-    driver: str,
-    host: str,
-    ca: str | None,
-    refusal: str | None,
     make_app: Callable[..., Flask],
     tmp_path: Path,
-) -> None:
-    query = {"ssl": "true"}
-    if ca is not None:
-        query["ssl_ca"] = str(getattr(tls_files, ca))
-    url = tls_url(server, driver, host, **query)
-    code, output = db_current(make_app, tmp_path, url)
-    assert server.app_password not in output
-    if refusal is None:
-        assert code == 0, output
-        app = make_app(DB_CONNECTION_STRING=url)
-        db = EntityDB(app)
-        with app.app_context():
-            assert encrypted(backend, db)
-        return
-    assert code == 1
-    lines = output.strip().splitlines()
-    assert len(lines) == 1, output
-    assert lines[0].startswith("Error: Cannot connect to the database"), output
-    assert refusal in lines[0], output
+) -> Callable[..., None]:
+    """``check(backend, server, driver)``, for each of :data:`VERIFICATION_CASES`:
+    ``flask db current`` on ``host`` with ``ssl=true`` (and ``ssl_ca`` of the file
+    ``ca``) connects encrypted, or is refused with one line naming ``refusal``."""
+    host, ca, refusal = request.param
+
+    def check(backend: str, server: MariaDBServer | PostgreSQLServer, driver: str) -> None:
+        query = {"ssl": "true"}
+        if ca is not None:
+            query["ssl_ca"] = str(getattr(tls_files, ca))
+        url = tls_url(server, driver, host, **query)
+        code, output = db_current(make_app, tmp_path, url)
+        assert server.app_password not in output
+        if refusal is None:
+            assert code == 0, output
+            assert _connects_encrypted(make_app, backend, url)
+            return
+        assert code == 1
+        lines = output.strip().splitlines()
+        assert len(lines) == 1, output
+        assert lines[0].startswith("Error: Cannot connect to the database"), output
+        assert refusal in lines[0], output
+
+    return check
 
 
-@pytest.mark.parametrize(("host", "ca", "refusal"), VERIFICATION_CASES)
 @pytest.mark.parametrize("driver", MYSQL_DRIVERS)
 def test_ssl_true_verifies_mysql(
-    tls_mariadb: MariaDBServer,
-    tls_files: TLSFiles,
-    driver: str,
-    host: str,
-    ca: str | None,
-    refusal: str | None,
-    make_app: Callable[..., Flask],
-    tmp_path: Path,
+    tls_mariadb: MariaDBServer, check_verification: Callable[..., None], driver: str
 ) -> None:
-    _check_verification(
-        "mysql", tls_mariadb, tls_files, driver, host, ca, refusal, make_app, tmp_path
-    )
+    check_verification("mysql", tls_mariadb, driver)
 
 
-@pytest.mark.parametrize(("host", "ca", "refusal"), VERIFICATION_CASES)
 @pytest.mark.parametrize("driver", POSTGRESQL_DRIVERS)
 def test_ssl_true_verifies_postgresql(
-    tls_postgresql: PostgreSQLServer,
-    tls_files: TLSFiles,
-    driver: str,
-    host: str,
-    ca: str | None,
-    refusal: str | None,
-    make_app: Callable[..., Flask],
-    tmp_path: Path,
+    tls_postgresql: PostgreSQLServer, check_verification: Callable[..., None], driver: str
 ) -> None:
-    _check_verification(
-        "postgresql", tls_postgresql, tls_files, driver, host, ca, refusal, make_app, tmp_path
-    )
+    check_verification("postgresql", tls_postgresql, driver)
 
 
 @pytest.mark.parametrize("driver", MYSQL_DRIVERS)
@@ -453,10 +441,8 @@ def test_ssl_true_verifies_postgresql(
 def test_ssl_true_uses_the_system_roots_mysql(
     tls_mariadb: MariaDBServer, driver: str, make_app: Callable[..., Flask]
 ) -> None:
-    app = make_app(DB_CONNECTION_STRING=tls_url(tls_mariadb, driver, "127.0.0.1", ssl="true"))
-    db = EntityDB(app)
-    with app.app_context():
-        assert encrypted("mysql", db)
+    url = tls_url(tls_mariadb, driver, "127.0.0.1", ssl="true")
+    assert _connects_encrypted(make_app, "mysql", url)
 
 
 @pytest.mark.parametrize("driver", POSTGRESQL_DRIVERS)
@@ -465,10 +451,7 @@ def test_ssl_true_uses_the_system_roots_postgresql(
     tls_postgresql: PostgreSQLServer, driver: str, make_app: Callable[..., Flask]
 ) -> None:
     url = tls_url(tls_postgresql, driver, "127.0.0.1", ssl="true")
-    app = make_app(DB_CONNECTION_STRING=url)
-    db = EntityDB(app)
-    with app.app_context():
-        assert encrypted("postgresql", db)
+    assert _connects_encrypted(make_app, "postgresql", url)
 
 
 @pytest.mark.parametrize(
