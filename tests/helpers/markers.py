@@ -28,6 +28,9 @@ FIXTURE_MARKERS: dict[str, tuple[str, ...]] = {
 """Fixture name -> the markers a test taking it (directly or through another fixture)
 gets."""
 
+PYTEST_MARKERS = {"parametrize", "filterwarnings", "usefixtures", "skip", "skipif", "xfail"}
+"""pytest's own markers: they say nothing about what a test needs (not recorded)."""
+
 
 def mark_and_record(item: pytest.Item) -> None:
     """Add the markers of the fixtures ``item`` takes, and record all its markers as the
@@ -36,5 +39,5 @@ def mark_and_record(item: pytest.Item) -> None:
         for name in FIXTURE_MARKERS.get(fixture, ()):
             if item.get_closest_marker(name) is None:
                 item.add_marker(name)
-    names = sorted({mark.name for mark in item.iter_markers()})
+    names = sorted({mark.name for mark in item.iter_markers()} - PYTEST_MARKERS)
     item.user_properties.append(("markers", " ".join(names)))

@@ -1,9 +1,12 @@
-"""Fixtures of the reliability suite: private MariaDB servers and TLS certificates.
+"""Fixtures of the reliability suite: private MariaDB and PostgreSQL servers (primaries
+and replicas) and TLS certificates.
 
-Tests that must kill, restart or reconfigure a server get their own ``mariadbd`` with its
-own data directory, socket, pid file and free loopback port, started here and removed at the
-end of the session. Certificates are made with ``openssl`` for the session: a test CA, a
-server certificate it signs (for ``127.0.0.1``/``localhost``) and an unrelated "wrong" CA.
+Tests that must kill, restart or reconfigure a server get their own ``mariadbd`` or
+``postgres`` (``helpers.servers``) with its own data directory, socket, pid file and free
+loopback port, started here and removed at the end of the session; the tests taking these
+fixtures are marked ``private_server`` (and ``replica``) by ``helpers.markers``.
+Certificates are made with ``openssl`` for the session: a test CA, a server certificate
+it signs (for ``127.0.0.1``/``localhost``) and an unrelated "wrong" CA.
 
 Without ``mariadbd``/``mariadb-install-db``/``openssl`` the tests that need them skip (fail
 when ``ENTITYDB_TEST_REQUIRE_SERVERS=1``).
