@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from helpers.databases import create_database
+from helpers.databases import fresh_database
 from helpers.markers import mark_and_record
 from helpers.migration_apps import AppPackage, make_package
 
@@ -47,9 +47,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
     """URL (with password) of a fresh, empty database on ``backend``."""
-    url, drop = create_database(backend, tmp_path)
-    yield url
-    drop()
+    yield from fresh_database(backend, tmp_path)
 
 
 @pytest.fixture

@@ -17,10 +17,12 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from helpers.databases import fresh_database
 from helpers.migration_apps import AppPackage, ok
 
 from flask_entitydb import MigrationError, migrations
@@ -59,14 +61,14 @@ UPDATE_ROW = "UPDATE items SET m = m + 1 WHERE id = {id}"
 
 
 @pytest.fixture(params=SERVERS)
-def backend(request: pytest.FixtureRequest) -> str:
-    """The servers only (the conftest's ``database_url`` is made on this backend)."""
+def server(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
 @pytest.fixture
-def server(backend: str) -> str:
-    return backend
+def database_url(server: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh database on ``server`` (the servers only)."""
+    yield from fresh_database(server, tmp_path)
 
 
 def _items(package: AppPackage, server: str, rows: int | None = None) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -78,3 +78,10 @@ def create_database(backend: str, tmp_path: Path) -> tuple[str, Callable[[], Non
 
     url = base.set(database=name)
     return url.render_as_string(hide_password=False), drop
+
+
+def fresh_database(backend: str, tmp_path: Path) -> Iterator[str]:
+    """Fixture body: the URL of a fresh database on ``backend``, dropped afterwards."""
+    url, drop = create_database(backend, tmp_path)
+    yield url
+    drop()
