@@ -6,67 +6,29 @@ The server tests need ``ENTITYDB_TEST_MYSQL_URL`` / ``ENTITYDB_TEST_POSTGRESQL_U
 (a URL of a database the test user can connect to, e.g. ``.../test``); when unset they
 skip, unless ``ENTITYDB_TEST_REQUIRE_SERVERS=1`` (set by ``.ci/run``), which turns the
 skip into a failure.
+
+``package`` is a throwaway Flask app package (``helpers.migration_apps``) on the database
+of ``package_url`` (``database_url`` unless a module overrides it); ``sqlite_package`` one
+on a SQLite file. Markers: see ``helpers.markers``.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
-
-SERVER_ENV = {
-    "mysql": "ENTITYDB_TEST_MYSQL_URL",
-    "postgresql": "ENTITYDB_TEST_POSTGRESQL_URL",
-}
+from helpers.databases import fresh_database
+from helpers.markers import mark_and_record
+from helpers.migration_apps import AppPackage, make_package
 
 
-def server_url(backend: str) -> sa.URL:
-    """The configured server URL for ``backend``, or skip (fail under CI) if unset."""
-    env = SERVER_ENV[backend]
-    raw = os.environ.get(env)
-    if not raw:
-        message = f"{env} is not set; {backend} tests need a running server"
-        if os.environ.get("ENTITYDB_TEST_REQUIRE_SERVERS") == "1":
-            pytest.fail(message + " (ENTITYDB_TEST_REQUIRE_SERVERS=1)")
-        pytest.skip(message)
-    return sa.make_url(raw)
-
-
-def _admin_engine(url: sa.URL) -> sa.Engine:
-    return sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
-
-
-def create_database(backend: str, tmp_path: Path) -> tuple[str, Callable[[], None]]:
-    """Create a fresh, empty database; return its URL and a function that drops it."""
-    if backend == "sqlite":
-        path = tmp_path / f"test-{uuid.uuid4().hex[:8]}.sqlite3"
-        return f"sqlite:///{path}", lambda: None
-    base = server_url(backend)
-    name = f"edb_{uuid.uuid4().hex[:12]}"
-    engine = _admin_engine(base)
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    except sa.exc.OperationalError as exc:
-        message = f"cannot reach the {backend} test server: {exc.orig}"
-        if os.environ.get("ENTITYDB_TEST_REQUIRE_SERVERS") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-
-    def drop() -> None:
-        force = " WITH (FORCE)" if backend == "postgresql" else ""
-        with engine.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}{force}"))
-        engine.dispose()
-
-    url = base.set(database=name)
-    return url.render_as_string(hide_password=False), drop
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Markers from the fixtures a test takes; every test's markers into the junit XML."""
+    for item in items:
+        mark_and_record(item)
 
 
 BACKEND_PARAMS = [
@@ -85,9 +47,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
     """URL (with password) of a fresh, empty database on ``backend``."""
-    url, drop = create_database(backend, tmp_path)
-    yield url
-    drop()
+    yield from fresh_database(backend, tmp_path)
 
 
 @pytest.fixture
@@ -109,3 +69,24 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
             with app.app_context():
                 for engine in fsa.engines.values():
                     engine.dispose()
+
+
+@pytest.fixture
+def package_url(database_url: str) -> str:
+    """The database of the ``package`` fixture's app: ``database_url`` here; a module
+    overrides this fixture to give its packages another database."""
+    return database_url
+
+
+@pytest.fixture
+def package(
+    tmp_path: Path, package_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[AppPackage]:
+    """A throwaway Flask app package (``helpers.migration_apps``) on ``package_url``."""
+    yield from make_package(tmp_path, package_url, monkeypatch)
+
+
+@pytest.fixture
+def sqlite_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppPackage]:
+    """A package on a SQLite file, for tests whose point is the same on every backend."""
+    yield from make_package(tmp_path, f"sqlite:///{tmp_path / 'app.sqlite3'}", monkeypatch)

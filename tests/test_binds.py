@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import create_database
 from flask import Flask
-from migration_apps import USER_ENTITY, AppPackage, make_package, ok
+from helpers.databases import create_database
+from helpers.migration_apps import USER_ENTITY, AppPackage, make_package, ok
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from flask_entitydb import ConfigurationError, EntityDB
@@ -179,11 +179,9 @@ def two_servers(tmp_path: Path) -> Iterator[tuple[str, str]]:
 
 
 @pytest.fixture
-def package(
-    tmp_path: Path, two_servers: tuple[str, str], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[AppPackage]:
+def package_url(two_servers: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("DB_CONNECTION_STRING_ANALYTICS", two_servers[1])
-    yield from make_package(tmp_path, two_servers[0], monkeypatch)
+    return two_servers[0]
 
 
 def _tables(url: str) -> set[str]:
@@ -264,18 +262,21 @@ def test_two_binds_mysql_postgresql_migrated_queried_checked(
 
 @pytest.fixture
 def sqlite_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppPackage]:
+    """Users (default bind) and events (analytics), both on SQLite, with a first revision
+    per bind made, none applied."""
     monkeypatch.setenv("DB_CONNECTION_STRING_ANALYTICS", f"sqlite:///{tmp_path / 'a.sqlite3'}")
-    yield from make_package(tmp_path, f"sqlite:///{tmp_path / 'main.sqlite3'}", monkeypatch)
+    for package in make_package(tmp_path, f"sqlite:///{tmp_path / 'main.sqlite3'}", monkeypatch):
+        package.write_entity("user", USER_ENTITY)
+        package.write_entity("event", EVENT_ENTITY)
+        ok(package.cli("init"))
+        ok(package.cli("migrate", "-m", "first"))
+        yield package
 
 
 def test_pending_migrations_guard_checks_every_bind(
     sqlite_package: AppPackage, caplog: pytest.LogCaptureFixture
 ) -> None:
     package = sqlite_package
-    package.write_entity("user", USER_ENTITY)
-    package.write_entity("event", EVENT_ENTITY)
-    ok(package.cli("init"))
-    ok(package.cli("migrate", "-m", "first"))
     ok(package.cli("upgrade", "--bind", "default"))
 
     app = package.create_app(ENTITYDB_PENDING_MIGRATIONS="error")
@@ -347,10 +348,6 @@ def test_merge_edit_branches_per_bind(
     sqlite_package: AppPackage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     package = sqlite_package
-    package.write_entity("user", USER_ENTITY)
-    package.write_entity("event", EVENT_ENTITY)
-    ok(package.cli("init"))
-    ok(package.cli("migrate", "-m", "first"))
     bind_versions = package.migrations / "binds" / "analytics" / "versions"
     (first,) = [p.name.split("_")[0] for p in bind_versions.glob("*.py")]
     for rev in ("x1", "x2"):  # two branches in the analytics bind

@@ -6,24 +6,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from migration_apps import USER_ENTITY, USER_ENTITY_WITH_EMAIL, AppPackage, make_package
+from helpers.migration_apps import USER_ENTITY, USER_ENTITY_WITH_EMAIL, AppPackage
 
 from flask_entitydb import migrations
 from flask_entitydb.migrations._locks.locking import migration_lock
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def package(
-    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[AppPackage]:
-    yield from make_package(tmp_path, database_url, monkeypatch)
 
 
 def _ok(package: AppPackage, *args: str) -> str:

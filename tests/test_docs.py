@@ -39,7 +39,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import create_database
+from helpers.databases import create_database
 
 try:
     import tomllib
@@ -334,7 +334,7 @@ def test_every_config_key_is_documented() -> None:
         path.read_text(encoding="utf-8")
         for path in (ROOT / "flask_entitydb").rglob("*.py")
         # the pytest plugin's ENTITYDB_TEST_URL is documented on testing.md
-        if not path.name.startswith("pytest_") and path.parent.name != "_testing"
+        if not path.name.startswith("pytest_") and "_testing" not in path.parts
     )
     keys = set(re.findall(r"\b(ENTITYDB_[A-Z][A-Z_]*[A-Z])\b", source))
     assert "ENTITYDB_MIGRATIONS_DIR" in keys  # the search itself works

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import create_database
 from flask import Flask
+from helpers.databases import create_database
 
 from flask_entitydb import EntityDB
 

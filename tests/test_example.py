@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers.ports import free_port
 
 try:
     import tomllib
@@ -72,12 +72,6 @@ def demo_commands() -> list[list[str]]:
         if match:
             commands.append(match.group(1).replace('"$@"', "").split())
     return commands
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def request(url: str, data: dict[str, str] | None = None) -> tuple[int, str]:

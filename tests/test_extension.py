@@ -8,16 +8,15 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import create_database
 from flask import Flask, abort, request
-from sqlalchemy import MetaData, String
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from helpers.databases import create_database
+from helpers.entities import new_base
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
 
-from flask_entitydb import NAMING_CONVENTION, Entity, EntityDB
+from flask_entitydb import Entity, EntityDB
 
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+Base = new_base()
 
 
 class Note(Base):

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from migration_apps import USER_ENTITY, USER_ENTITY_WITH_EMAIL, AppPackage, make_package, ok
+from helpers.migration_apps import USER_ENTITY, USER_ENTITY_WITH_EMAIL, AppPackage, make_package, ok
 
 CREATE = """
 op.create_table(
@@ -20,13 +19,6 @@ op.create_table(
 )
 op.create_index("ix_users_name", "users", ["name"])
 """
-
-
-@pytest.fixture
-def package(
-    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[AppPackage]:
-    yield from make_package(tmp_path, database_url, monkeypatch)
 
 
 def _lint(package: AppPackage, *args: str) -> tuple[int, dict]:
@@ -254,7 +246,7 @@ def test_statements_run_on_op_get_bind_are_linted(package: AppPackage) -> None:
 def test_each_bind_is_linted_for_its_own_database(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from conftest import create_database
+    from helpers.databases import create_database
 
     mysql_url, drop_mysql = create_database("mysql", tmp_path)
     postgresql_url, drop_postgresql = create_database("postgresql", tmp_path)

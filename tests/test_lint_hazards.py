@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from migration_apps import AppPackage, make_package, ok
+from helpers.databases import fresh_database
+from helpers.migration_apps import AppPackage, ok
 
 from flask_entitydb import MigrationError, migrations
 
@@ -66,18 +67,8 @@ def server(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def database_url(server: str, tmp_path: Path) -> Iterator[str]:
-    from conftest import create_database
-
-    url, drop = create_database(server, tmp_path)
-    yield url
-    drop()
-
-
-@pytest.fixture
-def package(
-    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[AppPackage]:
-    yield from make_package(tmp_path, database_url, monkeypatch)
+    """A fresh database on ``server`` (the servers only)."""
+    yield from fresh_database(server, tmp_path)
 
 
 def _items(package: AppPackage, server: str, rows: int | None = None) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from lock_scenario import (
+from helpers.lock_scenario import (
     columns,
     finish,
     popen_api_upgrade,
@@ -19,7 +19,7 @@ from lock_scenario import (
     runlog,
     write_slow_revisions,
 )
-from migration_apps import AppPackage, make_package
+from helpers.migration_apps import AppPackage
 
 from flask_entitydb.errors import LockTimeoutError
 from flask_entitydb.migrations._locks.locking import lock_name, migration_lock
@@ -222,13 +222,6 @@ def test_without_the_lock_the_same_workers_lose_updates(
 
 
 # -- whole runs: Alembic's own API, a one-connection pool ----------------------------------
-
-
-@pytest.fixture
-def package(
-    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[AppPackage]:
-    yield from make_package(tmp_path, database_url, monkeypatch)
 
 
 def test_alembic_python_api_upgrades_are_locked(package: AppPackage, database_url: str) -> None:

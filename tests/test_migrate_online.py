@@ -10,25 +10,18 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from migration_apps import USER_ENTITY, AppPackage, make_package, ok
+from helpers.migration_apps import USER_ENTITY, AppPackage, make_package, ok
 
 
 @pytest.fixture
 def mysql_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppPackage]:
-    from conftest import create_database
+    from helpers.databases import create_database
 
     url, drop = create_database("mysql", tmp_path)
     try:
         yield from make_package(tmp_path, url, monkeypatch)
     finally:
         drop()
-
-
-@pytest.fixture
-def package(
-    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[AppPackage]:
-    yield from make_package(tmp_path, database_url, monkeypatch)
 
 
 def _users(extra: str) -> str:

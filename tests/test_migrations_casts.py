@@ -3,11 +3,10 @@ casts and the enum type created first (issue 15 item 9)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from migration_apps import AppPackage, make_package, ok
+from helpers.migration_apps import AppPackage, ok
 
 from flask_entitydb.migrations._autogenerate.casts import postgresql_using
 
@@ -31,8 +30,8 @@ class Bill(Base):
 
 
 @pytest.fixture
-def package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppPackage]:
-    yield from make_package(tmp_path, f"sqlite:///{tmp_path}/made-here.sqlite3", monkeypatch)
+def package_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/made-here.sqlite3"
 
 
 def test_a_revision_made_on_sqlite_casts_on_every_backend(

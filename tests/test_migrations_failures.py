@@ -5,23 +5,15 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from migration_apps import USER_ENTITY, AppPackage, make_package, ok
+from helpers.migration_apps import USER_ENTITY, AppPackage, ok
 
 from flask_entitydb import MigrationError, migrations
 from flask_entitydb.migrations._locks.locking import migration_lock
-
-
-@pytest.fixture
-def package(
-    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[AppPackage]:
-    yield from make_package(tmp_path, database_url, monkeypatch)
 
 
 def _one_error_line(result: object, *fragments: str) -> str:

@@ -4,11 +4,7 @@ MySQL and MariaDB refuse while the foreign key needs it (error 1553)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-from migration_apps import AppPackage, make_package, ok
+from helpers.migration_apps import AppPackage, ok
 
 AUTHOR_ENTITY = """\
 class Author(Base):
@@ -26,13 +22,6 @@ class Book(Base):
     title: Mapped[str] = mapped_column(sa.String(200))
     author_id: Mapped[int] = mapped_column(sa.ForeignKey("authors.id"), index=True)
 """
-
-
-@pytest.fixture
-def package(
-    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[AppPackage]:
-    yield from make_package(tmp_path, database_url, monkeypatch)
 
 
 def test_tables_with_an_indexed_foreign_key_are_dropped_and_created_again(

@@ -4,24 +4,15 @@ PostgreSQL: checked once per process, warn or refuse to serve."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from migration_apps import USER_ENTITY, AppPackage, make_package, ok
+from helpers.migration_apps import USER_ENTITY, AppPackage, ok
 
 from flask_entitydb import migrations
 from flask_entitydb.migrations import _guard as guard
-
-
-@pytest.fixture
-def package(
-    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[AppPackage]:
-    yield from make_package(tmp_path, database_url, monkeypatch)
 
 
 def _app(package: AppPackage, **config: Any) -> Flask:

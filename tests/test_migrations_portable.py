@@ -9,17 +9,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import create_database
-from migration_apps import AppPackage, make_package, ok
+from helpers.databases import create_database
+from helpers.migration_apps import AppPackage, ok
 
 BACKENDS = ("sqlite", "mysql", "postgresql")
-
-
-@pytest.fixture
-def package(
-    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[AppPackage]:
-    yield from make_package(tmp_path, database_url, monkeypatch)
 
 
 @pytest.fixture

@@ -4,19 +4,7 @@ MariaDB and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-from migration_apps import USER_ENTITY, AppPackage, make_package, ok
-
-
-@pytest.fixture
-def package(
-    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[AppPackage]:
-    yield from make_package(tmp_path, database_url, monkeypatch)
-
+from helpers.migration_apps import USER_ENTITY, AppPackage, ok
 
 ARTICLE = """\
 class Status(enum.Enum):
@@ -92,11 +80,16 @@ def test_common_types_round_trip_without_false_positives(package: AppPackage) ->
     ok(package.cli("check"))
 
 
-def test_changed_enum_values_are_detected_and_migrated(package: AppPackage) -> None:
+def _apply_articles(package: AppPackage) -> None:
+    """The articles and comments tables, made by ``flask db migrate`` and applied."""
     package.write_entity("article", ARTICLE)
     ok(package.cli("init"))
     ok(package.cli("migrate", "-m", "articles"))
     ok(package.cli("upgrade"))
+
+
+def test_changed_enum_values_are_detected_and_migrated(package: AppPackage) -> None:
+    _apply_articles(package)
     engine = package.engine()
     with engine.begin() as connection:
         connection.exec_driver_sql(
@@ -138,10 +131,7 @@ def test_changed_enum_values_are_detected_and_migrated(package: AppPackage) -> N
 
 
 def test_changed_server_default_and_type_are_detected(package: AppPackage) -> None:
-    package.write_entity("article", ARTICLE)
-    ok(package.cli("init"))
-    ok(package.cli("migrate", "-m", "articles"))
-    ok(package.cli("upgrade"))
+    _apply_articles(package)
 
     package.write_entity(
         "article",

@@ -3,18 +3,10 @@ PostgreSQL: the workflow, autogenerate's defaults, and what each command prints.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from migration_apps import USER_ENTITY, USER_ENTITY_WITH_EMAIL, AppPackage, make_package, ok
-
-
-@pytest.fixture
-def package(
-    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[AppPackage]:
-    yield from make_package(tmp_path, database_url, monkeypatch)
+from helpers.migration_apps import USER_ENTITY, USER_ENTITY_WITH_EMAIL, AppPackage, ok
 
 
 def test_init_migrate_upgrade_check_downgrade(package: AppPackage) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from helpers.ports import free_port
 
 pytest_plugins = ["pytester"]
 
@@ -682,12 +682,6 @@ def test_relative_sqlite_url_resolved_in_two_instance_folders_is_refused(
 
 
 # -- failures ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.parametrize(

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from migration_apps import USER_ENTITY, AppPackage, make_package, ok
+from helpers.migration_apps import USER_ENTITY, AppPackage, ok
 
 INIT_DATABASE_GROUP = """\
 from flask import Flask
@@ -27,8 +26,8 @@ def create_app(**config):
 
 
 @pytest.fixture
-def package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppPackage]:
-    yield from make_package(tmp_path, f"sqlite:///{tmp_path}/app.sqlite3", monkeypatch)
+def package_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/app.sqlite3"
 
 
 def test_init_names_the_real_command_group(package: AppPackage) -> None:

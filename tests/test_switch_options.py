@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from migration_apps import USER_ENTITY, AppPackage, make_package, ok
+from helpers.migration_apps import INIT, USER_ENTITY, AppPackage, ok
 
 from flask_entitydb.migrations._config import TEMPLATES_DIR
 
@@ -22,37 +21,15 @@ def include_object(object, name, type_, reflected, compare_to):
 
 """
 
-STARTUP_UPGRADE_INIT = """\
-from flask import Flask
-
-from flask_entitydb import EntityDB
-from flask_entitydb.migrations import upgrade
-
-from .base import Base
-
-db = EntityDB(base=Base)
-
-
-def create_app(**config):
-    app = Flask(__name__)
-    app.config.update(config)
-    db.init_app(app)
-    with app.app_context():
-        upgrade()  # was flask_migrate.upgrade()
-    return app
-"""
-
-
-@pytest.fixture
-def package(
-    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[AppPackage]:
-    yield from make_package(tmp_path, database_url, monkeypatch)
-
-
-@pytest.fixture
-def sqlite_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppPackage]:
-    yield from make_package(tmp_path, f"sqlite:///{tmp_path}/app.sqlite3", monkeypatch)
+STARTUP_UPGRADE_INIT = INIT.replace(
+    "from flask_entitydb import EntityDB\n",
+    "from flask_entitydb import EntityDB\nfrom flask_entitydb.migrations import upgrade\n",
+).replace(
+    "    db.init_app(app)\n",
+    "    db.init_app(app)\n"
+    "    with app.app_context():\n"
+    "        upgrade()  # was flask_migrate.upgrade()\n",
+)
 
 
 def flask_migrate_folder(folder: Path, *, include_object: bool = False) -> None:

@@ -11,23 +11,15 @@ import select
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from migration_apps import FLASK, USER_ENTITY, AppPackage, make_package, ok
+from helpers.migration_apps import FLASK, INIT, USER_ENTITY, AppPackage, ok
 
 from flask_entitydb import MigrationError, migrations
-
-
-@pytest.fixture
-def package(
-    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[AppPackage]:
-    yield from make_package(tmp_path, database_url, monkeypatch)
-
 
 ORDER_ENTITY = """\
 class Order(Base):
@@ -102,24 +94,11 @@ def test_missed_entity_module_is_named_and_never_dropped(package: AppPackage) ->
     ok(package.cli("check", app=app))
 
 
-HAND_IMPORT = """\
-from flask import Flask
-
-from flask_entitydb import EntityDB
-
-from .base import Base
-
-db = EntityDB(base=Base)
-
-
-def create_app(**config):
-    app = Flask(__name__)
-    app.config.update(config)
-    from .models import order_entity  # imported by hand, outside the searched package
-
-    db.init_app(app)
-    return app
-"""
+HAND_IMPORT = INIT.replace(
+    "    db.init_app(app)\n",
+    "    from .models import order_entity  # imported by hand, outside the searched package\n\n"
+    "    db.init_app(app)\n",
+)
 
 
 def test_hand_imported_classes_are_listed_as_not_discovered(package: AppPackage) -> None:
@@ -179,11 +158,6 @@ def test_drop_table_needs_allow_drop(package: AppPackage) -> None:
     assert 'op.drop_table("orders")' in new.read_text()
     ok(package.cli("upgrade"))
     assert "orders" not in package.tables()
-
-
-@pytest.fixture
-def sqlite_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppPackage]:
-    yield from make_package(tmp_path, f"sqlite:///{tmp_path / 'app.sqlite3'}", monkeypatch)
 
 
 def test_drop_table_is_confirmed_on_a_terminal(sqlite_package: AppPackage) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import create_database
 from flask import Flask
+from helpers.databases import create_database
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from flask_entitydb import ConfigurationError, EntityDB

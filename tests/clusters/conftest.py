@@ -18,11 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import create_database, server_url
-from reliability.servers import MARIADBD, require_tool
-
-from .galera import GaleraCluster, galera_provider
-from .pgbouncer import PGBOUNCER, PgBouncer
+from helpers.databases import create_database, require_tool, server_url
+from helpers.galera import GaleraCluster, galera_provider
+from helpers.pgbouncer import PGBOUNCER, PgBouncer
+from helpers.servers import MARIADBD
 
 
 @pytest.fixture(scope="session")
@@ -56,9 +55,11 @@ def pgbouncer() -> Iterator[PgBouncer]:
     """PgBouncer (transaction pooling) in front of the shared PostgreSQL server."""
     require_tool(PGBOUNCER, "pgbouncer")
     bouncer = PgBouncer.create(server_url("postgresql"))
-    bouncer.start()
-    yield bouncer
-    bouncer.stop()
+    try:
+        bouncer.start()
+        yield bouncer
+    finally:
+        bouncer.dispose()
 
 
 @pytest.fixture

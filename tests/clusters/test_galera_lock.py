@@ -8,37 +8,31 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from lock_scenario import (
+from helpers.galera import GaleraCluster
+from helpers.lock_scenario import (
     columns,
     finish,
+    finish_all,
+    lock_lines,
     popen_upgrade,
     runlog,
     sleeping,
     wait_until,
     write_slow_revisions,
 )
-from migration_apps import AppPackage, make_package
+from helpers.migration_apps import AppPackage
 
-from .galera import GaleraCluster
-
-pytestmark = pytest.mark.mysql
+pytestmark = pytest.mark.galera
 
 LEASE = {"TESTAPP_ENTITYDB_MIGRATION_LEASE_SECONDS": "4"}
 
 
 @pytest.fixture
-def package(
-    tmp_path: Path,
-    galera_cluster: GaleraCluster,
-    galera_database: str,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[AppPackage]:
-    yield from make_package(tmp_path, galera_cluster.nodes[0].url(galera_database), monkeypatch)
+def package_url(galera_cluster: GaleraCluster, galera_database: str) -> str:
+    return galera_cluster.nodes[0].url(galera_database)
 
 
 def _urls(cluster: GaleraCluster, database: str) -> list[str]:
@@ -62,16 +56,13 @@ def test_six_upgrades_over_three_nodes_apply_each_revision_once_mysql(
     write_slow_revisions(package, 2, third=True)
     urls = _urls(galera_cluster, galera_database)
     processes = [popen_upgrade(package, urls[i % 3], "-v") for i in range(6)]
-    results = [finish(p) for p in processes]
-    assert [code for code, _, _ in results] == [0] * 6, results
+    results = finish_all(processes)
     for url in urls:  # every node has the schema, once
         assert len(runlog(url)) == 2, results
         assert {"extra", "extra3"} <= columns(url)
-    lock_lines = [
-        line for _, out, _ in results for line in out.splitlines() if "Migration lock:" in line
-    ]
-    assert len(lock_lines) == 6
-    assert all("lease row" in line and "Galera cluster of 3 node(s)" in line for line in lock_lines)
+    lines = lock_lines(results)
+    assert len(lines) == 6
+    assert all("lease row" in line and "Galera cluster of 3 node(s)" in line for line in lines)
     applied = [out.count("Applied ") for _, out, _ in results]
     assert sum(applied) == 3 and applied.count(0) >= 3, results
 

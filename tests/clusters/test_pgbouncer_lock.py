@@ -5,14 +5,19 @@ upgrades through PgBouncer applied the same revision more than once)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from lock_scenario import columns, finish, popen_upgrade, runlog, write_slow_revisions
-from migration_apps import AppPackage, make_package
+from helpers.lock_scenario import (
+    columns,
+    finish_all,
+    lock_lines,
+    popen_upgrade,
+    runlog,
+    write_slow_revisions,
+)
+from helpers.migration_apps import AppPackage
 
-pytestmark = pytest.mark.postgresql
+pytestmark = [pytest.mark.postgresql, pytest.mark.pgbouncer]
 
 # psycopg's automatic prepared statements do not survive transaction pooling
 OPTIONS = {
@@ -21,10 +26,8 @@ OPTIONS = {
 
 
 @pytest.fixture
-def package(
-    tmp_path: Path, pgbouncer_database: tuple[str, str], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[AppPackage]:
-    yield from make_package(tmp_path, pgbouncer_database[1], monkeypatch)
+def package_url(pgbouncer_database: tuple[str, str]) -> str:
+    return pgbouncer_database[1]  # through PgBouncer
 
 
 def test_concurrent_upgrades_through_pgbouncer_apply_each_revision_once_postgresql(
@@ -33,15 +36,12 @@ def test_concurrent_upgrades_through_pgbouncer_apply_each_revision_once_postgres
     direct, through = pgbouncer_database
     write_slow_revisions(package, 2, third=True)
     processes = [popen_upgrade(package, through, "-v", extra_env=OPTIONS) for _ in range(6)]
-    results = [finish(p) for p in processes]
-    assert [code for code, _, _ in results] == [0] * 6, results
+    results = finish_all(processes)
     assert len(runlog(direct)) == 2, results
     assert {"extra", "extra3"} <= columns(direct)
-    lock_lines = [
-        line for _, out, _ in results for line in out.splitlines() if "Migration lock:" in line
-    ]
-    assert len(lock_lines) == 6
-    assert all("pg_advisory_xact_lock" in line and "PgBouncer" in line for line in lock_lines)
-    assert all("the server listens on port" in line for line in lock_lines), lock_lines
+    lines = lock_lines(results)
+    assert len(lines) == 6
+    assert all("pg_advisory_xact_lock" in line and "PgBouncer" in line for line in lines)
+    assert all("the server listens on port" in line for line in lines), lines
     applied = [out.count("Applied ") for _, out, _ in results]
     assert sum(applied) == 3, results

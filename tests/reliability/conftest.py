@@ -1,9 +1,12 @@
-"""Fixtures of the reliability suite: private MariaDB servers and TLS certificates.
+"""Fixtures of the reliability suite: private MariaDB and PostgreSQL servers (primaries
+and replicas) and TLS certificates.
 
-Tests that must kill, restart or reconfigure a server get their own ``mariadbd`` with its
-own data directory, socket, pid file and free loopback port, started here and removed at the
-end of the session. Certificates are made with ``openssl`` for the session: a test CA, a
-server certificate it signs (for ``127.0.0.1``/``localhost``) and an unrelated "wrong" CA.
+Tests that must kill, restart or reconfigure a server get their own ``mariadbd`` or
+``postgres`` (``helpers.servers``) with its own data directory, socket, pid file and free
+loopback port, started here and removed at the end of the session; the tests taking these
+fixtures are marked ``private_server`` (and ``replica``) by ``helpers.markers``.
+Certificates are made with ``openssl`` for the session: a test CA, a server certificate
+it signs (for ``127.0.0.1``/``localhost``) and an unrelated "wrong" CA.
 
 Without ``mariadbd``/``mariadb-install-db``/``openssl`` the tests that need them skip (fail
 when ``ENTITYDB_TEST_REQUIRE_SERVERS=1``).
@@ -11,23 +14,19 @@ when ``ENTITYDB_TEST_REQUIRE_SERVERS=1``).
 
 from __future__ import annotations
 
-import secrets
-import shutil
 from collections.abc import Callable, Iterator, Sequence
 
 import pytest
-
-from .servers import (
+from helpers.databases import require_tool
+from helpers.servers import (
     MARIADBD,
     MariaDBServer,
     PostgreSQLServer,
-    TLSFiles,
-    free_port,
-    make_tls_files,
+    disposing,
+    pg_private_dir,
     pg_tool,
-    private_dir,
-    require_tool,
 )
+from helpers.tls import TLSFiles, make_tls_files
 
 ServerFactory = Callable[..., MariaDBServer]
 PostgreSQLFactory = Callable[..., PostgreSQLServer]
@@ -48,8 +47,13 @@ def mariadb_server_factory(
     Every server is stopped and its directory removed at the end of the session.
     """
     require_tool(MARIADBD, "mariadbd")
-    servers: list[MariaDBServer] = []
+    with disposing() as servers:
+        yield _mariadb_factory(servers, tmp_path_factory)
 
+
+def _mariadb_factory(
+    servers: list[MariaDBServer], tmp_path_factory: pytest.TempPathFactory
+) -> ServerFactory:
     def factory(
         tls: TLSFiles | None = None,
         options: Sequence[str] = (),
@@ -71,9 +75,7 @@ def mariadb_server_factory(
             ]
         server = MariaDBServer(
             base_dir=tmp_path_factory.mktemp("mariadb"),
-            port=free_port(),
             options=tuple(opts),
-            app_password="pw-" + secrets.token_urlsafe(12),
             server_id=server_id or (len(servers) + 100 if replica_of else 0),
         )
         servers.append(server)
@@ -88,12 +90,7 @@ def mariadb_server_factory(
         server.execute("GRANT ALL PRIVILEGES ON *.* TO 'app'@'127.0.0.1'")
         return server
 
-    yield factory
-    for server in servers:
-        if server._admin is not None:
-            server._admin.dispose()
-        server.stop()
-        shutil.rmtree(server.base_dir, ignore_errors=True)
+    return factory
 
 
 @pytest.fixture(scope="session")
@@ -133,19 +130,20 @@ def postgresql_server_factory() -> Iterator[PostgreSQLFactory]:
     Every server is stopped and its directory removed at the end of the session.
     """
     pg_tool("initdb")
-    servers: list[PostgreSQLServer] = []
+    with disposing() as servers:
+        yield _postgresql_factory(servers)
 
+
+def _postgresql_factory(servers: list[PostgreSQLServer]) -> PostgreSQLFactory:
     def factory(
         settings: Sequence[str] = (), *, replica_of: PostgreSQLServer | None = None
     ) -> PostgreSQLServer:
         if replica_of is not None:
-            server = replica_of.make_replica(private_dir("edb-pg-replica-"))
+            server = replica_of.make_replica(pg_private_dir("edb-pg-replica-"))
             servers.append(server)
             server.start()
             return server
-        server = PostgreSQLServer(
-            base_dir=private_dir("edb-pg-"), port=free_port(), settings=tuple(settings)
-        )
+        server = PostgreSQLServer(base_dir=pg_private_dir("edb-pg-"), settings=tuple(settings))
         servers.append(server)
         server.initialize()
         server.start()
@@ -153,9 +151,7 @@ def postgresql_server_factory() -> Iterator[PostgreSQLFactory]:
         server.create_app_user()
         return server
 
-    yield factory
-    for server in reversed(servers):
-        server.dispose()
+    return factory
 
 
 @pytest.fixture(scope="session")

@@ -625,7 +625,7 @@ def test_secret_never_in_flask_output_logs_or_repr(
 
 @pytest.mark.postgresql
 def test_query_password_masked_in_current_verbose_and_repr_postgresql(tmp_path: Path) -> None:
-    from conftest import create_database
+    from helpers.databases import create_database
 
     url, drop = create_database("postgresql", tmp_path)
     password = "Qp-S3cret-pw"

@@ -9,12 +9,14 @@ from collections.abc import Callable
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from helpers.servers import MariaDBServer
 
 from flask_entitydb import EntityDB
 
-from .servers import MariaDBServer
-
-pytestmark = [pytest.mark.mysql, pytest.mark.filterwarnings("ignore:No entity classes found")]
+pytestmark = [
+    pytest.mark.private_server,
+    pytest.mark.filterwarnings("ignore:No entity classes found"),
+]
 
 
 @pytest.mark.parametrize(

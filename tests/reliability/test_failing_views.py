@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from sqlalchemy import ForeignKey, MetaData, String
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from helpers.entities import new_base
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
 
-from flask_entitydb import NAMING_CONVENTION, EntityDB
+from flask_entitydb import EntityDB
 
 pytestmark = pytest.mark.filterwarnings("ignore:No entity classes found")
 
@@ -25,8 +26,7 @@ POOL = {"pool_size": 2, "max_overflow": 0, "pool_timeout": 5}
 request would exhaust it within a few requests (``pool_timeout`` -> TimeoutError)."""
 
 
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+Base = new_base()
 
 
 class Order(Base):

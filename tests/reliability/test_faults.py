@@ -16,21 +16,23 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from flask import Flask, request
-from sqlalchemy import MetaData, String
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from helpers.entities import new_base
+from helpers.servers import MariaDBServer
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
 
-from flask_entitydb import NAMING_CONVENTION, EntityDB
+from flask_entitydb import EntityDB
 
-from .servers import MariaDBServer
-
-pytestmark = [pytest.mark.mysql, pytest.mark.filterwarnings("ignore:No entity classes found")]
+pytestmark = [
+    pytest.mark.private_server,
+    pytest.mark.filterwarnings("ignore:No entity classes found"),
+]
 
 FIGURES_FILE = os.environ.get("ENTITYDB_RELIABILITY_FIGURES")
 """If set, the restart test writes its figures (JSON) to this file for the docs."""
 
 
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+Base = new_base()
 
 
 class Item(Base):

@@ -20,12 +20,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask, request
-from sqlalchemy import MetaData, String
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from helpers.entities import new_base
+from helpers.servers import MariaDBServer
+from helpers.tls import TLSFiles
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
 
-from flask_entitydb import NAMING_CONVENTION, ConfigurationError, EntityDB
-
-from .servers import MariaDBServer, TLSFiles
+from flask_entitydb import ConfigurationError, EntityDB
 
 pytestmark = pytest.mark.filterwarnings("ignore:No entity classes found")
 
@@ -33,8 +34,7 @@ FIGURES_FILE = os.environ.get("ENTITYDB_LIVENESS_FIGURES")
 """If set, the restart tests add their figures (JSON, one object per backend) to it."""
 
 
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+Base = new_base()
 
 
 class Entry(Base):
@@ -102,8 +102,8 @@ def liveness_postgresql(postgresql_server_factory: Callable[..., Any]) -> Any:
 
 @pytest.fixture(
     params=[
-        pytest.param("mysql", marks=pytest.mark.mysql),
-        pytest.param("postgresql", marks=pytest.mark.postgresql),
+        pytest.param("mysql", marks=pytest.mark.private_server),
+        pytest.param("postgresql", marks=pytest.mark.private_server),
     ]
 )
 def live(request: pytest.FixtureRequest) -> Iterator[Live]:
@@ -374,7 +374,7 @@ def test_autocommit_first_statement_is_not_sent_again(
 # -- TLS holds for the new connection -------------------------------------------------------
 
 
-@pytest.mark.mysql
+@pytest.mark.private_server
 @pytest.mark.slow
 def test_reconnection_is_tls_checked_like_a_new_connection(
     make_app: Callable[..., Flask],
@@ -590,7 +590,7 @@ def test_without_retry_a_quiet_restart_fails_requests(
 # -- no round trip on a working connection ---------------------------------------------------
 
 
-@pytest.mark.mysql
+@pytest.mark.private_server
 def test_no_ping_on_a_working_connection(
     make_app: Callable[..., Flask], private_mariadb: MariaDBServer, private_database: str
 ) -> None:

@@ -7,28 +7,24 @@ Failing revisions, concurrent upgrades and lock timeouts are covered by
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from click.testing import Result
-from migration_apps import USER_ENTITY, AppPackage, make_package, ok
+from helpers.migration_apps import USER_ENTITY, AppPackage, ok
 
 pytestmark = pytest.mark.filterwarnings("ignore:No entity classes found")
 
 
 @pytest.fixture
-def package(
-    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[AppPackage]:
-    package = next(make_package(tmp_path, database_url, monkeypatch))
+def package(package: AppPackage) -> AppPackage:
+    """The conftest's package, with a migrations folder and one revision."""
     package.write_entity("user", USER_ENTITY)
     ok(package.cli("init"))
     package.write_revision(
         "r1", None, "op.create_table('t1', sa.Column('id', sa.Integer, primary_key=True))"
     )
-    yield package
-    package.dispose()
+    return package
 
 
 def refused(result: Result, *fragments: str) -> str:

@@ -15,12 +15,21 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import create_database
-from lock_scenario import columns, finish, popen_upgrade, runlog, wait_until, write_slow_revisions
-from migration_apps import AppPackage, make_package
+from helpers.databases import create_database
+from helpers.lock_scenario import (
+    columns,
+    finish,
+    kill_lock_holder,
+    popen_upgrade,
+    runlog,
+    sleeping,
+    wait_until,
+    write_slow_revisions,
+)
+from helpers.migration_apps import AppPackage
+from helpers.servers import MariaDBServer
 
 from .conftest import ServerFactory
-from .servers import MariaDBServer
 
 SLEEP = 10
 
@@ -54,112 +63,63 @@ def postgresql_url(tmp_path: Path) -> Iterator[str]:
     drop()
 
 
-def _package(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppPackage]:
-    yield from make_package(tmp_path, url, monkeypatch)
+MYSQL = pytest.param("mariadb_url", id="mysql", marks=pytest.mark.private_server)
+POSTGRESQL = pytest.param("postgresql_url", id="postgresql", marks=pytest.mark.postgresql)
 
 
 @pytest.fixture
-def mysql_package(
-    tmp_path: Path, mariadb_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[AppPackage]:
-    yield from _package(tmp_path, mariadb_url, monkeypatch)
+def package_url(request: pytest.FixtureRequest) -> str:
+    """The database of the fixture a test names with ``parametrize("package_url", [MYSQL],
+    indirect=True)``: on the private MariaDB or on the shared PostgreSQL."""
+    return str(request.getfixturevalue(request.param))
 
 
-@pytest.fixture
-def postgresql_package(
-    tmp_path: Path, postgresql_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[AppPackage]:
-    yield from _package(tmp_path, postgresql_url, monkeypatch)
-
-
-def _sleeping(url: str) -> bool:
-    """Whether the slow revision is running (its runlog row is not committed yet, so ask
-    the server what runs)."""
-    engine = sa.create_engine(url, poolclass=sa.NullPool)
-    try:
-        with engine.connect() as connection:
-            if engine.dialect.name == "postgresql":
-                sql = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%%'"
-            else:
-                sql = (
-                    "SELECT count(*) FROM information_schema.PROCESSLIST"
-                    " WHERE INFO LIKE 'SELECT SLEEP%%'"
-                )
-            return bool(connection.exec_driver_sql(sql).scalar())
-    finally:
-        engine.dispose()
-
-
-def _run_overlapping(package: AppPackage, url: str) -> list[tuple[int, str, str]]:
+def _run_overlapping_once(package: AppPackage) -> list[tuple[int, str, str]]:
+    """Upgrade A sleeps past the idle timeout, upgrade B starts meanwhile: both succeed
+    and the revision ran once."""
+    url = package.url
     write_slow_revisions(package, SLEEP)
     first = popen_upgrade(package)
-    wait_until(lambda: _sleeping(url), what="the first upgrade's slow revision")
+    wait_until(lambda: sleeping(url), what="the first upgrade's slow revision")
     time.sleep(3.5)  # longer than the idle timeout of the server
     second = popen_upgrade(package)
-    return [finish(first), finish(second)]
-
-
-def _assert_once(results: list[tuple[int, str, str]], url: str) -> None:
+    results = [finish(first), finish(second)]
     assert [code for code, _, _ in results] == [0, 0], results
     assert len(runlog(url)) == 1, results
     assert "extra" in columns(url)
+    return results
 
 
-def test_idle_timeout_does_not_release_the_lock_mysql(
-    mysql_package: AppPackage, mariadb_url: str
-) -> None:
-    results = _run_overlapping(mysql_package, mariadb_url)
-    _assert_once(results, mariadb_url)
+@pytest.mark.parametrize("package_url", [MYSQL], indirect=True)
+def test_idle_timeout_does_not_release_the_lock_mysql(package: AppPackage) -> None:
+    results = _run_overlapping_once(package)
     assert "Waiting up to 60 s for the migration lock" in results[1][2], results
     assert "held by connection" in results[1][2]
 
 
-def test_idle_session_timeout_does_not_release_the_lock_postgresql(
-    postgresql_package: AppPackage, postgresql_url: str
-) -> None:
-    results = _run_overlapping(postgresql_package, postgresql_url)
-    _assert_once(results, postgresql_url)
+@pytest.mark.parametrize("package_url", [POSTGRESQL], indirect=True)
+def test_idle_session_timeout_does_not_release_the_lock_postgresql(package: AppPackage) -> None:
+    results = _run_overlapping_once(package)
     assert "held by backend pid" in results[1][2], results
-
-
-def _kill_holder(url: str) -> None:
-    engine = sa.create_engine(url, poolclass=sa.NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as connection:
-            if engine.dialect.name == "postgresql":
-                connection.exec_driver_sql(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE query LIKE 'SELECT pg_sleep%%'"
-                )
-            else:
-                name = "flask_entitydb_migrate:" + str(engine.url.database)
-                holder = connection.execute(
-                    sa.text("SELECT IS_USED_LOCK(:name)"), {"name": name}
-                ).scalar()
-                assert holder is not None
-                connection.exec_driver_sql(f"KILL {int(holder)}")
-    finally:
-        engine.dispose()
 
 
 def _run_killed(package: AppPackage, url: str) -> list[tuple[int, str, str]]:
     write_slow_revisions(package, SLEEP)
     first = popen_upgrade(package)
-    wait_until(lambda: _sleeping(url), what="the first upgrade's slow revision")
+    wait_until(lambda: sleeping(url), what="the first upgrade's slow revision")
     second = popen_upgrade(package)
     time.sleep(1.5)  # the second is waiting for the lock
-    _kill_holder(url)
+    kill_lock_holder(url)
     return [finish(first), finish(second)]
 
 
-@pytest.mark.parametrize("kind", ["mysql", "postgresql"])
+@pytest.mark.parametrize("package_url", [MYSQL, POSTGRESQL], indirect=True)
 def test_killed_lock_holder_stops_and_the_waiter_migrates_once(
-    kind: str, request: pytest.FixtureRequest
+    package: AppPackage, package_url: str
 ) -> None:
     """``KILL`` / ``pg_terminate_backend`` of the connection holding the lock: that run
     fails with one line and stops; the waiting run applies the revision, once."""
-    package: AppPackage = request.getfixturevalue(f"{kind}_package")
-    url: str = request.getfixturevalue("mariadb_url" if kind == "mysql" else "postgresql_url")
+    url = package_url
     (code_a, out_a, err_a), (code_b, out_b, err_b) = _run_killed(package, url)
     assert code_a == 1, (out_a, err_a)
     assert err_a.startswith("Error: Revision 'r2' (revision r2) failed:"), err_a

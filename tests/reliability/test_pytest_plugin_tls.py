@@ -10,9 +10,10 @@ import shutil
 
 import pytest
 import sqlalchemy as sa
+from helpers.servers import PG_OS_USER, MariaDBServer, PostgreSQLServer
+from helpers.tls import TLSFiles
 
 from .conftest import PostgreSQLFactory, ServerFactory
-from .servers import PG_OS_USER, MariaDBServer, PostgreSQLServer, TLSFiles
 
 pytest_plugins = ["pytester"]
 
@@ -158,8 +159,8 @@ def tls_only_postgresql(
 @pytest.mark.parametrize(
     "backend",
     [
-        pytest.param("mysql", marks=pytest.mark.mysql),
-        pytest.param("postgresql", marks=pytest.mark.postgresql),
+        pytest.param("mysql", marks=pytest.mark.private_server),
+        pytest.param("postgresql", marks=pytest.mark.private_server),
     ],
 )
 def test_plugin_connects_with_tls_to_a_server_that_requires_it(

@@ -21,12 +21,12 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask, jsonify, request
 from flask.testing import FlaskClient
+from helpers.ports import free_port
+from helpers.servers import MariaDBServer, PostgreSQLServer
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from flask_entitydb import EntityDB
 from flask_entitydb._engine.cookie import COOKIE_NAME
-
-from .servers import MariaDBServer, PostgreSQLServer, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -108,8 +108,10 @@ def _cluster(backend: str, primary: Any, replica: Any) -> Cluster:
 
 @pytest.fixture(
     params=[
-        pytest.param("mysql", id="mysql", marks=pytest.mark.mysql),
-        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgresql),
+        pytest.param("mysql", id="mysql", marks=[pytest.mark.private_server, pytest.mark.replica]),
+        pytest.param(
+            "postgresql", id="postgresql", marks=[pytest.mark.private_server, pytest.mark.replica]
+        ),
     ]
 )
 def cluster(request: pytest.FixtureRequest) -> Cluster:

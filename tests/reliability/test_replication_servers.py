@@ -7,8 +7,9 @@ import time
 
 import pytest
 import sqlalchemy as sa
+from helpers.servers import MariaDBServer, PostgreSQLServer
 
-from .servers import MariaDBServer, PostgreSQLServer
+pytestmark = [pytest.mark.private_server, pytest.mark.replica]
 
 
 def _eventually(check: object, what: str, timeout: float = 30.0) -> None:
@@ -19,7 +20,6 @@ def _eventually(check: object, what: str, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.postgresql
 def test_postgresql_replica_streams_from_primary(
     postgresql_cluster: tuple[PostgreSQLServer, PostgreSQLServer],
 ) -> None:
@@ -47,7 +47,6 @@ def test_postgresql_replica_streams_from_primary(
     on_replica.dispose()
 
 
-@pytest.mark.mysql
 def test_mariadb_replica_replicates_from_primary(
     mariadb_cluster: tuple[MariaDBServer, MariaDBServer],
 ) -> None:

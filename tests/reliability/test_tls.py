@@ -19,12 +19,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from helpers.servers import PG_OS_USER, MariaDBServer, PostgreSQLServer, pg_private_dir
+from helpers.tls import TLSFiles
 
 from flask_entitydb import ConfigurationError, EntityDB
 
-from .servers import PG_OS_USER, MariaDBServer, PostgreSQLServer, TLSFiles, private_dir
-
-pytestmark = [pytest.mark.mysql, pytest.mark.filterwarnings("ignore:No entity classes found")]
+pytestmark = [
+    pytest.mark.private_server,
+    pytest.mark.filterwarnings("ignore:No entity classes found"),
+]
 
 CIPHER_SQL = "SHOW SESSION STATUS LIKE 'Ssl_cipher'"
 
@@ -325,7 +328,7 @@ def tls_postgresql(
 ) -> Iterator[PostgreSQLServer]:
     """A private PostgreSQL with ``ssl=on`` and the session's certificate, on 127.0.0.1
     and 127.0.0.2."""
-    files = private_dir("edb-pg-tls-")
+    files = pg_private_dir("edb-pg-tls-")
     for source in (tls_files.server_cert, tls_files.server_key):
         target = files / source.name
         shutil.copy(source, target)
@@ -372,78 +375,65 @@ def db_current(
     return result.exit_code, result.output
 
 
-VERIFICATION_CASES = [
-    pytest.param("127.0.0.1", "ca", None, id="right-ca-and-name"),
-    pytest.param("127.0.0.1", "wrong_ca", CHAIN_HINT, id="wrong-ca"),
-    pytest.param(OTHER_NAME, "ca", NAME_HINT, id="wrong-host-name"),
-    pytest.param("127.0.0.1", None, CHAIN_HINT, id="self-signed-without-ssl-ca"),
+VERIFICATION_CASES = [  # (host, ca, refusal)
+    pytest.param(("127.0.0.1", "ca", None), id="right-ca-and-name"),
+    pytest.param(("127.0.0.1", "wrong_ca", CHAIN_HINT), id="wrong-ca"),
+    pytest.param((OTHER_NAME, "ca", NAME_HINT), id="wrong-host-name"),
+    pytest.param(("127.0.0.1", None, CHAIN_HINT), id="self-signed-without-ssl-ca"),
 ]
 
 
-def _check_verification(
-    backend: str,
-    server: MariaDBServer | PostgreSQLServer,
+def _connects_encrypted(make_app: Callable[..., Flask], backend: str, url: str) -> bool:
+    app = make_app(DB_CONNECTION_STRING=url)
+    db = EntityDB(app)
+    with app.app_context():
+        return encrypted(backend, db)
+
+
+@pytest.fixture(params=VERIFICATION_CASES)
+def check_verification(
+    request: pytest.FixtureRequest,
     tls_files: TLSFiles,
-    driver: str,
-    host: str,
-    ca: str | None,
-    refusal: str | None,
     make_app: Callable[..., Flask],
     tmp_path: Path,
-) -> None:
-    query = {"ssl": "true"}
-    if ca is not None:
-        query["ssl_ca"] = str(getattr(tls_files, ca))
-    url = tls_url(server, driver, host, **query)
-    code, output = db_current(make_app, tmp_path, url)
-    assert server.app_password not in output
-    if refusal is None:
-        assert code == 0, output
-        app = make_app(DB_CONNECTION_STRING=url)
-        db = EntityDB(app)
-        with app.app_context():
-            assert encrypted(backend, db)
-        return
-    assert code == 1
-    lines = output.strip().splitlines()
-    assert len(lines) == 1, output
-    assert lines[0].startswith("Error: Cannot connect to the database"), output
-    assert refusal in lines[0], output
+) -> Callable[..., None]:
+    """``check(backend, server, driver)``, for each of :data:`VERIFICATION_CASES`:
+    ``flask db current`` on ``host`` with ``ssl=true`` (and ``ssl_ca`` of the file
+    ``ca``) connects encrypted, or is refused with one line naming ``refusal``."""
+    host, ca, refusal = request.param
+
+    def check(backend: str, server: MariaDBServer | PostgreSQLServer, driver: str) -> None:
+        query = {"ssl": "true"}
+        if ca is not None:
+            query["ssl_ca"] = str(getattr(tls_files, ca))
+        url = tls_url(server, driver, host, **query)
+        code, output = db_current(make_app, tmp_path, url)
+        assert server.app_password not in output
+        if refusal is None:
+            assert code == 0, output
+            assert _connects_encrypted(make_app, backend, url)
+            return
+        assert code == 1
+        lines = output.strip().splitlines()
+        assert len(lines) == 1, output
+        assert lines[0].startswith("Error: Cannot connect to the database"), output
+        assert refusal in lines[0], output
+
+    return check
 
 
-@pytest.mark.parametrize(("host", "ca", "refusal"), VERIFICATION_CASES)
 @pytest.mark.parametrize("driver", MYSQL_DRIVERS)
 def test_ssl_true_verifies_mysql(
-    tls_mariadb: MariaDBServer,
-    tls_files: TLSFiles,
-    driver: str,
-    host: str,
-    ca: str | None,
-    refusal: str | None,
-    make_app: Callable[..., Flask],
-    tmp_path: Path,
+    tls_mariadb: MariaDBServer, check_verification: Callable[..., None], driver: str
 ) -> None:
-    _check_verification(
-        "mysql", tls_mariadb, tls_files, driver, host, ca, refusal, make_app, tmp_path
-    )
+    check_verification("mysql", tls_mariadb, driver)
 
 
-@pytest.mark.postgresql
-@pytest.mark.parametrize(("host", "ca", "refusal"), VERIFICATION_CASES)
 @pytest.mark.parametrize("driver", POSTGRESQL_DRIVERS)
 def test_ssl_true_verifies_postgresql(
-    tls_postgresql: PostgreSQLServer,
-    tls_files: TLSFiles,
-    driver: str,
-    host: str,
-    ca: str | None,
-    refusal: str | None,
-    make_app: Callable[..., Flask],
-    tmp_path: Path,
+    tls_postgresql: PostgreSQLServer, check_verification: Callable[..., None], driver: str
 ) -> None:
-    _check_verification(
-        "postgresql", tls_postgresql, tls_files, driver, host, ca, refusal, make_app, tmp_path
-    )
+    check_verification("postgresql", tls_postgresql, driver)
 
 
 @pytest.mark.parametrize("driver", MYSQL_DRIVERS)
@@ -451,29 +441,22 @@ def test_ssl_true_verifies_postgresql(
 def test_ssl_true_uses_the_system_roots_mysql(
     tls_mariadb: MariaDBServer, driver: str, make_app: Callable[..., Flask]
 ) -> None:
-    app = make_app(DB_CONNECTION_STRING=tls_url(tls_mariadb, driver, "127.0.0.1", ssl="true"))
-    db = EntityDB(app)
-    with app.app_context():
-        assert encrypted("mysql", db)
+    url = tls_url(tls_mariadb, driver, "127.0.0.1", ssl="true")
+    assert _connects_encrypted(make_app, "mysql", url)
 
 
-@pytest.mark.postgresql
 @pytest.mark.parametrize("driver", POSTGRESQL_DRIVERS)
 @pytest.mark.usefixtures("system_roots_are_the_test_ca")
 def test_ssl_true_uses_the_system_roots_postgresql(
     tls_postgresql: PostgreSQLServer, driver: str, make_app: Callable[..., Flask]
 ) -> None:
     url = tls_url(tls_postgresql, driver, "127.0.0.1", ssl="true")
-    app = make_app(DB_CONNECTION_STRING=url)
-    db = EntityDB(app)
-    with app.app_context():
-        assert encrypted("postgresql", db)
+    assert _connects_encrypted(make_app, "postgresql", url)
 
 
 @pytest.mark.parametrize(
     ("backend", "driver"),
-    [("mysql", d) for d in MYSQL_DRIVERS]
-    + [pytest.param("postgresql", d, marks=pytest.mark.postgresql) for d in POSTGRESQL_DRIVERS],
+    [("mysql", d) for d in MYSQL_DRIVERS] + [("postgresql", d) for d in POSTGRESQL_DRIVERS],
 )
 def test_ssl_false_is_plaintext_with_every_driver(
     request: pytest.FixtureRequest, backend: str, driver: str, make_app: Callable[..., Flask]
@@ -491,8 +474,7 @@ def test_ssl_false_is_plaintext_with_every_driver(
 
 @pytest.mark.parametrize(
     ("backend", "driver"),
-    [("mysql", d) for d in MYSQL_DRIVERS]
-    + [pytest.param("postgresql", d, marks=pytest.mark.postgresql) for d in POSTGRESQL_DRIVERS],
+    [("mysql", d) for d in MYSQL_DRIVERS] + [("postgresql", d) for d in POSTGRESQL_DRIVERS],
 )
 def test_ssl_verify_false_encrypts_without_verifying_and_says_so(
     request: pytest.FixtureRequest,
@@ -520,7 +502,6 @@ def turn_tls_off(
     cparams["sslmode"] = "disable"
 
 
-@pytest.mark.postgresql
 def test_postgresql_plaintext_connection_refused_by_the_tls_check(
     tls_postgresql: PostgreSQLServer, tls_files: TLSFiles, make_app: Callable[..., Flask]
 ) -> None:

@@ -13,7 +13,8 @@ import sys
 import time
 
 import sqlalchemy as sa
-from migration_apps import FLASK, INIT, USER_ENTITY, AppPackage, ok
+
+from helpers.migration_apps import FLASK, INIT, USER_ENTITY, AppPackage, ok
 
 RUNLOG = """
 op.create_table(
@@ -139,17 +140,20 @@ def sleeping(url: str) -> bool:
 
 
 def kill_lock_holder(url: str) -> None:
-    """End the session that migrates the database of ``url``: ``KILL`` of the connection
-    holding its ``GET_LOCK``, ``pg_terminate_backend`` of the backend in the slow
-    revision's ``pg_sleep``."""
+    """End the session that migrates the database of ``url`` (a database the test made,
+    so the session is the test's own): ``KILL`` of the connection holding its
+    ``GET_LOCK``, ``pg_terminate_backend`` of the one backend in the slow revision's
+    ``pg_sleep`` in that database, by its pid."""
     engine = sa.create_engine(url, poolclass=sa.NullPool, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as connection:
             if engine.dialect.name == "postgresql":
-                connection.exec_driver_sql(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND query LIKE 'SELECT pg_sleep%%'"
-                )
+                pids = connection.exec_driver_sql(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND pid <> pg_backend_pid() AND query LIKE 'SELECT pg_sleep%%'"
+                ).scalars()
+                [pid] = list(pids)
+                connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
             else:
                 name = "flask_entitydb_migrate:" + str(engine.url.database)
                 holder = connection.execute(
@@ -165,6 +169,18 @@ def finish(process: subprocess.Popen[str], timeout: float = 180) -> tuple[int, s
     """Wait for ``process``; its exit status, stdout and stderr."""
     out, err = process.communicate(timeout=timeout)
     return process.returncode, out, err
+
+
+def finish_all(processes: list[subprocess.Popen[str]]) -> list[tuple[int, str, str]]:
+    """Wait for every process in ``processes``; each must have succeeded."""
+    results = [finish(process) for process in processes]
+    assert [code for code, _, _ in results] == [0] * len(processes), results
+    return results
+
+
+def lock_lines(results: list[tuple[int, str, str]]) -> list[str]:
+    """The ``Migration lock:`` lines of the outputs of ``flask db upgrade -v`` runs."""
+    return [line for _, out, _ in results for line in out.splitlines() if "Migration lock:" in line]
 
 
 def wait_until(predicate: object, timeout: float = 60, what: str = "condition") -> float:
