@@ -125,7 +125,8 @@ def get_state(app: Flask, *, optional: bool = False) -> EntityDBState | None:
         not called), unless ``optional``.
     """
     state = app.extensions.get(EXTENSION_KEY)
-    if isinstance(state, EntityDBState):
+    # no isinstance() call: a new session reads the state on every request
+    if state.__class__ is EntityDBState:
         return state
     if optional:
         return None

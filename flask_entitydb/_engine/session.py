@@ -142,7 +142,8 @@ class EntitySession(_FlaskSQLAlchemySession):
         super().__init__(db, **kwargs)
         self._fsa = db  # the Flask-SQLAlchemy object: its own reference (_db) is private
         state = get_state(current_app_object(), optional=True)
-        routes: Routes | None = getattr(state, "routes", None)
+        # the state names the routes by a protocol; no cast() call on this per-request path
+        routes: Routes | None = state.routes if state is not None else None  # type: ignore[assignment]
         self._single_engine: sa.Engine | sa.Connection | None
         if routes is None:  # not set up by EntityDB: Flask-SQLAlchemy's own routing
             engines = db.engines
