@@ -298,7 +298,16 @@ def create_entity_tables(url: str, workdir: Path, *, exclude: str = "new_one") -
         package = importlib.import_module("migbench_entities.entities")
         for info in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
             importlib.import_module(info.name)
-        tables = [t for name, t in Entity.metadata.tables.items() if name != exclude]
+        # only the generated entities' tables: the request benchmarks' own entity (imported
+        # with benchmarks/variants.py) shares Entity's metadata and is none of these apps'
+        generated = {
+            m.local_table.name
+            for m in Entity.registry.mappers
+            if m.class_.__module__.startswith(package.__name__)
+        }
+        tables = [
+            t for name, t in Entity.metadata.tables.items() if name != exclude and name in generated
+        ]
         engine = sa.create_engine(url, poolclass=sa.NullPool)
         Entity.metadata.create_all(engine, tables=tables)
         engine.dispose()

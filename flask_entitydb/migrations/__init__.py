@@ -37,11 +37,11 @@ if TYPE_CHECKING:
         current,
         heads,
         history,
-        lint,
         pending_revisions,
         show,
     )
     from flask_entitydb.migrations._lint.results import LintFinding, LintResult
+    from flask_entitydb.migrations._linting import lint
     from flask_entitydb.migrations._revisions import (
         edit,
         init,
@@ -80,7 +80,7 @@ _EXPORTS = {
     "run_migrations": "environment",
     "LintFinding": "_lint.results",
     "LintResult": "_lint.results",
-    "lint": "_inspect",
+    "lint": "_linting",
     "online_ddl": "online",
     "edit": "_revisions",
     "init": "_revisions",
