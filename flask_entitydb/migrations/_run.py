@@ -35,8 +35,6 @@ class MigrationRun:
     """The bind the command runs for (``None``: the default database)."""
     on_apply: OnApply | None = None
     """Called with each revision as soon as it is applied, reverted or stamped."""
-    locked: bool = False
-    """The caller already holds the migration lock (``run_migrations()`` then takes none)."""
     lock_timeout: float | None = None
     """Seconds ``run_migrations()`` waits for the migration lock (``None``: ``-x
     lock_timeout``, else the default)."""

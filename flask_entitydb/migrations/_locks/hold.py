@@ -1,6 +1,6 @@
 """Whether and how a migration run holds the migration lock: taken by ``run_migrations()``
 on its migrating connection for the runs that change the database, with the timeout and
-the notices the caller asked for; and :func:`hold_migration_lock` for a block of code.
+the notices the caller asked for.
 """
 
 from __future__ import annotations
@@ -16,28 +16,11 @@ from alembic.runtime.migration import MigrationContext
 
 from flask_entitydb._settings.model import Settings
 from flask_entitydb.errors import MigrationError
-from flask_entitydb.migrations._locks.discard import discarded_on_failure
-from flask_entitydb.migrations._locks.locking import LockNotice, Notify, migration_lock
+from flask_entitydb.migrations._locks.locking import LockNotice, Notify
 from flask_entitydb.migrations._locks.runlock import RunLock, run_lock
 from flask_entitydb.migrations._run import run_of
 
 log = logging.getLogger("flask_entitydb")
-
-
-@contextlib.contextmanager
-def hold_migration_lock(engine: sa.Engine, timeout: float) -> Iterator[None]:
-    """Hold the database-level migration lock on a connection of its own while the
-    ``with`` block runs (for callers that must keep other runs out of a block of their
-    own; migration runs lock themselves, on their migrating connection).
-
-    :raises LockTimeoutError: another process held it for longer than ``timeout``.
-    """
-    with (
-        engine.connect() as connection,
-        discarded_on_failure(connection),
-        migration_lock(connection, timeout=timeout),
-    ):
-        yield
 
 
 @contextlib.contextmanager
@@ -70,11 +53,7 @@ def lock_if_needed(
 
 def _needs_lock(config: Config, migration: MigrationContext) -> bool:
     """Whether this run changes the database (``upgrade``, ``downgrade``, ``stamp``, from
-    ``flask db``, the Python API, Alembic's ``command`` module or its command line) and
-    its caller does not hold the migration lock already."""
-    run = run_of(config)
-    if run is not None and run.locked:
-        return False
+    ``flask db``, the Python API, Alembic's ``command`` module or its command line)."""
     return "destination_rev" in migration.opts or bool(migration.opts.get("purge"))
 
 
