@@ -27,12 +27,16 @@ from flask_entitydb.discovery._fsa_models import (
     mapped_models,
 )
 from flask_entitydb.entity import Entity
-from flask_entitydb.errors import ConfigurationError
+from flask_entitydb.errors import ConfigurationError, EntityDBError
 from flask_entitydb.state import EntityDBState, get_state, set_state
 
 if TYPE_CHECKING:
     from flask_sqlalchemy.query import Query
     from flask_sqlalchemy.session import Session
+
+    from flask_entitydb._engine.routes import Routes
+    from flask_entitydb._settings.model import Settings
+    from flask_entitydb.discovery._result import Discovery
 
 _O = TypeVar("_O", bound=object)
 
@@ -142,25 +146,13 @@ class EntityDB(FlaskSQLAlchemyNames):
                 "A Flask-SQLAlchemy 'SQLAlchemy' instance is already registered on this app;"
                 " EntityDB provides 'db.session' itself, remove the other instance."
             )
-        settings = load_settings(
-            app, self._engine_options, model_modules=self._flask_sqlalchemy_models
-        )
-        discovery = discover_entities(
-            app.import_name,
-            self.base,
-            entity_packages=settings.entity_packages,
-            entry_points=settings.entry_points,
-            # models are in the app's own modules, imported by the app
-            warn_if_empty=not self._flask_sqlalchemy_models,
-        )
-        settings = with_entity_binds(app, settings, self._engine_options, mark_bind_keys(self.base))
-        if settings.has_replicas and not app.secret_key:
-            raise ConfigurationError(
-                "Read replicas need the app's 'SECRET_KEY': each client's last write is"
-                " kept in a cookie signed with it, so that it reads its own writes; set"
-                " app.config['SECRET_KEY']."
-            )
-        routes = setup_engines(app, self._sqlalchemy, settings)
+        try:
+            settings, discovery, routes = self._configure(app)
+        except EntityDBError as error:
+            if not self._help_only(error):
+                raise
+            self._add_commands(app)
+            return
         set_state(
             app,
             EntityDBState(
@@ -179,10 +171,45 @@ class EntityDB(FlaskSQLAlchemyNames):
             from flask_entitydb.migrations._guard import install_pending_migrations_guard
 
             install_pending_migrations_guard(app)
+        self._add_commands(app)
+
+    def _add_commands(self, app: Flask) -> None:
         if self._command_name:
             from flask_entitydb.cli import db_group
 
             app.cli.add_command(db_group, self._command_name)
+
+    @staticmethod
+    def _help_only(error: EntityDBError) -> bool:
+        """Under ``flask ... --help``, warn about ``error`` instead of failing (the
+        commands are added, so their help shows); whether that is the case."""
+        from flask_entitydb.cli._help import help_requested, warn_help_only
+
+        if not help_requested():
+            return False
+        warn_help_only(error)
+        return True
+
+    def _configure(self, app: Flask) -> tuple[Settings, Discovery, Routes]:
+        settings = load_settings(
+            app, self._engine_options, model_modules=self._flask_sqlalchemy_models
+        )
+        discovery = discover_entities(
+            app.import_name,
+            self.base,
+            entity_packages=settings.entity_packages,
+            entry_points=settings.entry_points,
+            # models are in the app's own modules, imported by the app
+            warn_if_empty=not self._flask_sqlalchemy_models,
+        )
+        settings = with_entity_binds(app, settings, self._engine_options, mark_bind_keys(self.base))
+        if settings.has_replicas and not app.secret_key:
+            raise ConfigurationError(
+                "Read replicas need the app's 'SECRET_KEY': each client's last write is"
+                " kept in a cookie signed with it, so that it reads its own writes; set"
+                " app.config['SECRET_KEY']."
+            )
+        return settings, discovery, setup_engines(app, self._sqlalchemy, settings)
 
     # -- per-app state -------------------------------------------------------------------
 

@@ -173,7 +173,26 @@ def test_sqlite_foreign_keys_enforced(make_app: Callable[..., Flask]) -> None:
             "uses the 'mysql+asyncmy' driver, which is not installed",
         ),
         ("sqlite:///x.db?ssl=true", "sets 'ssl' for SQLite"),
-        ("://root:s3cret-pw@", "is not a valid database URL: '://***@'"),
+        (
+            "://root:s3cret-pw@",
+            "is not a valid database URL (a value of 18 characters that does not start with"
+            " a scheme such as 'mysql+mysqldb://')",
+        ),
+        (
+            "not a url s3cret-pw",
+            "is not a valid database URL (a value of 19 characters that does not start with"
+            " a scheme such as 'mysql+mysqldb://'); use the form"
+            " 'dialect+driver://user:password@host:port/database'.",
+        ),
+        (
+            "mysql+mysqldb://root:s3cret-pw@localhost:33o6/flask",
+            "is not a valid database URL (a value of 51 characters starting 'mysql+mysqldb://')",
+        ),
+        (
+            "'mysql+mysqldb://root:s3cret-pw@localhost/flask'",
+            "is not a valid database URL (a value of 48 characters starting with a quote);"
+            " remove the quotes around the value",
+        ),
         ("", "is empty or not a string"),
     ],
 )
@@ -243,7 +262,7 @@ def test_flask_cli_prints_one_line_for_bad_config(tmp_path: Path) -> None:
         "    return app\n"
     )
     result = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "badapp", "db", "--help"],
+        [sys.executable, "-m", "flask", "--app", "badapp", "db", "current"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

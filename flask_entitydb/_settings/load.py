@@ -73,7 +73,7 @@ from sqlalchemy.exc import ArgumentError
 from flask_entitydb._settings.binds import configured_binds, default_replicas, read_bind
 from flask_entitydb._settings.database import option_layers, prepare_database
 from flask_entitydb._settings.liveness import read_liveness
-from flask_entitydb._settings.masking import mask, mask_connection_string
+from flask_entitydb._settings.masking import describe_unparsed, mask
 from flask_entitydb._settings.model import LOCK_MODES, PENDING_POLICIES, Settings
 from flask_entitydb._settings.model_modules import read_model_modules
 from flask_entitydb._settings.values import flag, seconds, string_list
@@ -140,7 +140,7 @@ def _masked(value: str | URL) -> str:
     try:
         return mask(make_url(value.strip()))
     except (ArgumentError, ValueError, AttributeError):
-        return mask_connection_string(str(value))
+        return f"<{describe_unparsed(str(value))}>"
 
 
 def load_settings(

@@ -10,8 +10,9 @@ connection string goes through. It hides:
 - anything after a ``#`` (connection strings have no fragment; a ``#`` there is part of
   a password typed unencoded).
 
-:func:`mask_connection_string` is its variant for a configured value that is known to be
-a connection string but did not parse: everything before its last ``@`` is hidden.
+:func:`mask_connection_string` is its variant for a connection string whose user-info is
+ambiguous: everything before its last ``@`` is hidden. A value that does not parse at all
+is never shown: :func:`describe_unparsed` names its length and at most its scheme.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import re
 from sqlalchemy.engine import URL
 
 __all__ = [
+    "describe_unparsed",
     "has_fragment",
     "is_secret_key",
     "mask",
@@ -118,6 +120,25 @@ def mask_connection_string(raw: str) -> str:
         head = raw[: start + 3] if start != -1 and start < raw.rindex("@") else ""
         raw = head + "***" + raw[raw.rindex("@") :]
     return mask(raw)
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+
+
+def describe_unparsed(raw: str) -> str:
+    """Describe a configured value that did not parse as a URL without showing any of it
+    that could be a secret: its length and, at most, its ``scheme://``.
+
+    >>> describe_unparsed("not a url s3cr3tPW")
+    "a value of 18 characters that does not start with a scheme such as 'mysql+mysqldb://'"
+    """
+    size = f"a value of {len(raw)} character{'s' if len(raw) != 1 else ''}"
+    if raw[:1] in {"'", '"'}:
+        return f"{size} starting with a quote"
+    scheme = _SCHEME.match(raw)
+    if scheme is None:
+        return f"{size} that does not start with a scheme such as 'mysql+mysqldb://'"
+    return f"{size} starting '{scheme.group(0)}'"
 
 
 # the names earlier versions used: all are :func:`mask` (and its unparsed variant)

@@ -15,7 +15,12 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from flask_entitydb._settings import drivers
 from flask_entitydb._settings.drivers import TLSRequest, find_driver
-from flask_entitydb._settings.masking import has_fragment, mask, mask_connection_string
+from flask_entitydb._settings.masking import (
+    describe_unparsed,
+    has_fragment,
+    mask,
+    mask_connection_string,
+)
 from flask_entitydb._settings.options import MYSQL_POOL_RECYCLE
 from flask_entitydb._settings.tls import check_tls_contradictions, postgresql_tls, tls_request
 from flask_entitydb.errors import ConfigurationError
@@ -78,9 +83,13 @@ def parse_url(raw: str | URL, source: str) -> URL:
         try:
             url = make_url(text)
         except (ArgumentError, ValueError):
+            fix = (
+                "remove the quotes around the value"
+                if text[:1] in {"'", '"'}
+                else "use the form 'dialect+driver://user:password@host:port/database'"
+            )
             raise ConfigurationError(
-                f"{source} is not a valid database URL: '{mask_connection_string(text)}'; use"
-                " the form 'dialect+driver://user:password@host:port/database'."
+                f"{source} is not a valid database URL ({describe_unparsed(text)}); {fix}."
             ) from None
     if _has_stray_at(url, text):
         raise ConfigurationError(
