@@ -82,14 +82,9 @@ class _Judgement:
 
     def check_on_mysql(self) -> None:
         """Table copies (the server on a scratch database), Galera, the lock timeout."""
-        copies, _checked, failure = copy_findings(self.url, self.recorded, self.linted)
-        if failure is None:
-            self.judged = {id(item) for item in self.items}
-        else:
-            self.notes.append(
-                f"the server check stopped ({failure}); 'alter-column-type' is judged by"
-                " rule instead"
-            )
+        copies, failed, notes = copy_findings(self.url, self.recorded, self.linted)
+        self.judged = {id(item) for item in self.items} - failed
+        self.notes += notes
         for copy in copies:
             self.add(copy.item, "mysql-table-copy", copy.reason)
         galera = _galera_note(self.engine, self.items)
@@ -103,12 +98,8 @@ class _Judgement:
     def check_on_postgresql(self) -> None:
         """Type changes that rewrite (the server on a scratch database), squawk."""
         if any(judged_type_change(item) for item in self.items):
-            rewrites, self.judged, failure = type_rewrites(self.url, self.recorded, self.linted)
-            if failure is not None:
-                self.notes.append(
-                    f"the server check of type changes stopped ({failure});"
-                    " 'alter-column-type' is judged by rule for the ones after it"
-                )
+            rewrites, self.judged, notes = type_rewrites(self.url, self.recorded, self.linted)
+            self.notes += notes
             for rewrite in rewrites:
                 self.add(rewrite.item, "alter-column-type", rewrite.reason)
         if not self.items:
@@ -116,9 +107,17 @@ class _Judgement:
         version, failure = _server_version(self.engine)
         if failure is not None:
             self.notes.append(f"server version unknown ({failure}); squawk assumed a recent one")
-        stream = [pair for revision in self.revisions for pair in revision.stream]
-        for hit in squawk_findings(stream, pg_version=version, lock_timeout=self.lock_timeout):
+        streams = [revision.stream for revision in self.revisions]
+        hits, unparsed = squawk_findings(
+            streams, pg_version=version, lock_timeout=self.lock_timeout
+        )
+        for hit in hits:
             self.add(hit.item, hit.rule, hit.message)
+        for item in unparsed:
+            self.notes.append(
+                f"squawk could not parse {describe(item.operation)}"
+                f" ({_where(item)}): it was not checked by squawk"
+            )
 
     def findings(self, backend: str) -> list[LintFinding]:
         """Every finding, revision by revision and operation by operation."""
@@ -136,6 +135,11 @@ class _Judgement:
 def _changes_existing_table(item: Recorded) -> bool:
     """Whether ``item`` runs DDL on a table that existed before its revision."""
     return not item.new_table and any(s.upper().startswith(_DDL) for s in item.statements)
+
+
+def _where(item: Recorded) -> str:
+    path = os.path.relpath(item.path) if item.path.startswith(os.getcwd()) else item.path
+    return f"{path}:{item.line}"
 
 
 def _finding(item: Recorded, rule: str, detail: str = "") -> LintFinding:

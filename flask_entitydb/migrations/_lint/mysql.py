@@ -91,38 +91,64 @@ def _run(connection: sa.Connection, statement: str) -> None:
 
 def copy_findings(
     url: URL, revisions: list[RecordedRevision], linted: set[str]
-) -> tuple[list[CopyFinding], list[Recorded], str | None]:
+) -> tuple[list[CopyFinding], set[int], list[str]]:
     """Run the recorded statements on a scratch database.
 
-    :returns: the operations of ``linted`` revisions that copy the table, the operations
-        the server checked, and a note when the check could not be completed (what failed).
+    A revision that could not be read contributes the operations recorded before the
+    error; an operation whose statements then fail on the scratch database (its table or
+    column came from the part that was not read) is not judged, and the others are.
+
+    :returns: the operations of ``linted`` revisions that copy the table, the ``id()`` of
+        the operations the server could not judge, and notes on what could not be checked.
     """
     found: list[CopyFinding] = []
-    checked: list[Recorded] = []
+    failed: set[int] = set()
+    notes: list[str] = []
     try:
         with scratch_database(url) as engine, engine.connect() as connection:
             for revision in revisions:
-                if revision.error is not None:
-                    return found, checked, f"revision '{revision.script.revision}' unreadable"
                 for item in revision.operations:
-                    if item.revision not in linted or item.new_table or not item.online:
-                        for statement in item.statements:
-                            _run(connection, statement)
-                        continue
-                    checked.append(item)
-                    wanted = [item.algorithm] if item.algorithm else ALGORITHMS
-                    for verdict in run_judged(connection, item.statements, item.online, wanted):
-                        if verdict.algorithm is None:
-                            reason = verdict.reason
-                            if item.algorithm:
-                                reason = (
-                                    f"the revision's online_ddl(op, '{item.algorithm}') is"
-                                    f" refused, so the upgrade fails: {reason}"
-                                )
-                            found.append(CopyFinding(item, verdict.statement, reason))
+                    try:
+                        found += _judged(connection, item, linted)
+                    except sa.exc.DBAPIError as error:
+                        connection.rollback()
+                        failed.add(id(item))
+                        if item.revision in linted:
+                            notes.append(_not_judged(item, server_message(error, url)))
     except sa.exc.DBAPIError as error:
-        return found, checked, server_message(error, url)
-    return found, checked, None
+        note = (
+            f"the server check stopped ({server_message(error, url)}); 'alter-column-type'"
+            " is judged by rule instead"
+        )
+        return found, {id(i) for r in revisions for i in r.operations}, [note]
+    return found, failed, notes
+
+
+def _not_judged(item: Recorded, message: str) -> str:
+    return (
+        f"the server could not try revision '{item.revision}' line {item.line} on the"
+        f" scratch database ({message}); it is judged by rule"
+    )
+
+
+def _judged(connection: sa.Connection, item: Recorded, linted: set[str]) -> list[CopyFinding]:
+    """Run one operation on the scratch database; its table copies when it is linted."""
+    if item.revision not in linted or item.new_table or not item.online:
+        for statement in item.statements:
+            _run(connection, statement)
+        return []
+    found: list[CopyFinding] = []
+    wanted = [item.algorithm] if item.algorithm else ALGORITHMS
+    for verdict in run_judged(connection, item.statements, item.online, wanted):
+        if verdict.algorithm is None:
+            reason = verdict.reason
+            if item.algorithm:
+                reason = (
+                    f"the revision's online_ddl(op, '{item.algorithm}') is"
+                    f" refused, so the upgrade fails: {reason}"
+                )
+            found.append(CopyFinding(item, verdict.statement, reason))
+    return found
 
 
 def _try_online(connection: sa.Connection, statement: str, forms: list[tuple[str, str]]) -> Verdict:

@@ -82,36 +82,52 @@ def _reason(before: dict[str, tuple[int, str]], after: dict[str, tuple[int, str]
 
 def type_rewrites(
     url: URL, revisions: list[RecordedRevision], linted: set[str]
-) -> tuple[list[Rewrite], set[int], str | None]:
+) -> tuple[list[Rewrite], set[int], list[str]]:
     """Run the recorded statements on a scratch database, oldest first.
 
+    A revision that could not be read contributes the operations recorded before the
+    error; an operation whose statements then fail on the scratch database is not judged,
+    and the others are.
+
     :returns: the type changes of ``linted`` revisions that rewrote the table or an index,
-        the ``id()`` of every type change the server judged (rewrite or not), and a note
-        when the check could not be completed (what failed).
+        the ``id()`` of every type change the server judged (rewrite or not), and notes on
+        what could not be checked.
     """
     found: list[Rewrite] = []
     judged: set[int] = set()
+    notes: list[str] = []
     try:
         with scratch_database(url) as engine, engine.connect() as connection:
             connection = connection.execution_options(isolation_level="AUTOCOMMIT")
             for revision in revisions:
-                if revision.error is not None:
-                    return found, judged, f"revision '{revision.script.revision}' unreadable"
                 for item in revision.operations:
                     operation = item.operation
-                    if not (
+                    judging = (
                         item.revision in linted
                         and judged_type_change(item)
                         and isinstance(operation, ops.AlterColumnOp)
-                    ):
+                    )
+                    try:
+                        if not judging or not isinstance(operation, ops.AlterColumnOp):
+                            _run(connection, item)
+                            continue
+                        before = _files(connection, operation)
                         _run(connection, item)
+                        reason = _reason(before, _files(connection, operation))
+                    except sa.exc.DBAPIError as error:
+                        if judging:
+                            notes.append(
+                                f"the server could not try revision '{item.revision}' line"
+                                f" {item.line} on the scratch database"
+                                f" ({server_message(error, url)}); it is judged by rule"
+                            )
                         continue
-                    before = _files(connection, operation)
-                    _run(connection, item)
-                    reason = _reason(before, _files(connection, operation))
                     judged.add(id(item))
                     if reason:
                         found.append(Rewrite(item, reason))
     except sa.exc.DBAPIError as error:
-        return found, judged, server_message(error, url)
-    return found, judged, None
+        notes.append(
+            f"the server check of type changes stopped ({server_message(error, url)});"
+            " 'alter-column-type' is judged by rule for the ones after it"
+        )
+    return found, judged, notes

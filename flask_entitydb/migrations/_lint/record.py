@@ -23,6 +23,7 @@ from alembic.operations import Operations, ops
 from alembic.runtime.migration import MigrationContext
 from alembic.script import Script
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import CompileError
 
 from flask_entitydb._compat.alembic import op_proxy_restored
 from flask_entitydb.migrations._server_facts import MYSQL
@@ -60,6 +61,10 @@ class Recorded:
     online: dict[str, list[str]] = field(default_factory=dict)
     """MySQL/MariaDB: :attr:`statements` with each online algorithm's clause, by
     algorithm (empty when its statements take none)."""
+    unrendered: str | None = None
+    """Why its SQL could not be rendered without a database (a data statement with
+    untyped ``sa.column()`` values, which Alembic binds only when it runs): it is judged
+    from the operation itself, and runs nothing on the scratch databases."""
 
 
 @dataclass
@@ -182,6 +187,7 @@ def _caller_line(path: str) -> int:
 
 
 _NO_CLAUSE = (ops.CreateTableOp, ops.DropTableOp, ops.ExecuteSQLOp, ops.BulkInsertOp)
+_DATA = (ops.ExecuteSQLOp, ops.BulkInsertOp)
 
 
 class OnlineForms:
@@ -280,8 +286,18 @@ class _Recorder:
                 return operation.to_table(self.context)
             return None
         before = len(self.sink.statements)
-        with algorithm_in_force(None):  # the plain statements; the forms by algorithm next
-            result = self._render.invoke(operation)
+        try:
+            with algorithm_in_force(None):  # the plain statements; the forms by algorithm next
+                result = self._render.invoke(operation)
+        except CompileError as error:
+            if not isinstance(operation, _DATA):
+                raise
+            # Alembic renders values as literals offline, and an untyped sa.column() has
+            # no literal form; online it binds them: the revision runs, so record the
+            # operation without its SQL
+            del self.sink.statements[before:]
+            item.unrendered = " ".join(str(error).split())
+            return None
         for index in range(before, len(self.sink.statements)):
             self.owners[index] = item
             item.statements.append(self.sink.statements[index])

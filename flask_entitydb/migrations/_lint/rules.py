@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from alembic.operations import ops
 from sqlalchemy.exc import CompileError
 from sqlalchemy.sql.ddl import ExecutableDDLElement
@@ -164,13 +165,13 @@ def describe(operation: ops.MigrateOperation) -> str:
     if isinstance(operation, ops.AddColumnOp):
         column = operation.column
         null = "" if column.nullable else ", nullable=False"
-        return f"op.add_column('{table}', {column.name} {column.type}{null})"
+        return f"op.add_column('{table}', {column.name} {type_text(column.type)}{null})"
     if isinstance(operation, ops.DropColumnOp):
         return f"op.drop_column('{table}', '{operation.column_name}')"
     if isinstance(operation, ops.AlterColumnOp):
         changes = []
         if operation.modify_type is not None:
-            changes.append(f"type_={operation.modify_type}")
+            changes.append(f"type_={type_text(operation.modify_type)}")
         if operation.modify_name is not None:
             changes.append(f"new_column_name='{operation.modify_name}'")
         if operation.modify_nullable is not None:
@@ -191,6 +192,20 @@ def describe(operation: ops.MigrateOperation) -> str:
     return f"op.{snake}('{table}', ...)" if table else f"op.{snake}(...)"
 
 
+def type_text(type_: Any) -> str:
+    """A column type as a report shows it: SQL for plain types (``VARCHAR(256)``), the
+    values for an enum (``Enum('active', 'banned', name='user_status')``), which the
+    generic SQL rendering would show as the ``VARCHAR`` of a non-native enum."""
+    if isinstance(type_, sa.Enum):
+        values = ", ".join(repr(value) for value in type_.enums)
+        name = f", name={type_.name!r}" if type_.name else ""
+        return f"Enum({values}{name})"
+    try:
+        return str(type_)
+    except CompileError:
+        return repr(type_)
+
+
 def sql_text(operation: ops.ExecuteSQLOp, dialect: Any = None) -> str:
     """The SQL of an ``op.execute()``: the string, or the construct compiled."""
     sqltext = operation.sqltext
@@ -206,7 +221,10 @@ def sql_text(operation: ops.ExecuteSQLOp, dialect: Any = None) -> str:
         except (AttributeError, CompileError):
             return type(sqltext).__name__
     if isinstance(sqltext, ClauseElement):
-        return str(sqltext.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+        try:
+            return str(sqltext.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+        except CompileError:  # values of untyped sa.column()s: shown as parameters
+            return str(sqltext.compile(dialect=dialect))
     return str(sqltext)
 
 
