@@ -36,6 +36,7 @@ from flask_entitydb.migrations._autogenerate.portable import register_renderer
 from flask_entitydb.migrations._autogenerate.safe_forms import (
     register_renderer as register_safe_forms,
 )
+from flask_entitydb.migrations._connections import closed_after
 from flask_entitydb.migrations._environment_hooks import as_list, hook_options
 from flask_entitydb.migrations._failures import database_error, filtered, reported_here
 from flask_entitydb.migrations._locks.discard import discarded_on_failure
@@ -176,7 +177,7 @@ def _migrate_online(
     opts = {**opts, "on_version_apply": [checkpoint, progress, *theirs]}
     with (
         _enum_plugin_quiet(backend),
-        bind_engine(state, key).connect() as connection,
+        closed_after(bind_engine(state, key)) as connection,
         discarded_on_failure(connection),
         _sqlite_foreign_keys_off(connection),
         _sqlite_transactions(connection),

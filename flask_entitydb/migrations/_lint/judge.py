@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from alembic.script import Script
 
 from flask_entitydb._settings.masking import mask_text
+from flask_entitydb.migrations._connections import closed_after
 from flask_entitydb.migrations._lint.mysql import copy_findings
 from flask_entitydb.migrations._lint.postgresql import judged_type_change, type_rewrites
 from flask_entitydb.migrations._lint.record import Recorded, RecordedRevision, revision_allows
@@ -175,7 +176,7 @@ def _unreadable(revision: RecordedRevision) -> LintFinding:
 
 def _server_version(engine: sa.Engine) -> tuple[str | None, str | None]:
     try:
-        with engine.connect() as connection:
+        with closed_after(engine) as connection:
             info = connection.dialect.server_version_info or ()
     except sa.exc.DBAPIError as error:
         return None, mask_text(" ".join(str(error.orig).split()))
@@ -195,7 +196,7 @@ def _galera_note(engine: sa.Engine, items: Sequence[Recorded]) -> str | None:
     if not tables:
         return None
     try:
-        with engine.connect() as connection:
+        with closed_after(engine) as connection:
             status = galera_status(connection)
     except sa.exc.DBAPIError:
         return None  # the server checks above already said why the server cannot be read
