@@ -31,6 +31,7 @@ from flask_entitydb.errors import ConfigurationError, EntityDBError
 from flask_entitydb.state import EntityDBState, get_state, set_state
 
 if TYPE_CHECKING:
+    from flask_sqlalchemy import SQLAlchemy
     from flask_sqlalchemy.query import Query
     from flask_sqlalchemy.session import Session
 
@@ -263,6 +264,17 @@ class EntityDB(FlaskSQLAlchemyNames):
             self._import_models()
             return MappingProxyType(mapped_models(self.base))
         return state.discovery.entities
+
+    @property
+    def sqlalchemy(self) -> SQLAlchemy:
+        """The :class:`flask_sqlalchemy.SQLAlchemy` instance this one runs on, for the
+        extensions that take one (Flask-Session's ``SESSION_SQLALCHEMY``, ...).
+
+        It is the instance registered as ``app.extensions["sqlalchemy"]``; its ``session``
+        is :attr:`session` and its ``engine`` is :attr:`engine`, so what an extension
+        does through it happens in the same session and database as the app.
+        """
+        return self._sqlalchemy
 
     @property
     def engine(self) -> sa.Engine:
