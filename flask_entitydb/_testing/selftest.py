@@ -52,10 +52,10 @@ def check_migrations(app: Flask) -> None:
             state.db.drop_all()
             database.prepared.pop(key)
         steps: list[tuple[str, Callable[[], object]]] = [
-            ("upgrade head", lambda: upgrade("head", app=app)),
+            ("upgrade head", lambda: upgrade("head", squashed=False, app=app)),
             ("downgrade base", lambda: downgrade("base", app=app)),
             ("left-over tables", lambda: _no_entity_tables(state)),
-            ("upgrade head again", lambda: upgrade("head", app=app)),
+            ("upgrade head again", lambda: upgrade("head", squashed=False, app=app)),
         ]
         for step, run in steps:
             try:

@@ -5,9 +5,9 @@ names and options of Flask-Migrate. Expected failures are one ``Error: ...`` lin
 stderr and exit status 1; the Alembic machinery is only imported when a command runs.
 
 The commands live in ``_scaffold`` (creating the migrations folder), ``_revisions``
-(writing revisions), ``_running`` (changing the database), ``_inspect`` (reading both),
-``_lint`` and ``_entities``; they share ``_options`` (options, ``--bind``) and
-``_output`` (printing the API's results).
+(writing revisions), ``_squash`` (squashing them), ``_running`` (changing the database),
+``_inspect`` (reading both), ``_lint`` and ``_entities``; they share ``_options``
+(options, ``--bind``) and ``_output`` (printing the API's results).
 """
 
 from __future__ import annotations
@@ -15,7 +15,15 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from flask_entitydb.cli import _entities, _inspect, _lint, _revisions, _running, _scaffold
+from flask_entitydb.cli import (
+    _entities,
+    _inspect,
+    _lint,
+    _revisions,
+    _running,
+    _scaffold,
+    _squash,
+)
 from flask_entitydb.cli._options import directory_option, remember_group
 
 __all__ = ["db_group"]
@@ -46,6 +54,7 @@ for _command in (
     _inspect.current_command,
     _inspect.check_command,
     _lint.lint_command,
+    _squash.squash_command,
     _entities.entities_command,
 ):
     db_group.add_command(_command)

@@ -60,6 +60,8 @@ if TYPE_CHECKING:
         upgrade,
         upgrade_sql,
     )
+    from flask_entitydb.migrations._squash.command import squash
+    from flask_entitydb.migrations._squash.result import SquashResult
     from flask_entitydb.migrations.environment import DEFAULT_LOCK_TIMEOUT, run_migrations
     from flask_entitydb.migrations.online import online_ddl
     from flask_entitydb.migrations.results import (
@@ -81,6 +83,8 @@ _EXPORTS = {
     "LintFinding": "_lint.results",
     "LintResult": "_lint.results",
     "lint": "_linting",
+    "SquashResult": "_squash.result",
+    "squash": "_squash.command",
     "online_ddl": "online",
     "edit": "_revisions",
     "init": "_revisions",
@@ -116,6 +120,7 @@ __all__ = [
     "NewRevision",
     "OnApply",
     "RevisionInfo",
+    "SquashResult",
     "branches",
     "check",
     "check_revisions",
@@ -136,6 +141,7 @@ __all__ = [
     "revision",
     "run_migrations",
     "show",
+    "squash",
     "stamp",
     "stamp_sql",
     "upgrade",

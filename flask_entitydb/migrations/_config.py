@@ -14,6 +14,7 @@ import os
 import shutil
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic.config import Config
 from flask import Flask
 
@@ -110,6 +111,7 @@ def make_config(
     runs_env: bool = True,
     output_buffer: io.StringIO | None = None,
     writes_revisions: bool = False,
+    engine: sa.Engine | None = None,
 ) -> EntityDBConfig:
     """An Alembic config for ``app``'s migrations folder.
 
@@ -123,6 +125,7 @@ def make_config(
     :param output_buffer: where ``--sql`` output goes.
     :param writes_revisions: the command writes revision files: format them with ruff or
         black (Alembic post-write hook) unless ``alembic.ini`` configures its own hooks.
+    :param engine: run ``env.py`` on this database instead of the bind's.
     """
     path = migrations_directory(app, directory)
     if must_exist:
@@ -149,6 +152,7 @@ def make_config(
         on_apply=on_apply,
         lock_timeout=lock_timeout,
         on_lock=on_lock,
+        engine=engine,
     )
     config = EntityDBConfig(
         ini if (os.path.isfile(ini) or not must_exist) else None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from alembic.config import Config
 from flask import Flask
 
@@ -41,6 +42,9 @@ class MigrationRun:
     on_lock: Notify | None = None
     """Called with each :class:`~flask_entitydb.migrations._locks.locking.LockNotice`
     (``None``: logged)."""
+    engine: sa.Engine | None = None
+    """The database to run on instead of the bind's (``flask db squash`` builds its
+    scratch databases through ``env.py`` with it)."""
 
 
 def run_of(config: Config) -> MigrationRun | None:

@@ -25,6 +25,7 @@ from flask_entitydb.migrations._context import (
 from flask_entitydb.migrations._locks.locking import Notify
 from flask_entitydb.migrations._run import OnApply
 from flask_entitydb.migrations._scaffold import envfile
+from flask_entitydb.migrations._squash.start import start_new_database
 from flask_entitydb.migrations.environment import DEFAULT_LOCK_TIMEOUT
 from flask_entitydb.migrations.results import AppliedRevision
 
@@ -99,6 +100,7 @@ def upgrade(
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     on_apply: OnApply | None = None,
     on_lock: Notify | None = None,
+    squashed: bool = True,
     directory: PathArg = None,
     app: Flask | None = None,
 ) -> list[AppliedRevision]:
@@ -109,6 +111,9 @@ def upgrade(
     seconds, then find nothing to do.
 
     :param on_apply: called with each revision as soon as it is applied.
+    :param squashed: a database with no revision yet starts from the squashed revision
+        (``flask db squash``) standing for the most revisions on the way, if any; false:
+        it upgrades through every revision.
     :param on_lock: called with a :class:`~flask_entitydb.migrations._locks.locking.LockNotice`
         when waiting for the lock starts and when it is taken (default: logged).
     :returns: the revisions applied, in order (empty: already there).
@@ -117,8 +122,14 @@ def upgrade(
         database is left in), unknown revision, no migrations folder, database
         unreachable.
     """
+
+    def run(config: EntityDBConfig) -> None:
+        if squashed:
+            start_new_database(config, revision, tag)
+        command.upgrade(config, revision, tag=tag)
+
     return _migrate_database(
-        lambda config: command.upgrade(config, revision, tag=tag),
+        run,
         lock_timeout=lock_timeout,
         on_apply=on_apply,
         on_lock=on_lock,

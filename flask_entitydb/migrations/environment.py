@@ -177,7 +177,7 @@ def _migrate_online(
     opts = {**opts, "on_version_apply": [checkpoint, progress, *theirs]}
     with (
         _enum_plugin_quiet(backend),
-        closed_after(bind_engine(state, key)) as connection,
+        closed_after(_engine_of(config, state, key)) as connection,
         discarded_on_failure(connection),
         _sqlite_foreign_keys_off(connection),
         _sqlite_transactions(connection),
@@ -202,6 +202,14 @@ def _migrate_online(
                 if failure is None:
                     raise
                 raise failure from error
+
+
+def _engine_of(config: Config, state: EntityDBState, key: str | None) -> sa.Engine:
+    """The engine of the bind, or the one the API's run names (a scratch database)."""
+    run = run_of(config)
+    if run is not None and run.engine is not None:
+        return run.engine
+    return bind_engine(state, key)
 
 
 # -- what each backend needs while migrating -----------------------------------------------

@@ -1,0 +1,87 @@
+"""Starting a new database from a squashed revision: what ``flask db upgrade`` does
+before Alembic's own upgrade. On a database with no revision yet, when a squashed
+revision stands for a revision on the way to the target, it is applied alone (through
+``env.py``, with the lock, reported like any revision) and the version table says the
+revision it stands for; Alembic's upgrade then goes on from there. Any other database
+upgrades through the revisions themselves."""
+
+from __future__ import annotations
+
+import os
+
+from alembic import command
+from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError
+
+from flask_entitydb.errors import MigrationError
+from flask_entitydb.migrations._config import EntityDBConfig
+from flask_entitydb.migrations._context import database_heads, read_heads
+from flask_entitydb.migrations._squash.files import (
+    SquashedFile,
+    folder_of,
+    locations,
+    squashed_files,
+)
+from flask_entitydb.migrations._squash.line import fingerprint
+
+
+def _ancestors(script: ScriptDirectory, revision: str) -> set[str] | None:
+    """The revisions an upgrade to ``revision`` applies to an empty database (``None``:
+    a relative or unknown target, which no squashed revision serves)."""
+    if revision.startswith(("+", "-")) or ":" in revision:
+        return None
+    try:
+        return {s.revision for s in script.iterate_revisions(revision, "base")}
+    except (CommandError, RevisionError):
+        return None
+
+
+def usable(config: EntityDBConfig, revision: str) -> SquashedFile | None:
+    """The squashed revision a new database upgrading to ``revision`` starts from: the
+    one standing for the most revisions among those the upgrade applies.
+
+    :raises MigrationError: the revisions it replaces changed since it was written.
+    """
+    if not os.path.isdir(folder_of(config)):
+        return None  # the common case: a stat, no database round trip
+    files = squashed_files(config)
+    if not files:
+        return None
+    script = ScriptDirectory.from_config(config)
+    applied = _ancestors(script, revision)
+    if applied is None:
+        return None
+    candidates = [f for f in files if f.revision in applied]
+    if not candidates:
+        return None
+    if database_heads(config):
+        return None
+    chosen = max(candidates, key=lambda f: len(f.replaces))
+    scripts = [script.get_revision(rev) for rev in chosen.replaces]
+    if (
+        any(s is None for s in scripts)
+        or fingerprint([s for s in scripts if s]) != chosen.fingerprint
+    ):
+        raise MigrationError(
+            f"The revisions the squashed revision '{chosen.path}' replaces changed since it"
+            f" was written; squash again ('flask db squash --to {chosen.revision}'), or"
+            " delete the file to upgrade through the revisions themselves."
+        )
+    return chosen
+
+
+def start_new_database(config: EntityDBConfig, revision: str, tag: str | None) -> None:
+    """Apply the squashed revision a new database upgrading to ``revision`` starts from,
+    if there is one."""
+    chosen = usable(config, revision)
+    if chosen is None:
+        return
+    try:
+        with locations(config, folder_of(config)):
+            command.upgrade(config, chosen.revision, tag=tag)
+    except (CommandError, RevisionError):
+        # another process upgraded the database between the check and the lock: the
+        # squashed revisions do not know its revision; go on through the revisions
+        if not read_heads(config, ScriptDirectory.from_config(config)):
+            raise
