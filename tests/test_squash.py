@@ -5,10 +5,13 @@ scratch databases of the app's own backend (docs/migrations.md, "Squashing the h
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from helpers.migration_apps import AppPackage, ok
+from test_example import EXAMPLE, flask
 
 from flask_entitydb import migrations
 
@@ -17,8 +20,13 @@ op.create_table(
     "authors",
     sa.Column("id", sa.Integer(), primary_key=True),
     sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("kind", sa.Enum("person", "group", name="author_kind"), nullable=True),
     sa.UniqueConstraint("name", name="uq_authors_name"),
 )
+"""
+DROP_AUTHORS = """
+op.drop_table("authors")
+sa.Enum(name="author_kind").drop(op.get_bind(), checkfirst=True)
 """
 BOOKS = """
 op.create_table(
@@ -39,7 +47,7 @@ BORN = 'op.add_column("authors", sa.Column("born", sa.Date(), nullable=True))'
 def write_history(package: AppPackage) -> None:
     """a1 authors, a2 books, a3 books.pages, a4 authors.born."""
     ok(package.cli("init"))
-    package.write_revision("a1", None, AUTHORS, 'op.drop_table("authors")', "authors")
+    package.write_revision("a1", None, AUTHORS, DROP_AUTHORS, "authors")
     package.write_revision("a2", "a1", BOOKS, 'op.drop_table("books")', "books")
     package.write_revision("a3", "a2", PAGES, 'op.drop_column("books", "pages")', "pages")
     package.write_revision("a4", "a3", BORN, 'op.drop_column("authors", "born")', "born")
@@ -100,9 +108,22 @@ def test_upgrade_without_squashed(sqlite_package: AppPackage) -> None:
     assert upgrade(package, squashed=False) == ["a1", "a2", "a3", "a4"]
 
 
+def test_squashed_on_another_backend_is_not_used(
+    sqlite_package: AppPackage, caplog: pytest.LogCaptureFixture
+) -> None:
+    package = sqlite_package
+    write_history(package)
+    ok(package.cli("squash"))
+    [written] = squashed_files(package)
+    text = written.read_text()
+    written.write_text(text.replace("squashed_on = 'sqlite'", "squashed_on = 'postgresql'"))
+    assert upgrade(package) == ["a1", "a2", "a3", "a4"]
+    assert "written on another backend than this database's (sqlite)" in caplog.text
+
+
 def test_unequal_squash_writes_nothing_and_lists_differences(package: AppPackage) -> None:
     ok(package.cli("init"))
-    package.write_revision("a1", None, AUTHORS, 'op.drop_table("authors")')
+    package.write_revision("a1", None, AUTHORS, DROP_AUTHORS)
     package.write_revision(
         "a2",
         "a1",
@@ -116,7 +137,7 @@ def test_unequal_squash_writes_nothing_and_lists_differences(package: AppPackage
     assert result.exit_code == 1, result.output
     assert "nothing was written" in result.output
     assert "rows of table 'authors': missing" not in result.output
-    assert "rows of table 'authors': history: 1 row(s): (1, 'Ursula')" in result.output
+    assert "rows of table 'authors': history: 1 row(s): (1, 'Ursula', None)" in result.output
     assert "view 'author_names': missing after the squashed revision" in result.output
     assert squashed_files(package) == []
 
@@ -168,3 +189,114 @@ def test_already_squashed_and_changed_revisions(sqlite_package: AppPackage) -> N
     assert result.exit_code == 1
     assert "changed since it was written" in result.output
     assert package.version() == set()
+
+
+def write_long_history(package: AppPackage, count: int) -> None:
+    """g000 creates 'wide'; every 20th revision a table referring to it, with an index;
+    the others add a column to 'wide'."""
+    ok(package.cli("init"))
+    package.write_revision(
+        "g000", None, 'op.create_table("wide", sa.Column("id", sa.Integer(), primary_key=True))'
+    )
+    for number in range(1, count):
+        down = f"g{number - 1:03d}"
+        if number % 20 == 0:
+            upgrade = f"""
+            op.create_table(
+                "side{number}",
+                sa.Column("id", sa.Integer(), primary_key=True),
+                sa.Column("wide_id", sa.Integer(), sa.ForeignKey("wide.id"), nullable=False),
+            )
+            op.create_index("ix_side{number}_wide_id", "side{number}", ["wide_id"])
+            """
+            downgrade = f'op.drop_table("side{number}")'
+        else:
+            upgrade = f'op.add_column("wide", sa.Column("c{number:03d}", sa.Integer()))'
+            downgrade = f'op.drop_column("wide", "c{number:03d}")'
+        package.write_revision(f"g{number:03d}", down, upgrade, downgrade)
+
+
+@pytest.mark.slow
+def test_squash_of_200_revisions(package: AppPackage) -> None:
+    write_long_history(package, 200)
+    result = package.cli("squash", "--to", "g189")
+    assert result.exit_code == 0, result.output
+    assert "Squashed 190 revision(s) (g000 .. g189)" in result.output
+    # a new database: the squashed revision and the ten after it
+    assert upgrade(package) == ["g189 (squashed)"] + [f"g{n}" for n in range(190, 200)]
+    engine = package.engine()
+    try:
+        assert len(sa.inspect(engine).get_columns("wide")) == 1 + 199 - 9
+    finally:
+        engine.dispose()
+    # partway (back through the revisions themselves), then on through them
+    app = package.create_app()
+    reverted = migrations.downgrade("g185", app=app)
+    assert [item.revision for item in reverted] == [f"g{n}" for n in range(199, 185, -1)]
+    assert upgrade(package) == [f"g{n}" for n in range(186, 200)]
+    assert package.version() == {"g199"}
+
+
+EXAMPLE_REVISION = """\
+from alembic import op
+import sqlalchemy as sa
+
+revision = "{rev}"
+down_revision = "{down}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    {upgrade}
+
+
+def downgrade():
+    {downgrade}
+"""
+
+
+@pytest.mark.slow
+def test_squash_of_the_example_app(tmp_path: Path, database_url: str) -> None:
+    """The example app (examples/bookshelf) with two more revisions, squashed up to the
+    first of them through the real ``flask`` command."""
+    app = tmp_path / "bookshelf"
+    shutil.copytree(EXAMPLE, app, ignore=shutil.ignore_patterns("__pycache__", "instance"))
+    versions = app / "bookshelf" / "migrations" / "versions"
+    for rev, down, up, down_op in (
+        (
+            "0002",
+            "0001",
+            'op.add_column("books", sa.Column("year", sa.Integer(), nullable=True))',
+            'op.drop_column("books", "year")',
+        ),
+        (
+            "0003",
+            "0002",
+            'op.create_index("ix_books_year", "books", ["year"])',
+            'op.drop_index("ix_books_year", table_name="books")',
+        ),
+    ):
+        text = EXAMPLE_REVISION.format(rev=rev, down=down, upgrade=up, downgrade=down_op)
+        (versions / f"{rev}_more.py").write_text(text)
+    env = {"DB_CONNECTION_STRING": database_url}
+
+    squashed = flask(app, "db", "squash", "--to", "0002", **env)
+    assert squashed.returncode == 0, squashed.stderr
+    assert "Squashed 2 revision(s) (0001 .. 0002)" in squashed.stdout
+    assert len(list((app / "bookshelf" / "migrations" / "squashed").glob("0002_*.py"))) == 1
+
+    new = flask(app, "db", "upgrade", **env)
+    assert new.returncode == 0, new.stderr
+    assert "Applied 0002: Squash of 2 revision(s) up to 0002" in new.stdout
+    assert "Applied 0001" not in new.stdout and "Applied 0003" in new.stdout
+
+    back = flask(app, "db", "downgrade", "0001", **env)
+    assert back.returncode == 0, back.stderr
+    partway = flask(app, "db", "upgrade", **env)
+    assert partway.returncode == 0, partway.stderr
+    assert "Applied 0002 (" in partway.stdout and "Squash" not in partway.stdout
+    assert "Applied 0003" in partway.stdout
+    checked = flask(app, "db", "check", **env)
+    assert checked.returncode == 1  # the entities have no 'year': the check still compares
+    assert "year" in checked.stdout + checked.stderr

@@ -16,7 +16,13 @@ from flask_entitydb.migrations._config import make_config
 from flask_entitydb.migrations._context import PathArg, current_flask_app, running
 from flask_entitydb.migrations._failures import one_line
 from flask_entitydb.migrations._squash import line
-from flask_entitydb.migrations._squash.files import file_name, folder_of, squashed_files, write
+from flask_entitydb.migrations._squash.files import (
+    backend_family,
+    file_name,
+    folder_of,
+    squashed_files,
+    write,
+)
 from flask_entitydb.migrations._squash.render import reflected, source
 from flask_entitydb.migrations._squash.result import SquashResult
 from flask_entitydb.migrations._squash.scratch import scratch_engine, upgrade_scratch
@@ -85,6 +91,7 @@ def squash(
             replaces=replaces,
             fingerprint=line.fingerprint(scripts),
             message=message,
+            backend=backend_family(url.get_backend_name()),
         )
         found = _prove(app, directory, url, name, text, top.revision, before)
         path = os.path.join(folder_of(config), name)

@@ -16,6 +16,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from flask_entitydb.errors import MigrationError
+from flask_entitydb.migrations._server_facts import MYSQL
 
 FOLDER = "squashed"
 """The folder of the squashed revisions, inside the migrations folder."""
@@ -31,12 +32,19 @@ class SquashedFile:
     """The revisions it replaces, oldest first."""
     fingerprint: str
     """The SHA-256 of their files when it was written."""
+    backend: str
+    """The backend it was written and proved on (:func:`backend_family`)."""
     path: str
 
 
 def folder_of(config: Config) -> str:
     """``<migrations folder>/squashed``."""
     return os.path.join(str(config.get_main_option("script_location")), FOLDER)
+
+
+def backend_family(name: str) -> str:
+    """The backend a squashed revision is for: MySQL and MariaDB are one."""
+    return "mysql" if name in MYSQL else name
 
 
 def file_name(revision: str, message: str) -> str:
@@ -88,6 +96,7 @@ def squashed_files(config: Config) -> list[SquashedFile]:
                     revision=item.revision,
                     replaces=tuple(replaces),
                     fingerprint=str(fingerprint),
+                    backend=str(getattr(module, "squashed_on", "")),
                     path=os.path.abspath(item.path),
                 )
             )

@@ -43,6 +43,7 @@ replaces = {replaces_tuple}
 replaced_sha256 = {fingerprint!r}
 """The hash of their files when squashed: 'flask db upgrade' refuses this file once they change."""
 squashed_on = {dialect!r}
+"""The backend it was proved on: databases of other backends upgrade through the revisions."""
 
 
 def upgrade():
@@ -88,6 +89,7 @@ def source(
     replaces: Sequence[str],
     fingerprint: str,
     message: str,
+    backend: str,
 ) -> str:
     """The text of the squashed revision creating ``metadata``'s tables."""
     tables = metadata.sorted_tables
@@ -107,7 +109,7 @@ def source(
     return TEMPLATE.format(
         message=message,
         revision=revision,
-        dialect=dialect.name,
+        dialect=backend,
         count=len(replaces),
         replaces=", ".join(replaces),
         replaces_tuple=repr(tuple(replaces)),

@@ -39,6 +39,8 @@ def snapshot(engine: sa.Engine) -> Facts:
         if dialect.name == "postgresql":
             for sequence in sorted(inspector.get_sequence_names()):
                 facts[f"sequence '{sequence}'"] = "present"
+            for enum in inspector.get_enums():  # type: ignore[attr-defined]
+                facts[f"enum type '{enum['name']}'"] = ", ".join(enum["labels"])
     return facts
 
 

@@ -7,23 +7,31 @@ upgrades through the revisions themselves."""
 
 from __future__ import annotations
 
+import logging
 import os
 
 from alembic import command
 from alembic.script import ScriptDirectory
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError
+from flask import current_app
 
 from flask_entitydb.errors import MigrationError
 from flask_entitydb.migrations._config import EntityDBConfig
 from flask_entitydb.migrations._context import database_heads, read_heads
+from flask_entitydb.migrations._run import run_of
 from flask_entitydb.migrations._squash.files import (
     SquashedFile,
+    backend_family,
     folder_of,
     locations,
     squashed_files,
 )
 from flask_entitydb.migrations._squash.line import fingerprint
+from flask_entitydb.migrations.binds import bind_database, config_bind
+from flask_entitydb.state import get_state
+
+log = logging.getLogger("flask_entitydb")
 
 
 def _ancestors(script: ScriptDirectory, revision: str) -> set[str] | None:
@@ -35,6 +43,14 @@ def _ancestors(script: ScriptDirectory, revision: str) -> set[str] | None:
         return {s.revision for s in script.iterate_revisions(revision, "base")}
     except (CommandError, RevisionError):
         return None
+
+
+def _backend(config: EntityDBConfig) -> str:
+    """The backend family of the database ``config`` migrates."""
+    run = run_of(config)
+    app = run.app if run is not None else current_app._get_current_object()  # type: ignore[attr-defined]
+    url = bind_database(get_state(app), config_bind(config)).url
+    return backend_family(str(url.get_backend_name()))
 
 
 def usable(config: EntityDBConfig, revision: str) -> SquashedFile | None:
@@ -55,6 +71,17 @@ def usable(config: EntityDBConfig, revision: str) -> SquashedFile | None:
     candidates = [f for f in files if f.revision in applied]
     if not candidates:
         return None
+    backend = _backend(config)
+    if not any(f.backend == backend for f in candidates):
+        names = ", ".join(f"'{os.path.basename(f.path)}' ({f.backend})" for f in candidates)
+        log.warning(
+            "Upgrading through the revisions: the squashed revisions %s were written on"
+            " another backend than this database's (%s).",
+            names,
+            backend,
+        )
+        return None
+    candidates = [f for f in candidates if f.backend == backend]
     if database_heads(config):
         return None
     chosen = max(candidates, key=lambda f: len(f.replaces))
