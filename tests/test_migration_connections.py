@@ -79,6 +79,7 @@ CALLS: dict[str, Callable[[Flask], Any]] = {
     "pending_revisions": lambda app: migrations.pending_revisions(app=app),
     "migrate": lambda app: migrations.migrate(message="nothing", allow_empty=True, app=app),
     "lint": lambda app: migrations.lint(all_revisions=True, app=app),
+    "squash": lambda app: migrations.squash(dry_run=True, app=app),
 }
 
 
