@@ -55,7 +55,14 @@ def test_every_backend_rules_with_file_and_line(package: AppPackage, backend: st
         """,
     )
     ok(package.cli("upgrade", "a1"))
-    code, report = _lint(package)
+    engine = package.engine()
+    with engine.begin() as connection:  # more rows than the UPDATE may touch (2)
+        connection.exec_driver_sql(
+            "INSERT INTO users (id, name) VALUES (1, 'a'), (2, 'b'), (3, 'c')"
+        )
+    engine.dispose()
+    result = package.cli("lint", "--json", app=package.create_app(ENTITYDB_LINT_MAX_ROWS=2))
+    code, report = result.exit_code, json.loads(result.output)
     assert code == 1
     assert report["revisions"] == ["b2"]
     assert _rules(report) == [

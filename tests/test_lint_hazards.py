@@ -190,9 +190,9 @@ def test_data_migration(package: AppPackage, server: str) -> None:
         "b2",
         f"""
         with op.get_context().autocommit_block():
-            for start in range(0, {rows}, 10000):
+            for start in range(0, {rows}, 2000):
                 op.execute(
-                    f"UPDATE items SET t = 'y' WHERE id > {{start}} AND id <= {{start + 10000}}"
+                    f"UPDATE items SET t = 'y' WHERE id > {{start}} AND id <= {{start + 2000}}"
                 )
         """,
     )

@@ -50,6 +50,9 @@ Config keys (all optional):
     Seconds a migration's DDL waits for its table lock before failing (PostgreSQL
     ``lock_timeout``, MySQL/MariaDB ``lock_wait_timeout``); default 1, ``0`` or ``None``
     to wait forever.
+``ENTITYDB_LINT_MAX_ROWS``
+    Rows a data statement of a revision may touch (lock) in one transaction before
+    ``flask db lint`` flags it (default 10,000).
 ``ENTITYDB_MODEL_MODULES``
     With ``EntityDB(flask_sqlalchemy_models=True)``, the modules of the app's models
     (default: the app package's ``models``, when it exists).
@@ -220,6 +223,7 @@ def load_settings(
         liveness_setting=liveness,
         liveness_ping_idle=ping_idle,
         migration_lock_timeout=_migration_lock_timeout(app),
+        lint_max_rows=_lint_max_rows(app),
         database_ahead=ahead,
         migration_lock=lock_mode,
         migration_lease_seconds=float(lease_seconds),
@@ -243,3 +247,13 @@ def _migration_lock_timeout(app: Flask) -> float | None:
             " 1, or 0 to let migrations wait for locks without limit."
         )
     return limit or None
+
+
+def _lint_max_rows(app: Flask) -> int:
+    value = app.config.get("ENTITYDB_LINT_MAX_ROWS", 10_000)
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
+        raise ConfigurationError(
+            f"'ENTITYDB_LINT_MAX_ROWS' is {value!r}; use a whole number of rows such as"
+            " 10000 (0 flags every data statement that touches a row)."
+        )
+    return int(value)

@@ -77,6 +77,9 @@ class Settings:
     """``ENTITYDB_LIVENESS_PING_IDLE`` (seconds, ``None``: never)."""
     migration_lock_timeout: float | None = 1.0
     """Seconds migrations' DDL waits for a table lock; ``None``: no limit."""
+    lint_max_rows: int = 10_000
+    """``ENTITYDB_LINT_MAX_ROWS``: the rows a data statement may touch in one migration
+    transaction before ``flask db lint`` flags it."""
     model_modules: tuple[str, ...] = ()
     """With ``EntityDB(flask_sqlalchemy_models=True)``, the modules to import for the
     models (``ENTITYDB_MODEL_MODULES``, default the app's ``models``); else empty."""

@@ -79,5 +79,13 @@ def lint(
         last = max((order.index(s) for s in chosen), default=-1)
         recorded = record(order[: last + 1], url)
         engine = bind_engine(state, key)
-        result = judge(recorded, chosen, linted, engine, url, settings.migration_lock_timeout)
+        result = judge(
+            recorded,
+            chosen,
+            linted,
+            engine,
+            url,
+            settings.migration_lock_timeout,
+            settings.lint_max_rows,
+        )
         return replace(result, bind=bind_name(key))

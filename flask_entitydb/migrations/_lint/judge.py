@@ -15,6 +15,7 @@ from alembic.script import Script
 
 from flask_entitydb._settings.masking import mask_text
 from flask_entitydb.migrations._connections import closed_after
+from flask_entitydb.migrations._lint.data import DEFAULT_MAX_ROWS, data_findings
 from flask_entitydb.migrations._lint.mysql import copy_findings
 from flask_entitydb.migrations._lint.postgresql import judged_type_change, type_rewrites
 from flask_entitydb.migrations._lint.record import Recorded, RecordedRevision, revision_allows
@@ -34,14 +35,17 @@ def judge(
     engine: sa.Engine,
     url: sa.URL,
     lock_timeout: float | None,
+    max_rows: int = DEFAULT_MAX_ROWS,
 ) -> LintResult:
     """The findings on the ``linted`` revisions among ``recorded`` (every revision up to
     the last linted one, oldest first: the scratch databases are built from them).
 
     :param lock_timeout: the migration lock timeout (``None``: migrations run without one).
+    :param max_rows: the rows a data statement may touch in one transaction.
     """
     backend = url.get_backend_name()
     judgement = _Judgement(recorded, linted, engine, url, lock_timeout)
+    judgement.check_data(backend, max_rows)
     if judgement.items and backend in MYSQL:
         judgement.check_on_mysql()
     if backend == "postgresql":
@@ -80,6 +84,13 @@ class _Judgement:
 
     def add(self, item: Recorded, rule: str, detail: str = "") -> None:
         self.by_operation.setdefault(id(item), []).append(_finding(item, rule, detail))
+
+    def check_data(self, backend: str, max_rows: int) -> None:
+        """Data statements, by the rows they touch on the app's database."""
+        touched, notes = data_findings(self.revisions, self.engine, backend, max_rows)
+        for hit in touched:
+            self.add(hit.item, "data-migration", hit.detail)
+        self.notes += notes
 
     def check_on_mysql(self) -> None:
         """Table copies (the server on a scratch database), Galera, the lock timeout."""

@@ -24,11 +24,14 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import Script
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import CompileError
+from sqlalchemy.sql.elements import TextClause
 
 from flask_entitydb._compat.alembic import op_proxy_restored
+from flask_entitydb.migrations._lint.sqltext import has_algorithm, target_table
 from flask_entitydb.migrations._server_facts import MYSQL
 from flask_entitydb.migrations.online import (
     ALGORITHMS,
+    CLAUSES,
     algorithm_in_force,
     clauses_added,
     current_algorithm,
@@ -61,6 +64,8 @@ class Recorded:
     online: dict[str, list[str]] = field(default_factory=dict)
     """MySQL/MariaDB: :attr:`statements` with each online algorithm's clause, by
     algorithm (empty when its statements take none)."""
+    autocommit: bool = False
+    """It runs in ``op.get_context().autocommit_block()`` (each statement commits)."""
     unrendered: str | None = None
     """Why its SQL could not be rendered without a database (a data statement with
     untyped ``sa.column()`` values, which Alembic binds only when it runs): it is judged
@@ -190,6 +195,42 @@ _NO_CLAUSE = (ops.CreateTableOp, ops.DropTableOp, ops.ExecuteSQLOp, ops.BulkInse
 _DATA = (ops.ExecuteSQLOp, ops.BulkInsertOp)
 
 
+def raw_sql(operation: ops.ExecuteSQLOp) -> str | None:
+    """The text of an ``op.execute()`` of a string or ``sa.text()``; ``None`` for a
+    construct (which Alembic renders itself)."""
+    sqltext = operation.sqltext
+    if isinstance(sqltext, str):
+        return sqltext
+    if isinstance(sqltext, TextClause):
+        return sqltext.text
+    return None
+
+
+def raw_online_forms(sql: str) -> dict[str, list[str]]:
+    """A raw ``ALTER TABLE`` / ``CREATE INDEX`` / ``DROP INDEX ... ON`` of ``op.execute()``
+    with each algorithm's clause, as :func:`~flask_entitydb.migrations.online_ddl` would
+    add it; empty for other statements and for those that state their own algorithm."""
+    statement = sql.strip().rstrip(";").strip()
+    words = statement.split()
+    upper = [word.upper() for word in words[:4]]
+    table = target_table(statement)
+    if table is None or has_algorithm(statement):
+        return {}
+    if upper[:2] == ["ALTER", "TABLE"]:
+        return {name: [f"{statement}, {clause}"] for name, clause in CLAUSES.items()}
+    if upper[0] == "CREATE":
+        return {
+            name: [f"{statement} {clause.replace(',', '')}"] for name, clause in CLAUSES.items()
+        }
+    if upper[0] == "DROP" and len(words) > 2:
+        index = words[2]
+        return {
+            name: [f"ALTER TABLE {table} DROP INDEX {index}, {clause}"]
+            for name, clause in CLAUSES.items()
+        }
+    return {}
+
+
 class OnlineForms:
     """Renders operations offline with each ``online_ddl`` algorithm (MySQL/MariaDB)."""
 
@@ -211,7 +252,12 @@ class OnlineForms:
     def render(self, operation: ops.MigrateOperation) -> dict[str, list[str]]:
         """The statements of ``operation`` with each algorithm's clause, by algorithm;
         empty when it runs no statement that takes one."""
-        if isinstance(operation, _NO_CLAUSE) or self._impl.dialect.name not in MYSQL:
+        if self._impl.dialect.name not in MYSQL:
+            return {}
+        if isinstance(operation, ops.ExecuteSQLOp):
+            raw = raw_sql(operation)
+            return {} if raw is None else raw_online_forms(raw)
+        if isinstance(operation, _NO_CLAUSE):
             return {}
         forms: dict[str, list[str]] = {}
         with clauses_added(self._impl):
@@ -244,11 +290,13 @@ class _Recorder:
         self.columns: set[tuple[str, str]] = set()
         self.owners: dict[int, Recorded] = {}
         self.first = 0
+        self.autocommit = 0
         self._render = Operations(self.context)
         self._forms = OnlineForms(url) if renders_sql else None
 
     def start(self, script: Script) -> None:
         self.script = script
+        self.autocommit = 0
         self.comments = _Comments(script.path)
         self.current = []
         self.tables = set()
@@ -264,6 +312,9 @@ class _Recorder:
         assert self.script is not None and self.comments is not None
         line = _caller_line(self.script.path)
         table = _table_of(operation)
+        if table is None and isinstance(operation, ops.ExecuteSQLOp):
+            raw = raw_sql(operation)
+            table = None if raw is None else target_table(raw)
         column = _column_of(operation)
         item = Recorded(
             revision=self.script.revision,
@@ -275,6 +326,7 @@ class _Recorder:
             new_column=(table, column) in self.columns if table and column else False,
             allowed=self.comments.allowed_at(line),
             algorithm=current_algorithm(),
+            autocommit=self.autocommit > 0,
         )
         self.current.append(item)
         if isinstance(operation, ops.CreateTableOp):
@@ -325,6 +377,18 @@ class _Recorder:
             bind = sa.create_mock_engine(
                 self.url, lambda sql, *args, **kwargs: self.invoke(ops.ExecuteSQLOp(sql))
             )
+            original_autocommit = self.context.autocommit_block
+
+            @contextlib.contextmanager
+            def autocommit_block() -> Iterator[None]:
+                with original_autocommit():
+                    self.autocommit += 1
+                    try:
+                        yield
+                    finally:
+                        self.autocommit -= 1
+
+            self.context.autocommit_block = autocommit_block  # type: ignore[method-assign]
             proxy.invoke = self.invoke  # type: ignore[method-assign]
             proxy.batch_alter_table = batch_alter_table  # type: ignore[method-assign]
             proxy.get_bind = lambda: bind  # type: ignore[method-assign,assignment,return-value]

@@ -86,11 +86,13 @@ RULES: dict[str, Rule] = {
         ),
         Rule(
             "data-migration",
-            "an UPDATE/DELETE of the whole table in the migration's transaction locks every"
-            " row it touches until the revision commits: writers of those rows wait for all"
-            " of it",
-            "update in batches of a few thousand rows by primary key range, each committed on"
-            " its own (outside the revision, or in op.get_context().autocommit_block())",
+            "a data statement (UPDATE, DELETE, INSERT ... SELECT on MySQL/MariaDB, a"
+            " bulk_insert) that touches more rows than ENTITYDB_LINT_MAX_ROWS in the"
+            " migration's transaction keeps every one of them locked until it commits:"
+            " writers of those rows wait for all of it",
+            "update in batches of a few thousand rows by primary key range (or"
+            " ORDER BY id LIMIT n), each committed on its own (outside the revision, or in"
+            " op.get_context().autocommit_block())",
         ),
         Rule(
             "mysql-table-copy",
@@ -228,20 +230,6 @@ def sql_text(operation: ops.ExecuteSQLOp, dialect: Any = None) -> str:
     return str(sqltext)
 
 
-_STRINGS_AND_COMMENTS = re.compile(r"'(?:[^']|'')*'|\"[^\"]*\"|--[^\n]*|/\*.*?\*/", re.S)
-
-
-def whole_table_change(sql: str) -> str | None:
-    """The table an UPDATE or DELETE without WHERE changes, else ``None``."""
-    words = _STRINGS_AND_COMMENTS.sub(" ", sql).replace("`", " ").replace(";", " ").split()
-    upper = [word.upper() for word in words]
-    if not upper or upper[0] not in ("UPDATE", "DELETE") or "WHERE" in upper:
-        return None
-    skip = ("ONLY", "FROM", "LOW_PRIORITY", "IGNORE", "QUICK")
-    rest = [w for w, u in zip(words, upper, strict=True) if u not in skip]
-    return rest[1].strip('"').split(".")[-1] if len(rest) > 1 else None
-
-
 def _existing_table(item: Recorded) -> bool:
     return not item.new_table
 
@@ -273,8 +261,4 @@ def check_generic(item: Recorded, backend: str, type_change: bool = True) -> lis
             found.append("rename-column")
         if type_change and operation.modify_type is not None:
             found.append("alter-column-type")
-    elif isinstance(operation, ops.ExecuteSQLOp):
-        table = whole_table_change(sql_text(operation))
-        if table is not None and table not in item.created:
-            found.append("data-migration")
     return found
