@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from helpers.migration_apps import AppPackage, ok
+from helpers.migration_apps import USER_ENTITY, AppPackage, ok
+from test_binds import EVENT_ENTITY
 from test_example import EXAMPLE, flask
 
 from flask_entitydb import migrations
@@ -300,3 +301,43 @@ def test_squash_of_the_example_app(tmp_path: Path, database_url: str) -> None:
     checked = flask(app, "db", "check", **env)
     assert checked.returncode == 1  # the entities have no 'year': the check still compares
     assert "year" in checked.stdout + checked.stderr
+
+
+def test_squash_per_bind(
+    sqlite_package: AppPackage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = sqlite_package
+    analytics = tmp_path / "analytics.sqlite3"
+    monkeypatch.setenv("DB_CONNECTION_STRING_ANALYTICS", f"sqlite:///{analytics}")
+    package.write_entity("user", USER_ENTITY)
+    package.write_entity("event", EVENT_ENTITY)
+    ok(package.cli("init"))
+    ok(package.cli("migrate", "-m", "first"))
+    out = ok(package.cli("squash", "--bind", "analytics"))
+    assert "Squashed 1 revision(s)" in out
+    assert len(list((package.migrations / "binds" / "analytics" / "squashed").glob("*.py"))) == 1
+    assert squashed_files(package) == []
+    out = ok(package.cli("upgrade"))
+    assert out.index("[default]") < out.index("Applied") < out.index("[analytics]")
+    assert "Squash of 1 revision(s)" in out[out.index("[analytics]") :]
+    assert "Squash" not in out[: out.index("[analytics]")]
+
+
+def test_replaced_revisions_dropped_later(sqlite_package: AppPackage) -> None:
+    """Once every database is at the squashed revision or past it, the replaced files go
+    and the squashed file moves into versions/: it becomes the first revision."""
+    package = sqlite_package
+    write_history(package)
+    ok(package.cli("squash", "--to", "a3"))
+    assert upgrade(package) == ["a3 (squashed)", "a4"]
+    [written] = squashed_files(package)
+    for path in package.revision_files():
+        if path.name.startswith(("a1_", "a2_", "a3_")):
+            path.unlink()
+    written.rename(package.versions / written.name)
+    assert "a4 (head)" in ok(package.cli("current"))
+    assert upgrade(package) == []
+    app = package.create_app()
+    assert [item.revision for item in migrations.downgrade("base", app=app)] == ["a4", "a3"]
+    assert package.tables() <= {"alembic_version"}
+    assert upgrade(package) == ["a3 (squashed)", "a4"]

@@ -36,9 +36,7 @@ log = logging.getLogger("flask_entitydb")
 
 def _ancestors(script: ScriptDirectory, revision: str) -> set[str] | None:
     """The revisions an upgrade to ``revision`` applies to an empty database (``None``:
-    a relative or unknown target, which no squashed revision serves)."""
-    if revision.startswith(("+", "-")) or ":" in revision:
-        return None
+    an unknown target, which no squashed revision serves)."""
     try:
         return {s.revision for s in script.iterate_revisions(revision, "base")}
     except (CommandError, RevisionError):
@@ -62,13 +60,13 @@ def usable(config: EntityDBConfig, revision: str) -> SquashedFile | None:
     if not os.path.isdir(folder_of(config)):
         return None  # the common case: a stat, no database round trip
     files = squashed_files(config)
-    if not files:
+    if not files or revision.startswith(("+", "-")) or ":" in revision:
         return None
+    if database_heads(config):
+        return None  # a database partway or past: the revisions themselves
     script = ScriptDirectory.from_config(config)
     applied = _ancestors(script, revision)
-    if applied is None:
-        return None
-    candidates = [f for f in files if f.revision in applied]
+    candidates = [f for f in files if applied is not None and f.revision in applied]
     if not candidates:
         return None
     backend = _backend(config)
@@ -81,21 +79,24 @@ def usable(config: EntityDBConfig, revision: str) -> SquashedFile | None:
             backend,
         )
         return None
-    candidates = [f for f in candidates if f.backend == backend]
-    if database_heads(config):
-        return None
-    chosen = max(candidates, key=lambda f: len(f.replaces))
-    scripts = [script.get_revision(rev) for rev in chosen.replaces]
-    if (
-        any(s is None for s in scripts)
-        or fingerprint([s for s in scripts if s]) != chosen.fingerprint
-    ):
+    chosen = max((f for f in candidates if f.backend == backend), key=lambda f: len(f.replaces))
+    if _changed(script, chosen):
         raise MigrationError(
             f"The revisions the squashed revision '{chosen.path}' replaces changed since it"
             f" was written; squash again ('flask db squash --to {chosen.revision}'), or"
             " delete the file to upgrade through the revisions themselves."
         )
     return chosen
+
+
+def _changed(script: ScriptDirectory, squashed: SquashedFile) -> bool:
+    """Whether a revision ``squashed`` replaces is gone, or its file changed."""
+    try:
+        scripts = [script.get_revision(rev) for rev in squashed.replaces]
+    except (CommandError, RevisionError):
+        return True
+    found = [s for s in scripts if s is not None]
+    return len(found) != len(scripts) or fingerprint(found) != squashed.fingerprint
 
 
 def start_new_database(config: EntityDBConfig, revision: str, tag: str | None) -> None:
