@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         LockLostError,
         LockTimeoutError,
         MigrationError,
+        ReplicaWriteError,
     )
     from flask_entitydb.extension import EntityDB
     from flask_entitydb.state import EntityDBState
@@ -38,6 +39,7 @@ _EXPORTS = {
     "LockLostError": "errors",
     "LockTimeoutError": "errors",
     "MigrationError": "errors",
+    "ReplicaWriteError": "errors",
 }
 
 __all__ = [
@@ -52,6 +54,7 @@ __all__ = [
     "LockLostError",
     "LockTimeoutError",
     "MigrationError",
+    "ReplicaWriteError",
     "__version__",
 ]
 

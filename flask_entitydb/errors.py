@@ -41,3 +41,8 @@ class LockTimeoutError(MigrationError):
 class LockLostError(MigrationError):
     """The migration lock was lost while migrating (its connection was dropped, or the
     lease was taken over); the run stopped before the next revision."""
+
+
+class ReplicaWriteError(EntityDBError):
+    """A statement that writes reached a read replica, whose session is read-only, where
+    it could not be sent to the primary instead; run it inside ``db.primary()``."""

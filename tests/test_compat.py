@@ -15,6 +15,7 @@ from sqlalchemy.util import ScopedRegistry
 from flask_entitydb._compat.flask import app_context_var
 from flask_entitydb._compat.sqlalchemy import (
     flushing_property,
+    locks_rows,
     mix_into_sessions,
     scoped_registry,
     use_registry,
@@ -139,3 +140,12 @@ def test_mix_into_sessions_changes_the_class_of_new_sessions_and_keeps_listeners
     factory.configure(class_=Mixin)
     with pytest.raises(TypeError):
         factory()
+
+
+def test_locks_rows_sees_every_row_locking_select() -> None:
+    query = sa.select(_Thing)
+    assert not locks_rows(query)
+    assert locks_rows(query.with_for_update())
+    assert locks_rows(query.with_for_update(read=True))  # FOR SHARE
+    assert locks_rows(query.with_for_update(skip_locked=True).limit(1))
+    assert not locks_rows(sa.text("SELECT 1"))

@@ -51,3 +51,10 @@ def mix_into_sessions(factory: orm.sessionmaker[Any], mixin: type) -> None:
     """
     if not issubclass(factory.class_, mixin):
         factory.class_ = type(factory.class_.__name__, (mixin, factory.class_), {})
+
+
+def locks_rows(statement: Any) -> bool:
+    """Whether a ``SELECT`` locks the rows it reads (``with_for_update()``: ``FOR
+    UPDATE``/``FOR SHARE``), SQLAlchemy's private ``GenerativeSelect._for_update_arg``:
+    such a statement writes a lock, so it never goes to a read replica."""
+    return getattr(statement, "_for_update_arg", None) is not None

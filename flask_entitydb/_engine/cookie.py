@@ -1,5 +1,6 @@
-"""The client's last write, in a signed cookie of its own: read on each replica read,
-written after a commit on a primary inside a request."""
+"""The client's last write, in a sealed cookie of its own (encrypted and signed with the
+app's ``SECRET_KEY``, :mod:`~flask_entitydb._engine.sealing`): read on each replica read,
+written on the response of a request that committed on a primary."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import time
 from functools import partial
 
 from flask import after_this_request, current_app, g, request
-from itsdangerous import BadSignature, URLSafeSerializer
 from werkzeug.wrappers import Request, Response
 
+from flask_entitydb._engine.sealing import Sealer, Unsealable
+
 COOKIE_NAME = "entitydb_write"
-"""Name of the cookie that holds the client's last write (time and positions), signed.
+"""Name of the cookie that holds the client's last write (time and positions), sealed:
+the client can neither read the primary's position in it nor change it.
 
 A cookie of its own rather than a key of the Flask session: reading it costs nothing for
 clients that have not written recently (the browser drops it when its window is over), it
@@ -31,14 +34,15 @@ class LastWriteCookie:
     def __init__(self, position_seconds: float) -> None:
         self.position_seconds = position_seconds
         """How long a write position is worth checking: the cookie's lifetime."""
-        self.signer: URLSafeSerializer | None = None
-        """Signs and checks the cookie (set by :meth:`sign_with`)."""
-        # a client sends the same cookie on each request of its window: check it once
-        self._decoded = functools.lru_cache(maxsize=1024)(self._decode)
+        self.sealer: Sealer | None = None
+        """Seals and opens the cookie (set by :meth:`sign_with`)."""
+        # a client sends the same cookie on each request of its window: open it once
+        self._decoded = functools.lru_cache(maxsize=1024)(self.decode)
 
     def sign_with(self, secret_key: str | bytes) -> None:
-        """Sign and check the cookie with ``secret_key`` (the app's ``SECRET_KEY``)."""
-        self.signer = URLSafeSerializer(secret_key, salt=_SALT)
+        """Seal and open the cookie with keys derived from ``secret_key`` (the app's
+        ``SECRET_KEY``)."""
+        self.sealer = Sealer(secret_key, _SALT)
 
     def last_write(self, current: Request | None = None) -> tuple[float, dict[str, str]] | None:
         """The client's last write, from the cookie of request ``current`` (default: the
@@ -46,42 +50,58 @@ class LastWriteCookie:
         the default bind); ``None`` when it has none, or a cookie that is not ours,
         damaged or forged."""
         value = (current or request).cookies.get(COOKIE_NAME)
-        if value is None or self.signer is None:
+        if value is None or self.sealer is None:
             return None
         return self._decoded(value)
 
-    def _decode(self, value: str) -> tuple[float, dict[str, str]] | None:
-        assert self.signer is not None
+    def decode(self, value: str) -> tuple[float, dict[str, str]] | None:
+        """The time and positions of the cookie value ``value``; ``None`` when it is not
+        ours, damaged or forged."""
+        assert self.sealer is not None
         try:
-            written, positions = self.signer.loads(value)
+            written, positions = self.sealer.open(value)
             return float(written), {str(k): str(v) for k, v in dict(positions).items()}
-        except (BadSignature, TypeError, ValueError):
+        except (Unsealable, TypeError, ValueError):
             return None
 
     def cookie_value(self, written: float, positions: dict[str, str]) -> str:
-        """The signed cookie value for a write at ``written`` (a Unix time)."""
-        assert self.signer is not None
-        return str(self.signer.dumps([round(written, 3), positions]))
+        """The sealed cookie value for a write at ``written`` (a Unix time)."""
+        assert self.sealer is not None
+        return self.sealer.seal([round(written, 3), positions])
 
-    def record_write(self, positions: dict[str, str], written: set[str | None]) -> None:
-        """Keep the time of the client's write to the binds ``written`` and the primaries'
-        ``positions`` after it in the client's cookie, set on the response of the current
-        request."""
-        pending: tuple[float, dict[str, str]] | None = g.get(_PENDING)
-        previous = pending if pending is not None else self.last_write()
-        if previous is not None:
-            # keep the positions of the binds this request did not write to
-            names = {key or "" for key in written}
-            positions = {**{k: v for k, v in previous[1].items() if k not in names}, **positions}
-        setattr(g, _PENDING, (time.time(), positions))
+    def note_write(self, key: str | None) -> None:
+        """Count a commit on the primary of bind ``key`` in the current request as the
+        client's write: the response sets the client's cookie, with the primaries'
+        positions read after the view's last commit (:meth:`positions_after`)."""
+        pending: set[str | None] | None = g.get(_PENDING)
         if pending is None:
+            pending = set()
+            setattr(g, _PENDING, pending)
             # a partial, not a bound method: Flask checks whether it is a coroutine
             # function, which costs a bound method one more call
             after_this_request(partial(_set_cookie, self))
+        pending.add(key)
+
+    def positions_after(self, written: set[str | None]) -> dict[str, str]:
+        """The positions of the primaries of the binds ``written``, by bind key (``""``
+        for the default bind); binds whose position cannot be read are left out."""
+        return {}
+
+    def merged(self, written: set[str | None]) -> tuple[float, dict[str, str]]:
+        """The client's last write after this request's writes to the binds ``written``:
+        now, the primaries' positions after them, and the positions of the other binds
+        from the client's cookie."""
+        positions = self.positions_after(written)
+        previous = self.last_write()
+        if previous is not None:
+            names = {key or "" for key in written}
+            positions = {**{k: v for k, v in previous[1].items() if k not in names}, **positions}
+        return time.time(), positions
 
 
 def _set_cookie(cookie: LastWriteCookie, response: Response) -> Response:
-    written, positions = getattr(g, _PENDING)
+    # read after the view's commits have completed: the position covers all of them
+    written, positions = cookie.merged(getattr(g, _PENDING))
     app = current_app
     interface = app.session_interface
     response.set_cookie(

@@ -1,6 +1,6 @@
 """Listeners on live engines: the per-new-connection checks (TLS really on, SQLite's
-foreign keys), the pg8000 connect hook, and one clear log line with a hint when a
-connection fails or is lost."""
+foreign keys, a read replica's connections read-only), the pg8000 connect hook, and one
+clear log line with a hint when a connection fails or is lost."""
 
 from __future__ import annotations
 
@@ -53,6 +53,58 @@ def _tls_check(source: str, url: URL) -> Callable[[Any, Any], None]:
             raise ConfigurationError(message)
 
     return check
+
+
+# how each backend makes a session read-only, and the query that says whether it is
+_READ_ONLY = {
+    "mysql": (
+        "SET SESSION TRANSACTION READ ONLY",
+        # MariaDB < 11.1 knows only tx_read_only, MySQL 8 only transaction_read_only
+        "SHOW SESSION VARIABLES WHERE Variable_name IN ('tx_read_only', 'transaction_read_only')",
+        1,
+    ),
+    "postgresql": (
+        "SET SESSION default_transaction_read_only = on",
+        "SHOW default_transaction_read_only",
+        0,
+    ),
+}
+
+
+def _run(dbapi_connection: Any, sql: str) -> Any:
+    """Run ``sql`` on a new DBAPI connection and commit (a PostgreSQL ``SET`` made in a
+    transaction that is rolled back would be undone); its first row."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(sql)
+        # every row: some drivers refuse to commit with rows left unread
+        rows = cursor.fetchall() if cursor.description else []
+        row = rows[0] if rows else None
+    finally:
+        cursor.close()
+    dbapi_connection.commit()
+    return row
+
+
+def _read_only_session(source: str, url: URL) -> Callable[[Any, Any], None]:
+    """A ``connect`` listener that makes each new connection of a read replica read-only
+    at the server, and refuses the connection when the server did not take it."""
+    backend = "postgresql" if url.get_backend_name() == "postgresql" else "mysql"
+    set_sql, check_sql, column = _READ_ONLY[backend]
+    message = (
+        f"{source}: the read replica '{mask(url)}' did not make its session read-only"
+        f" ({set_sql}); a replica connection must never write, so use a server that"
+        " supports read-only transactions."
+    )
+
+    def make_read_only(dbapi_connection: Any, connection_record: Any) -> None:
+        _run(dbapi_connection, set_sql)
+        row = _run(dbapi_connection, check_sql)
+        if not row or str(row[column]).lower() not in {"1", "on", "true"}:
+            dbapi_connection.close()
+            raise ConfigurationError(message)
+
+    return make_read_only
 
 
 def _enable_sqlite_foreign_keys(dbapi_connection: Any, connection_record: Any) -> None:
@@ -147,13 +199,17 @@ def _pg8000_connect(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> An
         raise dialect.dbapi.InterfaceError(str(error)) from error
 
 
-def install_listeners(engine: sa.Engine, *, require_tls: bool, source: str) -> None:
+def install_listeners(
+    engine: sa.Engine, *, require_tls: bool, source: str, replica: bool = False
+) -> None:
     """Attach the per-new-connection checks to ``engine``.
 
     They run once per new DBAPI connection, never per request: SQLite gets
     ``PRAGMA foreign_keys=ON``; MySQL and PostgreSQL with ``ssl=true`` are verified to be
-    encrypted (``Ssl_cipher``, ``pg_stat_ssl``). Connection failures and lost connections
-    are logged on the ``flask_entitydb`` logger.
+    encrypted (``Ssl_cipher``, ``pg_stat_ssl``); the connections of a read ``replica``
+    are made read-only at the server (``SET SESSION TRANSACTION READ ONLY``,
+    ``default_transaction_read_only``), and verified to be. Connection failures and lost
+    connections are logged on the ``flask_entitydb`` logger.
     """
     sa.event.listen(engine, "handle_error", _log_connection_failure)
     backend = engine.url.get_backend_name()
@@ -161,5 +217,7 @@ def install_listeners(engine: sa.Engine, *, require_tls: bool, source: str) -> N
         sa.event.listen(engine, "connect", _enable_sqlite_foreign_keys)
     elif backend in {"mysql", "mariadb", "postgresql"} and require_tls:
         sa.event.listen(engine, "connect", _tls_check(source, engine.url))
+    if replica and backend in {"mysql", "mariadb", "postgresql"}:
+        sa.event.listen(engine, "connect", _read_only_session(source, engine.url))
     if engine.url.get_driver_name() == "pg8000":
         sa.event.listen(engine, "do_connect", _pg8000_connect)

@@ -20,15 +20,20 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 from flask import has_request_context, request
+from sqlalchemy.schema import ExecutableDDLElement
 
+from flask_entitydb._compat.sqlalchemy import locks_rows
 from flask_entitydb._engine.cookie import COOKIE_NAME, LastWriteCookie
 from flask_entitydb._settings.masking import mask_text, mask_url
+from flask_entitydb.errors import ReplicaWriteError
 
 log = logging.getLogger("flask_entitydb")
 
@@ -47,6 +52,44 @@ BACKOFF_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 REPLICA_FAILURES = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError)
 """The errors of a replica that make it skipped (and the read run again on the primary)."""
+
+
+_WRITE_REFUSED = re.compile(r"read[- ]only transaction", re.IGNORECASE)
+"""How MySQL/MariaDB (1792) and PostgreSQL (25006) refuse a write in a read-only
+session, in every driver's message."""
+
+
+def writes(clause: Any) -> bool:
+    """Whether ``clause`` is not a plain read: DML, DDL, or a ``SELECT`` that locks rows
+    (``FOR UPDATE``/``FOR SHARE``); such a statement never goes to a replica. (A
+    ``text()`` cannot be told apart: the replica's read-only session refuses it, see
+    :func:`refuse_writes`.)"""
+    if clause is None:
+        return False
+    if clause.is_dml:
+        return True
+    if clause.is_select:
+        return locks_rows(clause)
+    return isinstance(clause, ExecutableDDLElement)
+
+
+def refuse_writes(engine: sa.Engine) -> None:
+    """Make the refusal of a write by the read-only session of replica ``engine`` a
+    :class:`~flask_entitydb.errors.ReplicaWriteError` that says what to do (the session
+    runs the statement again on the primary where it can)."""
+    name = mask_url(engine.url)
+
+    def refused(context: sa.engine.ExceptionContext) -> BaseException | None:
+        original = context.original_exception
+        if not _WRITE_REFUSED.search(str(original)):
+            return None
+        return ReplicaWriteError(
+            f"A statement that writes reached the read replica '{name}', which refused it"
+            f" ({one_line(original)}); run it inside 'with db.primary():' or decorate the"
+            " view with '@db.primary()'."
+        )
+
+    sa.event.listen(engine, "handle_error", refused)
 
 
 @dataclass(eq=False)
@@ -249,12 +292,8 @@ class Router(LastWriteCookie):
         """The :class:`Replica` of ``engine``, or ``None`` if it is not a replica."""
         return self._by_engine.get(engine)
 
-    def remember_write(self, written: set[str | None]) -> None:
-        """After a commit on the primaries of the binds ``written`` inside a request: keep
-        the client's write, with the primaries' positions after it, in its last-write
-        cookie."""
-        if not written or not has_request_context():
-            return
+    def positions_after(self, written: set[str | None]) -> dict[str, str]:
+        """The positions of the primaries of the binds ``written`` that have replicas."""
         positions = {}
         for key in written:
             replicas = self.sets.get(key)
@@ -263,9 +302,11 @@ class Router(LastWriteCookie):
             position = primary_position(replicas.primary)
             if position is not None:
                 positions[key or ""] = position
-        self.record_write(positions, written)
+        return positions
 
 
 def make_replica(engine: sa.Engine) -> Replica:
-    """A :class:`Replica` of ``engine``, named by its masked URL."""
+    """A :class:`Replica` of ``engine``, named by its masked URL; a write it refuses
+    raises :class:`~flask_entitydb.errors.ReplicaWriteError`."""
+    refuse_writes(engine)
     return Replica(engine=engine, name=mask_url(engine.url))

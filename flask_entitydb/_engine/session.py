@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, has_request_context
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session as _FlaskSQLAlchemySession
 from sqlalchemy import orm
@@ -35,7 +35,8 @@ from sqlalchemy.util import ScopedRegistry
 from flask_entitydb._compat.flask import app_context_var
 from flask_entitydb._compat.sqlalchemy import flushing_property, mix_into_sessions, use_registry
 from flask_entitydb._engine.routes import Routes
-from flask_entitydb._engine.routing import REPLICA_FAILURES, Router, one_line
+from flask_entitydb._engine.routing import REPLICA_FAILURES, Router, one_line, writes
+from flask_entitydb.errors import ReplicaWriteError
 from flask_entitydb.state import get_state
 
 _T = TypeVar("_T")
@@ -186,7 +187,7 @@ class EntitySession(_FlaskSQLAlchemySession):
         router = routes.router
         if router is None:
             return primary
-        if self._entitydb_flushing or getattr(clause, "is_dml", False):
+        if self._entitydb_flushing or writes(clause):
             self._entitydb_written.add(key)
             self._entitydb_reads[key] = primary  # read your own writes in this request
             return primary
@@ -196,21 +197,6 @@ class EntitySession(_FlaskSQLAlchemySession):
         if engine is None:
             engine = self._entitydb_reads[key] = router.read_engine(key, primary)
         return engine
-
-    def commit(self) -> None:
-        """Commit; with read replicas, a commit on a primary counts as the client's write
-        (its next reads wait for the replicas to replay it)."""
-        routes = self._routes
-        if routes is None or routes.router is None:
-            super().commit()
-            return
-        for key, engine in self._entitydb_reads.items():
-            if engine is routes.engines.get(key):
-                self._entitydb_written.add(key)
-        super().commit()
-        if self._entitydb_written:
-            routes.router.remember_write(self._entitydb_written)
-            self._entitydb_written = set()
 
     def close(self) -> None:
         """Close the session; a connection the database has dropped is discarded instead
@@ -230,9 +216,16 @@ class EntitySession(_FlaskSQLAlchemySession):
             self.invalidate()
 
 
-def _switch_to_primary(session: Any, statement: Any, bind_arguments: Any, error: Exception) -> bool:
+def _switch_to_primary(
+    session: Any, statement: Any, bind_arguments: Any, error: Exception | None
+) -> bool:
     """After ``error``: when ``statement`` ran on a replica, skip that replica, send the
-    session's reads of its bind to the primary and say so (the caller runs it again)."""
+    session's reads of its bind to the primary and say so (the caller runs it again).
+
+    Without ``error``, the replica refused ``statement`` as a write (a ``text()`` that
+    writes): the replica is fine, and the statement and the rest of the request's
+    statements of its bind go to the primary, where its commit counts as the client's
+    write."""
     routes = getattr(session, "_routes", None)
     router: Router | None = getattr(routes, "router", None)
     chosen: dict[str | None, sa.Engine] | None = getattr(session, "_entitydb_reads", None)
@@ -242,10 +235,13 @@ def _switch_to_primary(session: Any, statement: Any, bind_arguments: Any, error:
     replica = router.replica_for(engine)
     if replica is None:
         return False
-    replica.fail(one_line(error), time.monotonic())
     for key, used in list(chosen.items()):
         if used is engine:
             chosen[key] = router.sets[key].primary
+    if error is None:
+        # nothing was written on the replica; what the request read there stays valid
+        return True
+    replica.fail(one_line(error), time.monotonic())
     if not getattr(session, "_entitydb_written", None):
         # nothing of this request is at stake: start over on a clean transaction
         session.rollback()
@@ -261,6 +257,9 @@ class ReplicaReads:
     def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().execute(statement, *args, **kwargs)  # type: ignore[misc]
+        except ReplicaWriteError:
+            if not _switch_to_primary(self, statement, kwargs.get("bind_arguments"), None):
+                raise
         except REPLICA_FAILURES as error:
             if not _switch_to_primary(self, statement, kwargs.get("bind_arguments"), error):
                 raise
@@ -269,6 +268,9 @@ class ReplicaReads:
     def scalars(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().scalars(statement, *args, **kwargs)  # type: ignore[misc]
+        except ReplicaWriteError:
+            if not _switch_to_primary(self, statement, kwargs.get("bind_arguments"), None):
+                raise
         except REPLICA_FAILURES as error:
             if not _switch_to_primary(self, statement, kwargs.get("bind_arguments"), error):
                 raise
@@ -277,6 +279,9 @@ class ReplicaReads:
     def scalar(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().scalar(statement, *args, **kwargs)  # type: ignore[misc]
+        except ReplicaWriteError:
+            if not _switch_to_primary(self, statement, kwargs.get("bind_arguments"), None):
+                raise
         except REPLICA_FAILURES as error:
             if not _switch_to_primary(self, statement, kwargs.get("bind_arguments"), error):
                 raise
@@ -285,9 +290,39 @@ class ReplicaReads:
 
 def install_routing(app: Flask, session: orm.scoped_session[Any], router: Router) -> None:
     """Make the sessions of ``session``'s factory retry failed replica reads on the
-    primary (:class:`ReplicaReads`); sign the last-write cookie with ``app``'s secret key."""
+    primary (:class:`ReplicaReads`); count every commit on a primary with replicas inside
+    a request as the client's write; sign the last-write cookie with ``app``'s secret key.
+    """
     router.sign_with(app.secret_key)  # type: ignore[arg-type]
     mix_into_sessions(session.session_factory, ReplicaReads)
+    for key, replicas in router.sets.items():
+        sa.event.listen(replicas.primary, "commit", _commit_listener(router, key, session))
+
+
+def _commit_listener(
+    router: Router, key: str | None, session: orm.scoped_session[Any]
+) -> Callable[[sa.Connection], None]:
+    """The ``commit`` listener of the primary of bind ``key``.
+
+    On the engine rather than on the session's ``commit()``: every way of committing
+    ends there (``session.commit()``, ``with session.begin():``, a nested transaction's
+    outer commit, ``connection.commit()``, ``with db.engine.begin():``)."""
+    primary = router.sets[key].primary
+    registry = session.registry
+
+    def committed(connection: sa.Connection) -> None:
+        if not has_request_context():
+            return  # the CLI, a worker, a test's setup: no client to remember
+        router.note_write(key)
+        if registry.has():
+            # the rest of the request reads this bind where it wrote
+            current = registry()
+            reads = getattr(current, "_entitydb_reads", None)
+            if reads is not None:
+                reads[key] = primary
+                current._entitydb_written.discard(key)
+
+    return committed
 
 
 @contextlib.contextmanager

@@ -39,25 +39,28 @@ def setup_engines(app: Flask, sqlalchemy: SQLAlchemy, settings: Settings) -> Rou
 
     app.config["SQLALCHEMY_DATABASE_URI"] = settings.url
     binds: dict[str, dict[str, Any]] = {}
-    databases: list[tuple[str | None, DatabaseSettings]] = []
+    databases: list[tuple[str | None, DatabaseSettings, bool]] = []
     for key in settings.bind_keys:
         bind = settings.bind(key)
         if key is None:
             app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options(bind.primary)
         else:
             binds[key] = {**options(bind.primary), "url": bind.primary.url}
-        databases.append((key, bind.primary))
+        databases.append((key, bind.primary, False))
         for number, replica in enumerate(bind.replicas, 1):
             replica_key = replica_bind_key(key, number)
             binds[replica_key] = {**options(replica), "url": replica.url}
-            databases.append((replica_key, replica))
+            databases.append((replica_key, replica, True))
     app.config["SQLALCHEMY_BINDS"] = binds
     sqlalchemy.init_app(app)
     with app.app_context():
         engines = sqlalchemy.engines
-        for name, database in databases:
+        for name, database, is_replica in databases:
             install_listeners(
-                engines[name], require_tls=database.require_tls, source=database.url_source
+                engines[name],
+                require_tls=database.require_tls,
+                source=database.url_source,
+                replica=is_replica,
             )
             install_liveness(
                 engines[name], settings.liveness_of(database), settings.liveness_ping_idle

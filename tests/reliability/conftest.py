@@ -15,9 +15,19 @@ when ``ENTITYDB_TEST_REQUIRE_SERVERS=1``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import pytest
+from flask import Flask
 from helpers.databases import require_tool
+from helpers.replication import (
+    AppFactory,
+    Cluster,
+    Views,
+    dispose_app,
+    make_cluster,
+    replica_app,
+)
 from helpers.servers import (
     MARIADBD,
     MariaDBServer,
@@ -169,3 +179,39 @@ def mariadb_cluster(mariadb_server_factory: ServerFactory) -> tuple[MariaDBServe
     session)."""
     primary = mariadb_server_factory(server_id=1)
     return primary, mariadb_server_factory(server_id=2, replica_of=primary)
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("mysql", id="mysql", marks=[pytest.mark.private_server, pytest.mark.replica]),
+        pytest.param(
+            "postgresql", id="postgresql", marks=[pytest.mark.private_server, pytest.mark.replica]
+        ),
+    ]
+)
+def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    """A fresh database on the backend's session-wide primary + replica pair, replicating
+    normally again after the test (:meth:`~helpers.replication.Cluster.heal`)."""
+    if request.param == "mysql":
+        primary, replica = request.getfixturevalue("mariadb_cluster")
+    else:
+        primary, replica = request.getfixturevalue("postgresql_cluster")
+    found = make_cluster(request.param, primary, replica)
+    yield found
+    found.heal()
+
+
+@pytest.fixture
+def make_replica_app(cluster: Cluster) -> Iterator[AppFactory]:
+    """``factory(views, **config)``: :func:`helpers.replication.replica_app` on ``cluster``,
+    its engines disposed of after the test."""
+    apps: list[Flask] = []
+
+    def factory(views: Views | None = None, **config: Any) -> Flask:
+        app = replica_app(cluster, views, **config)
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        dispose_app(app)
