@@ -14,6 +14,7 @@ from sqlalchemy.util import ScopedRegistry
 
 from flask_entitydb._compat.flask import app_context_var
 from flask_entitydb._compat.sqlalchemy import (
+    after_commit,
     flushing_property,
     locks_rows,
     mix_into_sessions,
@@ -149,3 +150,41 @@ def test_locks_rows_sees_every_row_locking_select() -> None:
     assert locks_rows(query.with_for_update(read=True))  # FOR SHARE
     assert locks_rows(query.with_for_update(skip_locked=True).limit(1))
     assert not locks_rows(sa.text("SELECT 1"))
+
+
+def test_after_commit_follows_every_way_of_committing(tmp_path: Any) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'commits.db'}")
+    _Base.metadata.create_all(engine)
+    other = sa.create_engine(f"sqlite:///{tmp_path / 'other.db'}")
+    commits: list[str] = []
+    after_commit(engine, lambda: commits.append("commit"))
+    factory = orm.sessionmaker(engine)
+    with factory() as session:
+        session.add(_Thing(id=1))
+        session.commit()
+    assert commits == ["commit"]
+    with factory() as session, session.begin():
+        session.add(_Thing(id=2))
+    assert len(commits) == 2
+    with factory() as session:
+        with session.begin_nested():  # a savepoint's release is no commit
+            session.add(_Thing(id=3))
+        assert len(commits) == 2
+        session.commit()
+    assert len(commits) == 3
+    with engine.connect() as connection:
+        connection.execute(sa.insert(_Thing).values(id=4))
+        connection.commit()
+    with engine.begin() as connection:
+        connection.execute(sa.insert(_Thing).values(id=5))
+    assert len(commits) == 5
+    with engine.connect() as connection:
+        connection.execute(sa.select(_Thing)).all()
+        connection.rollback()
+    assert len(commits) == 5
+    with other.begin() as connection:  # another engine's dialect is its own
+        connection.execute(sa.text("SELECT 1"))
+    assert len(commits) == 5
+    assert not engine.dispatch.commit  # no connection event: statements dispatch nothing
+    engine.dispose()
+    other.dispose()

@@ -3,9 +3,11 @@ registry of a scoped session, and the class a ``sessionmaker`` makes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from operator import attrgetter
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy import orm
 from sqlalchemy.util import ScopedRegistry
 
@@ -58,3 +60,23 @@ def locks_rows(statement: Any) -> bool:
     UPDATE``/``FOR SHARE``), SQLAlchemy's private ``GenerativeSelect._for_update_arg``:
     such a statement writes a lock, so it never goes to a read replica."""
     return getattr(statement, "_for_update_arg", None) is not None
+
+
+def after_commit(engine: sa.Engine, callback: Callable[[], None]) -> None:
+    """Call ``callback`` after each commit of a transaction of ``engine`` (not a
+    savepoint's release), however it was made: ``Session.commit()``, ``Session.begin()``
+    as a context manager, ``Connection.commit()``, ``Engine.begin()``.
+
+    The engine's ``commit`` event would do, but any connection event makes SQLAlchemy
+    dispatch (empty) events on every statement of the engine's connections; wrapping the
+    engine's own dialect's ``do_commit()`` (each engine has a dialect of its own) costs one
+    call per commit and nothing per statement.
+    """
+    dialect = engine.dialect
+    commit = dialect.do_commit
+
+    def do_commit(dbapi_connection: Any) -> None:
+        commit(dbapi_connection)
+        callback()
+
+    dialect.do_commit = do_commit  # type: ignore[method-assign]

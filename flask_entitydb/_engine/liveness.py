@@ -58,14 +58,23 @@ example ``TLS/SSL error: unexpected eof while reading`` after the server closed 
 SQLAlchemy's MySQL dialects do not count it as a disconnect."""
 
 
+_CONNECTOR_LOST = "MySQL Connection not available"
+"""mysql-connector's message when its cursor() finds the connection gone; SQLAlchemy's
+dialect expects it with a final full stop, which the pure-Python connection leaves out."""
+
+
+def _mysql_lost(error: BaseException) -> bool:
+    return _mysql_code(error) == _MYSQL_TLS_ERROR or str(error).startswith(_CONNECTOR_LOST)
+
+
 def is_disconnect(
     dialect: sa.Dialect, error: BaseException, dbapi_connection: Any, cursor: Any
 ) -> bool:
     """SQLAlchemy's ``dialect.is_disconnect()``, plus a MySQL connection whose TLS session
-    was cut."""
+    was cut, and mysql-connector's lost connection in every wording."""
     if dialect.is_disconnect(error, dbapi_connection, cursor):  # type: ignore[arg-type]
         return True
-    return dialect.name in {"mysql", "mariadb"} and _mysql_code(error) == _MYSQL_TLS_ERROR
+    return dialect.name in {"mysql", "mariadb"} and _mysql_lost(error)
 
 
 def _mysql_code(error: BaseException) -> object:
@@ -74,10 +83,10 @@ def _mysql_code(error: BaseException) -> object:
 
 
 def _mark_tls_disconnect(context: sa.engine.ExceptionContext) -> None:
-    """``handle_error`` listener: a cut TLS session is a lost connection, so SQLAlchemy
-    discards the connection and the pool's older ones (as SQLAlchemy's docs show for
-    new disconnect error codes)."""
-    if not context.is_disconnect and _mysql_code(context.original_exception) == _MYSQL_TLS_ERROR:
+    """``handle_error`` listener: a cut TLS session (or mysql-connector's lost connection
+    without its full stop) is a lost connection, so SQLAlchemy discards the connection and
+    the pool's older ones (as SQLAlchemy's docs show for new disconnect error codes)."""
+    if not context.is_disconnect and _mysql_lost(context.original_exception):
         context.is_disconnect = True
 
 
@@ -118,6 +127,9 @@ class _Retry:
         when a lost connection is found, as the server that lost it probably lost all."""
 
     def listen(self) -> None:
+        if self.engine.url.get_driver_name() == "mysqlconnector":
+            # mysql-connector pings in cursor() and raises there, before do_execute
+            retry_cursor(self.dialect, self)
         sa.event.listen(self.engine, "connect", self.on_connect)
         sa.event.listen(self.engine, "checkout", self.on_checkout)
         sa.event.listen(self.engine, "do_execute", self.do_execute)
@@ -222,6 +234,29 @@ class _Retry:
             execute(cursor, statement, *parameters, context)
         return True
 
+    def cursor_failed(self, error: Exception, context: Any) -> Any:
+        """A cursor for ``context`` on a new connection, after the driver found the
+        connection lost when making one (nothing was sent: it may always be retried when
+        it was the first statement since checkout); raises ``error`` otherwise."""
+        entry = self._first_entry(context)
+        dbapi_connection = entry.dbapi_connection if entry is not None else None
+        if (
+            entry is None
+            or dbapi_connection is None
+            or not is_disconnect(self.dialect, error, dbapi_connection, None)
+            or self._has_characteristics(context)
+        ):
+            raise error
+        return self._reconnect(entry, error, context)
+
+    def _has_characteristics(self, context: Any) -> bool:
+        """Whether the connection was given an isolation level, read-only...: set on the
+        lost connection, not on a new one."""
+        connection: sa.Connection = context.root_connection
+        options = connection.get_execution_options()
+        characteristics = getattr(self.dialect, "connection_characteristics", {})
+        return any(name in options for name in characteristics)
+
     def _may_retry(
         self, error: Exception, entry: ConnectionPoolEntry, cursor: DBAPICursor, context: Any
     ) -> bool:
@@ -232,11 +267,7 @@ class _Retry:
             return False
         if context.isddl:
             return False  # MySQL commits DDL as it runs it
-        connection: sa.Connection = context.root_connection
-        options = connection.get_execution_options()
-        characteristics = getattr(dialect, "connection_characteristics", {})
-        if any(name in options for name in characteristics):
-            # isolation level, read-only...: set on the lost connection, not on a new one
+        if self._has_characteristics(context):
             return False
         try:
             # each statement commits itself in autocommit mode: it may have been applied
@@ -261,3 +292,21 @@ class _Retry:
         cursor = context.create_cursor()
         context.cursor = cursor
         return cursor
+
+
+def retry_cursor(dialect: sa.Dialect, retry: _Retry) -> None:
+    """Make ``dialect``'s execution contexts (of one engine: the dialect is its own)
+    replace a lost connection found while making the cursor of the first statement since
+    checkout, through the dialect's documented ``execution_ctx_cls`` and the context's
+    ``create_cursor()``."""
+    base = dialect.execution_ctx_cls
+    errors = dialect.loaded_dbapi.Error
+
+    class RetryingContext(base):  # type: ignore[valid-type,misc]
+        def create_cursor(self) -> Any:
+            try:
+                return super().create_cursor()
+            except errors as error:
+                return retry.cursor_failed(error, self)
+
+    dialect.execution_ctx_cls = RetryingContext

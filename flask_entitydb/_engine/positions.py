@@ -14,6 +14,7 @@ thread stopped) is behind by an unknown amount.
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -44,16 +45,19 @@ def primary_position(engine: sa.Engine) -> str | None:
     """The primary's replication position right now, or ``None`` where it cannot be
     read (MySQL, SQLite, an error)."""
     backend = engine.url.get_backend_name()
-    if backend == "postgresql":
-        # the insert position: with synchronous_commit=off the write position may still
-        # be before the commit record
-        sql = "SELECT CAST(pg_current_wal_insert_lsn() AS text)"
-    elif backend in {"mysql", "mariadb"} and _is_mariadb(engine):
-        sql = "SELECT @@gtid_binlog_pos"
-    else:
+    if backend not in {"postgresql", "mysql", "mariadb"}:
         return None
     try:
         with engine.connect() as connection:
+            # asked of the connection: the dialect knows MariaDB once it has connected
+            if backend == "postgresql":
+                # the insert position: with synchronous_commit=off the write position
+                # may still be before the commit record
+                sql = "SELECT CAST(pg_current_wal_insert_lsn() AS text)"
+            elif _is_mariadb(connection):
+                sql = "SELECT @@gtid_binlog_pos"
+            else:
+                return None
             value = connection.exec_driver_sql(sql).scalar()
     except sa.exc.DBAPIError as error:
         log.debug("Could not read the primary's position: %s", _one_line(error))
@@ -84,20 +88,27 @@ def reached(applied: str, target: str, backend: str) -> bool:
 
 
 def has_replayed(connection: sa.Connection, position: str) -> bool:
-    """Whether the replica of ``connection`` has applied ``position`` (MariaDB waits up
-    to :data:`POSITION_WAIT_SECONDS` for it)."""
-    if connection.dialect.name == "postgresql":
-        return bool(
-            connection.execute(
-                sa.text("SELECT pg_last_wal_replay_lsn() >= CAST(:pos AS pg_lsn)"),
-                {"pos": position},
-            ).scalar()
-        )
-    result = connection.execute(
-        sa.text("SELECT MASTER_GTID_WAIT(:pos, :timeout)"),
-        {"pos": position, "timeout": POSITION_WAIT_SECONDS},
-    ).scalar()
-    return result == 0
+    """Whether the replica of ``connection`` has applied ``position``, waiting up to
+    :data:`POSITION_WAIT_SECONDS` for it (MariaDB ``MASTER_GTID_WAIT``; PostgreSQL, which
+    has no such function, asked again every 5 ms)."""
+    wait = POSITION_WAIT_SECONDS
+    if connection.dialect.name != "postgresql" and wait <= 0:
+        applied = connection.exec_driver_sql("SELECT @@gtid_slave_pos").scalar()
+        return applied is not None and reached(str(applied), position, "mariadb")
+    if connection.dialect.name != "postgresql":
+        result = connection.execute(
+            sa.text("SELECT MASTER_GTID_WAIT(:pos, :timeout)"),
+            {"pos": position, "timeout": wait},
+        ).scalar()
+        return result == 0
+    check = sa.text("SELECT pg_last_wal_replay_lsn() >= CAST(:pos AS pg_lsn)")
+    deadline = time.monotonic() + wait
+    while True:
+        if connection.execute(check, {"pos": position}).scalar():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.005)
 
 
 @dataclass
@@ -113,7 +124,8 @@ class ReplicaStatus:
 
 
 def replica_status(connection: sa.Connection) -> ReplicaStatus:
-    """The replica's applied position and whether it receives from its primary."""
+    """The replica's applied position and whether it receives from its primary (one round
+    trip; two on MariaDB)."""
     if connection.dialect.name == "postgresql":
         row = connection.execute(
             sa.text(
@@ -126,13 +138,17 @@ def replica_status(connection: sa.Connection) -> ReplicaStatus:
             applied=applied if recovering else None,
             receiving=bool(recovering) and receiver == "streaming",
         )
-    row = connection.exec_driver_sql("SHOW SLAVE STATUS").mappings().first()
-    if row is None:
+    status = connection.exec_driver_sql("SHOW SLAVE STATUS").mappings().first()
+    if status is None:
         return ReplicaStatus(applied=None, receiving=False)
-    behind = row.get("Seconds_Behind_Master")
+    behind = status.get("Seconds_Behind_Master")
+    applied = None
+    if _is_mariadb(connection):
+        # (SHOW SLAVE STATUS shows Gtid_IO_Pos, what it received, not what it applied)
+        applied = connection.exec_driver_sql("SELECT @@gtid_slave_pos").scalar()
     return ReplicaStatus(
-        applied=row.get("Gtid_Slave_Pos") if _is_mariadb(connection) else None,
-        receiving=row.get("Slave_IO_Running") == "Yes",
+        applied=None if applied is None else str(applied),
+        receiving=status.get("Slave_IO_Running") == "Yes",
         seconds_behind=None if behind is None else float(behind),
     )
 

@@ -4,14 +4,15 @@ Inside a request, a ``GET``, ``HEAD`` or ``OPTIONS`` reads from a replica of the
 flushes, DML statements, other methods, the CLI and migrations use the primary. After a
 client's write, the primary's replication position (MariaDB ``@@gtid_binlog_pos``,
 PostgreSQL ``pg_current_wal_insert_lsn()``) and the time are kept in a small cookie of
-their own (:mod:`flask_entitydb._engine.cookie`, signed with the app's ``SECRET_KEY``).
+their own (:mod:`flask_entitydb._engine.cookie`, sealed with the app's ``SECRET_KEY``).
 The client's next reads go to a replica only once that replica has replayed the position
 (``MASTER_GTID_WAIT`` / ``pg_last_wal_replay_lsn()``), and to the primary until then.
 Where no position can be read, the client reads from the primary for
 ``ENTITYDB_REPLICA_STICKY_SECONDS``.
 
-A replica that cannot be reached, or lags more than ``ENTITYDB_REPLICA_MAX_LAG``, is
-skipped for a back-off period, with one WARNING line; a read that fails on a replica is
+A replica that cannot be reached, does not receive from its primary, or is more than
+``ENTITYDB_REPLICA_MAX_LAG`` behind by position (:mod:`~flask_entitydb._engine.positions`)
+is skipped for a back-off period, with one WARNING line; a read that fails on a replica is
 run again on the primary (:class:`~flask_entitydb._engine.session.ReplicaReads`), so no
 request fails because a replica did.
 """
@@ -32,6 +33,12 @@ from sqlalchemy.schema import ExecutableDDLElement
 
 from flask_entitydb._compat.sqlalchemy import locks_rows
 from flask_entitydb._engine.cookie import COOKIE_NAME, LastWriteCookie
+from flask_entitydb._engine.positions import (
+    PrimarySamples,
+    has_replayed,
+    primary_position,
+    replica_status,
+)
 from flask_entitydb._settings.masking import mask_text, mask_url
 from flask_entitydb.errors import ReplicaWriteError
 
@@ -40,9 +47,6 @@ log = logging.getLogger("flask_entitydb")
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 """Request methods whose reads may be served by a replica."""
 
-
-POSITION_WAIT_SECONDS = 0.05
-"""How long a replica may take to reach a client's write position (MariaDB)."""
 
 LAG_CHECK_SECONDS = 1.0
 """How often each process measures a replica's lag (with ``ENTITYDB_REPLICA_MAX_LAG``)."""
@@ -101,8 +105,10 @@ class Replica:
     """The masked URL, for log lines."""
     skip_until: float = 0.0
     failures: int = 0
-    lag_checked: float = 0.0
-    lag: float | None = 0.0
+    lag_checked: float = -LAG_CHECK_SECONDS
+    fresh: bool = True
+    """Whether its last lag check showed it within ``ENTITYDB_REPLICA_MAX_LAG`` (always
+    true without one)."""
 
     def usable(self, now: float) -> bool:
         return now >= self.skip_until
@@ -136,6 +142,11 @@ class ReplicaSet:
     primary: sa.Engine
     replicas: Sequence[Replica]
     _turns: Iterator[int] = field(default_factory=itertools.count)
+    samples: PrimarySamples = field(init=False)
+    """This process's samples of the primary's position, to measure lag by."""
+
+    def __post_init__(self) -> None:
+        self.samples = PrimarySamples(self.primary)
 
     def in_turn(self) -> list[Replica]:
         """The replicas, starting with the next one in round-robin order."""
@@ -149,64 +160,6 @@ def one_line(error: BaseException) -> str:
     original = getattr(error, "orig", None) or error
     text = str(original).strip().splitlines()
     return mask_text(text[0] if text else type(original).__name__)
-
-
-def _is_mariadb(engine: sa.Engine) -> bool:
-    return bool(getattr(engine.dialect, "is_mariadb", False))
-
-
-def primary_position(engine: sa.Engine) -> str | None:
-    """The primary's replication position right now, or ``None`` where it cannot be
-    read (MySQL, SQLite, an error)."""
-    backend = engine.url.get_backend_name()
-    if backend == "postgresql":
-        # the insert position: with synchronous_commit=off the write position may still
-        # be before the commit record
-        sql = "SELECT CAST(pg_current_wal_insert_lsn() AS text)"
-    elif backend in {"mysql", "mariadb"} and _is_mariadb(engine):
-        sql = "SELECT @@gtid_binlog_pos"
-    else:
-        return None
-    try:
-        with engine.connect() as connection:
-            value = connection.exec_driver_sql(sql).scalar()
-    except sa.exc.DBAPIError as error:
-        log.debug("Could not read the primary's position: %s", one_line(error))
-        return None
-    return str(value) if value else None
-
-
-def _has_replayed(connection: sa.Connection, position: str) -> bool:
-    if connection.dialect.name == "postgresql":
-        return bool(
-            connection.execute(
-                sa.text("SELECT pg_last_wal_replay_lsn() >= CAST(:pos AS pg_lsn)"),
-                {"pos": position},
-            ).scalar()
-        )
-    result = connection.execute(
-        sa.text("SELECT MASTER_GTID_WAIT(:pos, :timeout)"),
-        {"pos": position, "timeout": POSITION_WAIT_SECONDS},
-    ).scalar()
-    return result == 0
-
-
-def _lag(connection: sa.Connection) -> float | None:
-    """Seconds the replica is behind, or ``None`` when it is not replicating."""
-    if connection.dialect.name == "postgresql":
-        value = connection.execute(
-            sa.text(
-                "SELECT CASE WHEN NOT pg_is_in_recovery() THEN NULL"
-                " WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
-                " ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) END"
-            )
-        ).scalar()
-        return None if value is None else max(float(value), 0.0)
-    row = connection.exec_driver_sql("SHOW SLAVE STATUS").mappings().first()
-    if row is None:
-        return None
-    behind = row.get("Seconds_Behind_Master")
-    return None if behind is None else float(behind)
 
 
 class Router(LastWriteCookie):
@@ -250,43 +203,74 @@ class Router(LastWriteCookie):
         # nothing to check (the usual read): the first usable replica in turn serves it
         checks = position is not None or self.max_lag is not None
         for replica in replicas.in_turn():
-            if replica.usable(now) and (not checks or self._fit(replica, position, now)):
+            if replica.usable(now) and (not checks or self._fit(replicas, replica, position, now)):
                 return replica.engine
         return primary
 
-    def _fit(self, replica: Replica, position: str | None, now: float) -> bool:
-        """Whether ``replica`` can serve the read: reachable, not lagging too much, and at
-        ``position`` if one is given."""
+    def _fit(
+        self, replicas: ReplicaSet, replica: Replica, position: str | None, now: float
+    ) -> bool:
+        """Whether ``replica`` can serve the read: reachable, within
+        ``ENTITYDB_REPLICA_MAX_LAG`` of its primary, and at ``position`` if one is given."""
         check_lag = self.max_lag is not None and now - replica.lag_checked >= LAG_CHECK_SECONDS
-        if not check_lag and position is None:
-            return True
+        if not check_lag:
+            if not replica.fresh:
+                return False  # not shown to be within MAX_LAG: checked again next second
+            if position is None:
+                return True
         problem = None
         replayed = True
         try:
             with replica.engine.connect() as connection:
                 if check_lag:
-                    replica.lag = _lag(connection)
-                    replica.lag_checked = now
-                    problem = self._lag_problem(replica.lag)
-                if problem is None and position is not None:
-                    replayed = _has_replayed(connection, position)
+                    problem = self._check_lag(replicas, replica, connection, now)
+                if problem is None and replica.fresh and position is not None:
+                    replayed = has_replayed(connection, position)
         except REPLICA_FAILURES as error:
             problem = one_line(error)
         if problem is not None:  # outside the block: fail() disposes of the engine
             replica.fail(problem, now)
             return False
         replica.succeeded()
-        return replayed
+        return replica.fresh and replayed
 
-    def _lag_problem(self, lag: float | None) -> str | None:
+    def _check_lag(
+        self, replicas: ReplicaSet, replica: Replica, connection: sa.Connection, now: float
+    ) -> str | None:
+        """Measure ``replica``'s lag by position (sets ``replica.fresh``); the reason to
+        skip it, if any."""
         assert self.max_lag is not None
-        if lag is not None and lag <= self.max_lag:
+        replica.lag_checked = now
+        replica.fresh = False
+        limit = f"ENTITYDB_REPLICA_MAX_LAG = {self.max_lag:g} s"
+        # the primary first: the replica's position read after it is the likelier to reach it
+        replicas.samples.sample(now, LAG_CHECK_SECONDS)
+        status = replica_status(connection)
+        if not status.receiving:
+            return (
+                "it does not receive from its primary (replication stopped or disconnected),"
+                f" so its lag cannot be bounded by {limit}"
+            )
+        if status.applied is None or not replicas.samples.samples:
+            # MySQL: no position to compare, the server's own estimate
+            behind = status.seconds_behind
+            if behind is None or behind > self.max_lag:
+                shown = "not replicating" if behind is None else f"{behind:.1f} s"
+                return f"it lags behind its primary ({shown}, more than {limit})"
+            replica.fresh = True
             return None
-        shown = "not replicating" if lag is None else f"{lag:.1f} s"
-        return (
-            f"it lags behind its primary ({shown}, more than ENTITYDB_REPLICA_MAX_LAG ="
-            f" {self.max_lag:g} s)"
-        )
+        at_least, at_most = replicas.samples.behind(status.applied, now)
+        if at_least > self.max_lag:
+            return (
+                f"it is at least {at_least:.1f} s behind its primary by replication"
+                f" position (more than {limit})"
+            )
+        replica.fresh = at_most <= self.max_lag
+        if not replica.fresh:
+            # stale by an unknown amount up to at_most: the primary serves, and the next
+            # read checks again until the replica is shown within MAX_LAG, or behind it
+            replica.lag_checked = now - LAG_CHECK_SECONDS
+        return None
 
     def replica_for(self, engine: sa.Engine) -> Replica | None:
         """The :class:`Replica` of ``engine``, or ``None`` if it is not a replica."""

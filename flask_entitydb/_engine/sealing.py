@@ -48,7 +48,9 @@ class Sealer:
         """``value`` (JSON-serializable), encrypted and signed: a URL-safe string."""
         plain = json.dumps(value, separators=(",", ":")).encode()
         nonce = secrets.token_bytes(_NONCE_BYTES)
-        cipher = bytes(a ^ b for a, b in zip(plain, self._keystream(nonce, len(plain))))
+        cipher = bytes(
+            a ^ b for a, b in zip(plain, self._keystream(nonce, len(plain)), strict=True)
+        )
         return str(self._signer.dumps(base64.urlsafe_b64encode(nonce + cipher).decode()))
 
     def open(self, sealed: str) -> Any:
@@ -59,7 +61,9 @@ class Sealer:
         try:
             raw = base64.urlsafe_b64decode(str(self._signer.loads(sealed)))
             nonce, cipher = raw[:_NONCE_BYTES], raw[_NONCE_BYTES:]
-            plain = bytes(a ^ b for a, b in zip(cipher, self._keystream(nonce, len(cipher))))
+            plain = bytes(
+                a ^ b for a, b in zip(cipher, self._keystream(nonce, len(cipher)), strict=True)
+            )
             return json.loads(plain)
         except (BadSignature, TypeError, ValueError) as error:
             raise Unsealable(str(error)) from None

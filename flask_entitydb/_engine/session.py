@@ -33,7 +33,12 @@ from sqlalchemy import orm
 from sqlalchemy.util import ScopedRegistry
 
 from flask_entitydb._compat.flask import app_context_var
-from flask_entitydb._compat.sqlalchemy import flushing_property, mix_into_sessions, use_registry
+from flask_entitydb._compat.sqlalchemy import (
+    after_commit,
+    flushing_property,
+    mix_into_sessions,
+    use_registry,
+)
 from flask_entitydb._engine.routes import Routes
 from flask_entitydb._engine.routing import REPLICA_FAILURES, Router, one_line, writes
 from flask_entitydb.errors import ReplicaWriteError
@@ -296,13 +301,13 @@ def install_routing(app: Flask, session: orm.scoped_session[Any], router: Router
     router.sign_with(app.secret_key)  # type: ignore[arg-type]
     mix_into_sessions(session.session_factory, ReplicaReads)
     for key, replicas in router.sets.items():
-        sa.event.listen(replicas.primary, "commit", _commit_listener(router, key, session))
+        after_commit(replicas.primary, _commit_listener(router, key, session))
 
 
 def _commit_listener(
     router: Router, key: str | None, session: orm.scoped_session[Any]
-) -> Callable[[sa.Connection], None]:
-    """The ``commit`` listener of the primary of bind ``key``.
+) -> Callable[[], None]:
+    """What follows each commit on the primary of bind ``key``.
 
     On the engine rather than on the session's ``commit()``: every way of committing
     ends there (``session.commit()``, ``with session.begin():``, a nested transaction's
@@ -310,7 +315,7 @@ def _commit_listener(
     primary = router.sets[key].primary
     registry = session.registry
 
-    def committed(connection: sa.Connection) -> None:
+    def committed() -> None:
         if not has_request_context():
             return  # the CLI, a worker, a test's setup: no client to remember
         router.note_write(key)

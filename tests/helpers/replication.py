@@ -72,9 +72,21 @@ class Cluster:
             self.replica.execute("STOP SLAVE")
             self.replica.execute(f"CHANGE MASTER TO MASTER_DELAY = {seconds}")
             self.replica.execute("START SLAVE")
+            self.wait_for_io_thread()
         else:
             self.replica.execute(f"ALTER SYSTEM SET recovery_min_apply_delay = '{seconds}s'")
             self.replica.execute("SELECT pg_reload_conf()")
+
+    def wait_for_io_thread(self, timeout: float = 30.0) -> None:
+        """Wait until the MariaDB replica's I/O thread is connected again after a restart
+        of replication (it is "Connecting" for a moment)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = self.replica.execute("SHOW SLAVE STATUS")
+            if rows and rows[0]._mapping["Slave_IO_Running"] == "Yes":
+                return
+            assert time.monotonic() < deadline, "the replica's I/O thread did not reconnect"
+            time.sleep(0.05)
 
     def disconnect(self) -> None:
         """Cut the replica off its primary: it stops receiving (and so applying)."""
@@ -105,6 +117,7 @@ class Cluster:
             self.replica.execute("STOP SLAVE")
             self.replica.execute("CHANGE MASTER TO MASTER_DELAY = 0")
             self.replica.execute("START SLAVE")
+            self.wait_for_io_thread()
         else:
             self.replica.execute("ALTER SYSTEM RESET recovery_min_apply_delay")
             self.replica.execute("SELECT pg_reload_conf()")
@@ -135,6 +148,19 @@ class Cluster:
             row = found.first()
         engine.dispose()
         return row is not None
+
+    def back_on_replica(self, client: Any, text: str, timeout: float = 10.0) -> dict[str, Any]:
+        """``GET /notes`` by ``client`` until the replica answers (once it has applied
+        the client's write: MariaDB shows the row a moment before ``@@gtid_slave_pos``
+        counts it); that answer, which must hold ``text``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            seen: dict[str, Any] = client.get("/notes").get_json()
+            if seen["port"] == self.replica.port:
+                assert text in seen["texts"]
+                return seen
+            assert time.monotonic() < deadline, "the client never read from the replica again"
+            time.sleep(0.05)
 
     def wait_for_replica(self, text: str, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
