@@ -88,6 +88,11 @@ def test_a_mixed_load_with_the_replica_paused_delayed_and_killed(
             load.stop.set()
             for thread in load.threads:
                 thread.join(timeout=60)
+    print(
+        f"{cluster.backend}: {load.requests} requests, {len(load.ports)} reads"
+        f" ({load.ports.count(replica.port)} by the replica), {len(load.failures)} failed,"
+        f" {len(load.stale)} stale reads of the client's own writes"
+    )
     assert load.requests >= MIN_REQUESTS
     assert load.failures == []
     assert load.stale == []
