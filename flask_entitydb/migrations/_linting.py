@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import sqlalchemy as sa
 from alembic.script import Script, ScriptDirectory
 from flask import Flask
 
@@ -17,6 +18,8 @@ from flask_entitydb.migrations._context import PathArg, current_flask_app, datab
 from flask_entitydb.migrations._lint.judge import judge
 from flask_entitydb.migrations._lint.record import record
 from flask_entitydb.migrations._lint.results import LintResult
+from flask_entitydb.migrations._lint.scratch import Seed, touched_tables
+from flask_entitydb.migrations._server_facts import MYSQL
 from flask_entitydb.migrations.binds import bind_database, bind_engine, bind_name, selected_bind
 
 
@@ -35,10 +38,28 @@ def _selected(
     everything = list(reversed(list(script.walk_revisions())))
     if found is None:
         return everything
-    applied: set[str] = set()
-    for rev in found:
-        applied.update(s.revision for s in script.iterate_revisions(rev, "base"))
+    applied = _applied(script, found)
     return [s for s in everything if s.revision not in applied]
+
+
+def _judged_on_server(url: sa.URL) -> bool:
+    return url.get_backend_name() in (*MYSQL, "postgresql")
+
+
+def _heads_if_readable(app: Flask, directory: PathArg) -> tuple[str, ...] | None:
+    """The database's revisions, or ``None`` when they cannot be read (then the scratch
+    database replays the history and a note says so)."""
+    try:
+        return database_heads(make_config(app, directory))
+    except (MigrationError, sa.exc.SQLAlchemyError):
+        return None
+
+
+def _applied(script: ScriptDirectory, heads: tuple[str, ...]) -> set[str]:
+    applied: set[str] = set()
+    for rev in heads:
+        applied.update(s.revision for s in script.iterate_revisions(rev, "base"))
+    return applied
 
 
 def lint(
@@ -75,10 +96,22 @@ def lint(
                 " id, or '--all'."
             ) from None
         linted = {s.revision for s in chosen}
-        order = list(reversed(list(script.walk_revisions())))
-        last = max((order.index(s) for s in chosen), default=-1)
-        recorded = record(order[: last + 1], url)
         engine = bind_engine(state, key)
+        order = list(reversed(list(script.walk_revisions())))
+        place = {s.revision: index for index, s in enumerate(order)}
+        earlier = order[: max((place[s.revision] for s in chosen), default=-1) + 1]
+        before = {s.revision for s in earlier if s.revision not in linted}
+        if found is None and chosen and _judged_on_server(url):
+            found = _heads_if_readable(app, directory)
+        applied = _applied(script, found) if found is not None else None
+        seed = None
+        if applied == before:  # the database is at the revision before the linted ones
+            recorded = record(chosen, url)
+            operations = [item.operation for r in recorded for item in r.operations]
+            seed = Seed(engine, touched_tables(operations))
+        else:
+            recorded = record(earlier, url)
+        at = ", ".join(found or ()) or "base" if found is not None else "unknown"
         result = judge(
             recorded,
             chosen,
@@ -87,5 +120,7 @@ def lint(
             url,
             settings.migration_lock_timeout,
             settings.lint_max_rows,
+            seed=seed,
+            replay_reason=f"the database (at {at}) is not at the revision before the linted ones",
         )
         return replace(result, bind=bind_name(key))

@@ -22,8 +22,14 @@ from alembic.operations import ops
 from alembic.script import ScriptDirectory
 
 from flask_entitydb.migrations._lint.mysql import run_judged, weakest
-from flask_entitydb.migrations._lint.record import OnlineForms, record
-from flask_entitydb.migrations._lint.scratch import scratch_database, server_message
+from flask_entitydb.migrations._lint.record import OnlineForms, RecordedRevision, record
+from flask_entitydb.migrations._lint.scratch import (
+    Seed,
+    replay_notice,
+    scratch_database,
+    server_message,
+    touched_tables,
+)
 from flask_entitydb.migrations._server_facts import MYSQL
 
 log = logging.getLogger("flask_entitydb")
@@ -107,19 +113,14 @@ def _judge(context: Any, heads: Any, steps: list[Any]) -> dict[int, str | None]:
     """The algorithm of each operation (by ``id``) of ``steps`` (upgrade and downgrade
     containers, run in this order) on tables that exist before its step."""
     url: sa.URL = context.connection.engine.url
-    script = context.script or ScriptDirectory.from_config(context.environment_context.config)
-    heads = tuple(heads or ())
-    order = list(reversed(list(script.iterate_revisions(heads, "base")))) if heads else []
-    recorded = record(order, url)
-    for revision in recorded:
-        if revision.error is not None:
-            raise _NotJudged(
-                f"revision '{revision.script.revision}' could not be read without a database"
-            )
+    recorded, seed = _start(context, heads, steps)
     forms = OnlineForms(url)
     algorithms: dict[int, str | None] = {}
     try:
-        with scratch_database(url) as engine, engine.connect() as connection:
+        with (
+            scratch_database(url, seed, replays=len(recorded)) as engine,
+            engine.connect() as connection,
+        ):
             for revision in recorded:
                 for item in revision.operations:
                     run_judged(connection, item.statements, {})
@@ -136,6 +137,31 @@ def _judge(context: Any, heads: Any, steps: list[Any]) -> dict[int, str | None]:
     except ValueError as error:  # an operation Alembic cannot run (a plugin's)
         raise _NotJudged(f"an operation could not be rendered ({error})") from None
     return algorithms
+
+
+def _start(
+    context: Any, heads: Any, steps: list[Any]
+) -> tuple[list[RecordedRevision], Seed | None]:
+    """Where the scratch database starts: the live database's schema of the tables the
+    new operations touch when it is at the new revision's parents (as autogenerate
+    requires), else every revision up to them, replayed (with a warning saying so)."""
+    heads = tuple(heads or ())
+    if set(context.get_current_heads()) == set(heads):
+        operations = [op for container in steps for op in container.ops]
+        return [], Seed(context.connection, touched_tables(operations))
+    script = context.script or ScriptDirectory.from_config(context.environment_context.config)
+    order = list(reversed(list(script.iterate_revisions(heads, "base")))) if heads else []
+    recorded = record(order, context.connection.engine.url)
+    for revision in recorded:
+        if revision.error is not None:
+            raise _NotJudged(
+                f"revision '{revision.script.revision}' could not be read without a database"
+            )
+    log.warning(
+        "%s.",
+        replay_notice(len(recorded), "the database is not at the new revision's parents"),
+    )
+    return recorded, None
 
 
 def _as_written(op: ops.MigrateOperation, statements: list[str]) -> list[str]:

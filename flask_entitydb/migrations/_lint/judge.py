@@ -21,6 +21,7 @@ from flask_entitydb.migrations._lint.postgresql import judged_type_change, type_
 from flask_entitydb.migrations._lint.record import Recorded, RecordedRevision, revision_allows
 from flask_entitydb.migrations._lint.results import LintFinding, LintResult
 from flask_entitydb.migrations._lint.rules import RULES, check_generic, describe
+from flask_entitydb.migrations._lint.scratch import Seed, replay_notice
 from flask_entitydb.migrations._lint.squawk import squawk_findings
 from flask_entitydb.migrations._locks.runlock import galera_status
 from flask_entitydb.migrations._server_facts import MYSQL
@@ -36,15 +37,22 @@ def judge(
     url: sa.URL,
     lock_timeout: float | None,
     max_rows: int = DEFAULT_MAX_ROWS,
+    seed: Seed | None = None,
+    replay_reason: str = "the database is not at the revision before the linted ones",
 ) -> LintResult:
-    """The findings on the ``linted`` revisions among ``recorded`` (every revision up to
-    the last linted one, oldest first: the scratch databases are built from them).
+    """The findings on the ``linted`` revisions among ``recorded`` (oldest first: every
+    revision up to the last linted one, whose scratch databases replay the earlier ones;
+    with ``seed``, only the linted ones, whose scratch databases start from the live
+    database's schema).
 
     :param lock_timeout: the migration lock timeout (``None``: migrations run without one).
+    :param replay_reason: why the earlier revisions are replayed (said in a note).
     :param max_rows: the rows a data statement may touch in one transaction.
     """
     backend = url.get_backend_name()
     judgement = _Judgement(recorded, linted, engine, url, lock_timeout)
+    judgement.seed = seed
+    judgement.replay_reason = replay_reason
     judgement.check_data(backend, max_rows)
     if judgement.items and backend in MYSQL:
         judgement.check_on_mysql()
@@ -81,6 +89,15 @@ class _Judgement:
         self.by_operation: dict[int, list[LintFinding]] = {}
         self.judged: set[int] = set()
         """The operations whose type change the server judged (no rule judges them)."""
+        self.seed: Seed | None = None
+        """Where the scratch databases start from (``None``: a replay of the history)."""
+        self.replay_reason = ""
+
+    def note_replay(self) -> None:
+        """Say in one line that a scratch database replayed the earlier revisions."""
+        replays = sum(1 for r in self.recorded if r.script.revision not in self.linted)
+        if self.seed is None and replays:
+            self.notes.append(replay_notice(replays, self.replay_reason))
 
     def add(self, item: Recorded, rule: str, detail: str = "") -> None:
         self.by_operation.setdefault(id(item), []).append(_finding(item, rule, detail))
@@ -94,7 +111,8 @@ class _Judgement:
 
     def check_on_mysql(self) -> None:
         """Table copies (the server on a scratch database), Galera, the lock timeout."""
-        copies, failed, notes = copy_findings(self.url, self.recorded, self.linted)
+        self.note_replay()
+        copies, failed, notes = copy_findings(self.url, self.recorded, self.linted, self.seed)
         self.judged = {id(item) for item in self.items} - failed
         self.notes += notes
         for copy in copies:
@@ -110,7 +128,10 @@ class _Judgement:
     def check_on_postgresql(self) -> None:
         """Type changes that rewrite (the server on a scratch database), squawk."""
         if any(judged_type_change(item) for item in self.items):
-            rewrites, self.judged, notes = type_rewrites(self.url, self.recorded, self.linted)
+            self.note_replay()
+            rewrites, self.judged, notes = type_rewrites(
+                self.url, self.recorded, self.linted, self.seed
+            )
             self.notes += notes
             for rewrite in rewrites:
                 self.add(rewrite.item, "alter-column-type", rewrite.reason)

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from flask_entitydb.migrations._lint.record import Recorded, RecordedRevision
-from flask_entitydb.migrations._lint.scratch import scratch_database, server_message
+from flask_entitydb.migrations._lint.scratch import Seed, scratch_database, server_message
 from flask_entitydb.migrations._server_facts import NOT_SUPPORTED, error_code
 from flask_entitydb.migrations.online import ALGORITHMS
 
@@ -90,9 +90,10 @@ def _run(connection: sa.Connection, statement: str) -> None:
 
 
 def copy_findings(
-    url: URL, revisions: list[RecordedRevision], linted: set[str]
+    url: URL, revisions: list[RecordedRevision], linted: set[str], seed: Seed | None = None
 ) -> tuple[list[CopyFinding], set[int], list[str]]:
-    """Run the recorded statements on a scratch database.
+    """Run the recorded statements on a scratch database (started from ``seed``; the
+    revisions not in ``linted`` are replayed).
 
     A revision that could not be read contributes the operations recorded before the
     error; an operation whose statements then fail on the scratch database (its table or
@@ -105,7 +106,11 @@ def copy_findings(
     failed: set[int] = set()
     notes: list[str] = []
     try:
-        with scratch_database(url) as engine, engine.connect() as connection:
+        replays = sum(1 for r in revisions if r.script.revision not in linted)
+        with (
+            scratch_database(url, seed, replays=replays) as engine,
+            engine.connect() as connection,
+        ):
             for revision in revisions:
                 for item in revision.operations:
                     try:

@@ -19,7 +19,7 @@ from alembic.operations import ops
 from sqlalchemy.engine import URL
 
 from flask_entitydb.migrations._lint.record import Recorded, RecordedRevision
-from flask_entitydb.migrations._lint.scratch import scratch_database, server_message
+from flask_entitydb.migrations._lint.scratch import Seed, scratch_database, server_message
 
 _FILES = """
 SELECT c.relname, c.relfilenode, c.relkind
@@ -81,9 +81,10 @@ def _reason(before: dict[str, tuple[int, str]], after: dict[str, tuple[int, str]
 
 
 def type_rewrites(
-    url: URL, revisions: list[RecordedRevision], linted: set[str]
+    url: URL, revisions: list[RecordedRevision], linted: set[str], seed: Seed | None = None
 ) -> tuple[list[Rewrite], set[int], list[str]]:
-    """Run the recorded statements on a scratch database, oldest first.
+    """Run the recorded statements on a scratch database (started from ``seed``), oldest
+    first.
 
     A revision that could not be read contributes the operations recorded before the
     error; an operation whose statements then fail on the scratch database is not judged,
@@ -97,7 +98,11 @@ def type_rewrites(
     judged: set[int] = set()
     notes: list[str] = []
     try:
-        with scratch_database(url) as engine, engine.connect() as connection:
+        replays = sum(1 for r in revisions if r.script.revision not in linted)
+        with (
+            scratch_database(url, seed, replays=replays) as engine,
+            engine.connect() as connection,
+        ):
             connection = connection.execution_options(isolation_level="AUTOCOMMIT")
             for revision in revisions:
                 for item in revision.operations:
