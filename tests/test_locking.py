@@ -265,11 +265,11 @@ def test_verbose_upgrade_names_the_lock_and_why(package: AppPackage, backend: st
     expected = {
         "sqlite": "file lock on",
         "mysql": "GET_LOCK('flask_entitydb_migrate:",
-        "postgresql": "pg_advisory_xact_lock(",
+        "postgresql": "pg_advisory_lock(",
     }[backend]
     assert expected in line, line
     assert {"sqlite": "(SQLite)", "mysql": "single MySQL/MariaDB server",
-            "postgresql": "PgBouncer"}[backend] in line  # fmt: skip
+            "postgresql": "autocommit_block()"}[backend] in line  # fmt: skip
 
 
 def test_lease_mode_on_a_plain_server(package: AppPackage, database_url: str, backend: str) -> None:

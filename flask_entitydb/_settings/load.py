@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -197,6 +198,15 @@ def load_settings(
             " seconds from 1 to 3600, for example 15."
         )
 
+    journal_table = app.config.get("ENTITYDB_MIGRATION_JOURNAL_TABLE", "flask_entitydb_journal")
+    if not isinstance(journal_table, str) or not re.fullmatch(
+        r"[A-Za-z_][A-Za-z0-9_]{0,62}", journal_table
+    ):
+        raise ConfigurationError(
+            f"'ENTITYDB_MIGRATION_JOURNAL_TABLE' is {journal_table!r}; use a table name of"
+            " letters, digits and underscores (at most 63), for example 'flask_entitydb_journal'."
+        )
+
     migrations_dir = app.config.get("ENTITYDB_MIGRATIONS_DIR", "migrations")
     if not isinstance(migrations_dir, (str, os.PathLike)):
         raise ConfigurationError(
@@ -227,6 +237,7 @@ def load_settings(
         database_ahead=ahead,
         migration_lock=lock_mode,
         migration_lease_seconds=float(lease_seconds),
+        migration_journal_table=journal_table,
         compare_type=flag(app, "ENTITYDB_COMPARE_TYPE", True),
         compare_server_default=flag(app, "ENTITYDB_COMPARE_SERVER_DEFAULT", True),
         model_modules=read_model_modules(app) if model_modules else (),

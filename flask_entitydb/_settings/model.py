@@ -117,6 +117,8 @@ class Settings:
     """``ENTITYDB_MIGRATION_LOCK``: ``"auto"`` (chosen per server) or ``"lease"``."""
     migration_lease_seconds: float = 15.0
     """``ENTITYDB_MIGRATION_LEASE_SECONDS``: a lease not renewed this long is taken over."""
+    migration_journal_table: str = "flask_entitydb_journal"
+    """``ENTITYDB_MIGRATION_JOURNAL_TABLE``: the table recording each revision's progress."""
     compare_type: bool = True
     """``ENTITYDB_COMPARE_TYPE``: autogenerate compares column types."""
     compare_server_default: bool = True

@@ -47,6 +47,7 @@ for _command in (
     _running.upgrade_command,
     _running.downgrade_command,
     _running.stamp_command,
+    _running.repair_command,
     _inspect.show_command,
     _inspect.history_command,
     _inspect.heads_command,

@@ -1,5 +1,5 @@
 """The ``flask db`` commands that change the database: ``upgrade``, ``downgrade``,
-``stamp``."""
+``stamp``, ``repair``."""
 
 from __future__ import annotations
 
@@ -135,3 +135,39 @@ def stamp_command(
     applied = _apply("stamp", targets, lock_timeout, verbose, directory, purge=purge, tag=tag)
     if not applied:
         click.echo(f"Nothing to do: the database is already at '{', '.join(targets)}'.")
+
+
+@command("repair")
+@stacked(
+    per_bind,
+    directory_option,
+    click.option(
+        "--applied",
+        is_flag=True,
+        help="The revision's changes are all there: mark it applied (and stamp it).",
+    ),
+    click.option(
+        "--checksums",
+        is_flag=True,
+        help="Accept the edited files of applied revisions (record their new checksums).",
+    ),
+    lock_timeout_option,
+    click.argument("revision", required=False),
+)
+def repair_command(
+    directory: str | None,
+    applied: bool,
+    checksums: bool,
+    lock_timeout: float,
+    revision: str | None,
+) -> None:
+    """Mark an interrupted or failed REVISION rolled back (it runs again) or --applied,
+    after checking the database; default: the one unfinished revision."""
+    result = migrations.repair(
+        revision,
+        applied=applied,
+        checksums=checksums,
+        lock_timeout=lock_timeout,
+        directory=folder(directory),
+    )
+    click.echo(result.describe())

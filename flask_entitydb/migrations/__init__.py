@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     )
     from flask_entitydb.migrations._lint.results import LintFinding, LintResult
     from flask_entitydb.migrations._linting import lint
+    from flask_entitydb.migrations._repairing import repair
     from flask_entitydb.migrations._revisions import (
         edit,
         init,
@@ -69,6 +70,7 @@ if TYPE_CHECKING:
         CheckResult,
         EnvReplacement,
         NewRevision,
+        RepairResult,
         RevisionInfo,
     )
 
@@ -78,6 +80,8 @@ _EXPORTS = {
     "EnvReplacement": "results",
     "NewRevision": "results",
     "RevisionInfo": "results",
+    "RepairResult": "results",
+    "repair": "_repairing",
     "DEFAULT_LOCK_TIMEOUT": "environment",
     "run_migrations": "environment",
     "LintFinding": "_lint.results",
@@ -119,6 +123,7 @@ __all__ = [
     "LintResult",
     "NewRevision",
     "OnApply",
+    "RepairResult",
     "RevisionInfo",
     "SquashResult",
     "branches",
@@ -137,6 +142,7 @@ __all__ = [
     "migrate",
     "online_ddl",
     "pending_revisions",
+    "repair",
     "replace_env_file",
     "revision",
     "run_migrations",

@@ -36,7 +36,11 @@ def hook_options(
             compare_server_default if settings.compare_server_default else False
         ),
         "include_name": combine(
-            excluding_names(settings.exclude_tables, options.get("version_table", VERSION_TABLE)),
+            excluding_names(
+                settings.exclude_tables,
+                options.get("version_table", VERSION_TABLE),
+                settings.migration_journal_table,
+            ),
             options.pop("include_name", None),
         ),
         "include_object": combine(
@@ -104,14 +108,16 @@ def _excluded(name: str | None, schema: str | None, patterns: Sequence[str]) -> 
     return any(fnmatch.fnmatchcase(n, pattern) for n in names for pattern in patterns)
 
 
-def excluding_names(patterns: Sequence[str], version_table: str) -> Callable[..., bool]:
-    """Alembic ``include_name`` hook: leave excluded tables and the version table
-    unreflected."""
+def excluding_names(
+    patterns: Sequence[str], version_table: str, journal_table: str = ""
+) -> Callable[..., bool]:
+    """Alembic ``include_name`` hook: leave excluded tables, the version table, the lease
+    and the journal unreflected."""
 
     def include_name(name: str | None, type_: str, parent_names: dict[str, Any]) -> bool:
         if type_ != "table":
             return True
-        if name in (version_table, LEASE_TABLE):
+        if name in (version_table, LEASE_TABLE, journal_table):
             return False
         return not _excluded(name, parent_names.get("schema_name"), patterns)
 

@@ -17,7 +17,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext, MigrationInfo
 from alembic.script import Script, ScriptDirectory
 
-from flask_entitydb.errors import MigrationError
+from flask_entitydb.errors import LockLostError, MigrationError
 from flask_entitydb.migrations._failures import one_line, version_table_state
 from flask_entitydb.migrations._locks.runlock import RunLock
 from flask_entitydb.migrations._locks.timeouts import is_lock_timeout
@@ -100,13 +100,40 @@ def _revision_in_traceback(error: BaseException, config: Config) -> Script | Non
 
 
 def revision_failure(
-    error: Exception, config: Config, opts: dict[str, Any]
+    error: Exception,
+    config: Config,
+    opts: dict[str, Any],
+    *,
+    committed_part: bool | None = None,
+    run_committed: bool = False,
+    lost_lock: str | None = None,
 ) -> MigrationError | None:
     """A :class:`MigrationError` naming the revision that failed and what state the
-    database is in, or ``None`` when the error did not come from a revision."""
+    database is in, or ``None`` when the error did not come from a revision.
+
+    :param committed_part: what the journal knows: whether the revision committed part of
+        its changes before it failed (``None``: no journal).
+    :param run_committed: whether the run committed mid-way before (an
+        ``autocommit_block()`` of an earlier revision in one transaction for the run).
+    :param lost_lock: why the migration lock was lost, if it was (the failure is then a
+        consequence: another run took over).
+    """
     script = _revision_in_traceback(error, config)
     if script is None:
         return None
+    if lost_lock is not None:
+        where = version_table_state(context.get_context())
+        done = (
+            "it may have committed part of its changes"
+            if committed_part is not False and not context.is_transactional_ddl()
+            else "its work was rolled back"
+        )
+        return LockLostError(
+            f"Revision '{script.revision}' stopped because this run lost the migration lock"
+            f" while it ran ({lost_lock.rstrip('.')}; the server then refused its work:"
+            f" {one_line(error)}); {done}, and {where}; check 'flask db current -v', then run"
+            " the command again."
+        )
     name = f"'{script.revision}'" + (f" ({script.doc})" if script.doc else "")
     # what the version table holds now, read from the database: going down, the last
     # step that succeeded is not the revision the database is at
@@ -129,15 +156,29 @@ def revision_failure(
             " gh-ost), or remove the 'online_ddl' block to let the server copy the table"
             " (and mark it '# entitydb: allow mysql-table-copy'),"
         )
-    if context.is_transactional_ddl():
-        if opts.get("transaction_per_migration"):
+    repair = (
+        f"run 'flask db repair {script.revision}' (it runs again; '--applied' if its changes"
+        " are all there)"
+    )
+    if committed_part and context.is_transactional_ddl():
+        state = (
+            "it committed part of its changes in an autocommit_block() before it failed, and"
+            f" {where}: check the database, {fix}, {repair}"
+        )
+    elif committed_part is False or context.is_transactional_ddl():
+        if not context.is_transactional_ddl() or opts.get("transaction_per_migration"):
             state = f"it was rolled back and {where}; {fix}"
+        elif run_committed:
+            state = (
+                "it was rolled back to the last commit of an autocommit_block() earlier in"
+                f" this run, and {where}; {fix}"
+            )
         else:
             state = f"the whole run was rolled back, so the database is as it was before; {fix}"
     else:
         state = (
             f"{where}, and the database may hold a partial change from '{script.revision}'"
             f" (this database commits each DDL statement at once): check the database,"
-            f" {fix}"
+            f" {fix}" + (f", {repair}" if committed_part else "")
         )
     return MigrationError(f"Revision {name} failed: {what}; {state} and run the command again.")

@@ -23,11 +23,12 @@ import click
 import sqlalchemy as sa
 from alembic import context
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
 from flask import Flask, current_app, has_app_context
 
 from flask_entitydb._settings.model import DatabaseSettings, Settings
-from flask_entitydb.errors import EntityDBError
+from flask_entitydb.errors import EntityDBError, MigrationError
 from flask_entitydb.migrations._autogenerate.compare import enable_postgresql_enums
 from flask_entitydb.migrations._autogenerate.online_blocks import (
     register_renderer as register_online_ddl,
@@ -38,9 +39,19 @@ from flask_entitydb.migrations._autogenerate.safe_forms import (
 )
 from flask_entitydb.migrations._connections import closed_after
 from flask_entitydb.migrations._environment_hooks import as_list, hook_options
-from flask_entitydb.migrations._failures import database_error, filtered, reported_here
+from flask_entitydb.migrations._failures import (
+    database_error,
+    filtered,
+    one_line,
+    reported_here,
+    version_table_state,
+)
+from flask_entitydb.migrations._journal.journal import Journal, Stopped
+from flask_entitydb.migrations._journal.run import journaled
+from flask_entitydb.migrations._journal.watch import JournalHook
 from flask_entitydb.migrations._locks.discard import discarded_on_failure
 from flask_entitydb.migrations._locks.hold import lock_if_needed
+from flask_entitydb.migrations._locks.runlock import RunLock
 from flask_entitydb.migrations._locks.timeouts import (
     lock_timeout_sql,
     migration_lock_timeout,
@@ -174,7 +185,8 @@ def _migrate_online(
     settings = state.settings
     progress = Progress(config)
     checkpoint = Checkpoint()
-    opts = {**opts, "on_version_apply": [checkpoint, progress, *theirs]}
+    journal_hook = JournalHook()
+    opts = {**opts, "on_version_apply": [checkpoint, journal_hook, progress, *theirs]}
     with (
         _enum_plugin_quiet(backend),
         closed_after(_engine_of(config, state, key)) as connection,
@@ -185,20 +197,37 @@ def _migrate_online(
     ):
         context.configure(connection=connection, **opts)
         migration = context.get_context()
-        with lock_if_needed(
-            config, connection, migration, settings, default_timeout=DEFAULT_LOCK_TIMEOUT
-        ) as lock:
+        with (
+            lock_if_needed(
+                config, connection, migration, settings, default_timeout=DEFAULT_LOCK_TIMEOUT
+            ) as lock,
+            _journal_if_locked(state, lock, connection, migration) as journal,
+        ):
             checkpoint.lock = lock
+            journal_hook.journal = journal
             progress.start()
             try:
                 with context.begin_transaction():
-                    if lock is not None:
-                        lock.begin_transaction(lambda: set(migration.get_current_heads()))
                     context.run_migrations()
-            except EntityDBError:
+            except Stopped as stop:
+                where = version_table_state(migration)
+                _after_rollback(journal, "the run stopped before a revision")
+                raise MigrationError(stop.line(where)) from None
+            except EntityDBError as error:
+                _after_rollback(journal, str(error), migration)
                 raise
             except Exception as error:
-                failure = revision_failure(error, config, opts)
+                lost = lock.lost() if lock is not None else None
+                committed = journal.failure_committed_part if journal is not None else None
+                failure = revision_failure(
+                    error,
+                    config,
+                    opts,
+                    committed_part=committed,
+                    run_committed=journal is not None and journal.committed_in_run,
+                    lost_lock=lost,
+                )
+                _after_rollback(journal, one_line(error), migration)
                 if failure is None:
                     raise
                 raise failure from error
@@ -210,6 +239,38 @@ def _engine_of(config: Config, state: EntityDBState, key: str | None) -> sa.Engi
     if run is not None and run.engine is not None:
         return run.engine
     return bind_engine(state, key)
+
+
+def _journal_if_locked(
+    state: EntityDBState,
+    lock: RunLock | None,
+    connection: sa.Connection,
+    migration: MigrationContext,
+) -> contextlib.AbstractContextManager[Journal | None]:
+    """The run's journal, for a run that holds the lock (it changes the database)."""
+    if lock is None:
+        return contextlib.nullcontext()
+    return journaled(
+        connection.engine,
+        state.settings.migration_journal_table,
+        galera=lock.galera,
+        script=context.script,
+        connection=connection,
+        migration=migration,
+    )
+
+
+def _after_rollback(
+    journal: Journal | None, why: str, migration: MigrationContext | None = None
+) -> None:
+    """The run failed: roll it back (if Alembic has not), then tell the journal."""
+    if migration is not None and migration.connection is not None:
+        connection = migration.connection
+        if not connection.closed and not connection.invalidated and connection.in_transaction():
+            with contextlib.suppress(sa.exc.DBAPIError):
+                connection.rollback()
+    if journal is not None:
+        journal.after_rollback(why)
 
 
 # -- what each backend needs while migrating -----------------------------------------------

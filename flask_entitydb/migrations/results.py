@@ -153,3 +153,25 @@ class EnvReplacement:
     ini_added: tuple[str, ...]
     """The settings added to ``alembic.ini`` so Alembic can be run directly
     (``script_location``, ``prepend_sys_path``, ...); empty when it had them."""
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    """What ``flask db repair`` did."""
+
+    revisions: tuple[str, ...]
+    """The revisions repaired (or whose checksums were accepted)."""
+    state: str
+    """What the journal says of them now: ``rolled_back`` (they run again), ``applied``
+    (also stamped in the version table) or ``checksums`` (the edited files accepted)."""
+
+    def describe(self) -> str:
+        """One line saying what changed."""
+        names = ", ".join(f"'{rev}'" for rev in self.revisions)
+        if self.state == "checksums":
+            if not self.revisions:
+                return "Nothing to repair: every applied revision matches its checksum."
+            return f"Accepted the edited file(s) of {names}: their checksums are recorded now."
+        if self.state == "applied":
+            return f"Marked {names} as applied (journal and version table); nothing was run."
+        return f"Marked {names} as rolled back: the next 'flask db upgrade' runs it again."

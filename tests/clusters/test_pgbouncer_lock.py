@@ -41,7 +41,7 @@ def test_concurrent_upgrades_through_pgbouncer_apply_each_revision_once_postgres
     assert {"extra", "extra3"} <= columns(direct)
     lines = lock_lines(results)
     assert len(lines) == 6
-    assert all("pg_advisory_xact_lock" in line and "PgBouncer" in line for line in lines)
+    assert all("lease row" in line and "PgBouncer" in line for line in lines)
     assert all("the server listens on port" in line for line in lines), lines
     applied = [out.count("Applied ") for _, out, _ in results]
     assert sum(applied) == 3, results

@@ -14,22 +14,28 @@ SQLite                     ``flock`` on ``<database>.migration-lock``
 MySQL / MariaDB            ``GET_LOCK`` on the migrating connection
 MariaDB Galera cluster     a lease row (:mod:`.lease`):
                            ``GET_LOCK`` is node-local there
-PostgreSQL (also behind    ``pg_try_advisory_xact_lock`` in the migration transaction:
-PgBouncer)                 a transaction keeps its server connection under every
-                           PgBouncer pooling mode, a session lock does not
+PostgreSQL                 ``pg_try_advisory_lock`` (a session lock) on the migrating
+                           connection: held across ``autocommit_block()``; waiters
+                           poll outside any transaction
+PostgreSQL behind a        the lease: a session lock would land on whichever server
+pooler (PgBouncer)         connection the pooler lends (seen as a server port other
+                           than the URL's)
 ``ENTITYDB_MIGRATION_LOCK  the lease, on MySQL, MariaDB and PostgreSQL
 = "lease"``
 =========================  ==========================================================
 
 After each revision, before its version-table update is committed, :meth:`RunLock.check`
 verifies the lock is still held (``IS_USED_LOCK() = CONNECTION_ID()``, the lease's
-renewal); a lost lock stops the run with :class:`~flask_entitydb.errors.LockLostError`.
+renewal, ``pg_locks`` of the session); a lost lock stops the run with
+:class:`~flask_entitydb.errors.LockLostError`. Under every lock the migration journal
+(:mod:`.._journal`) is the last fence: a revision's row is inserted before it runs, on a
+primary key only one run can take.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,7 +48,6 @@ from flask_entitydb.migrations._locks.locking import (
     lock_name,
     migration_lock,
     postgresql_lock_key,
-    postgresql_wait,
     sqlite_lock_file,
 )
 
@@ -89,8 +94,12 @@ class RunLock:
     def check(self, **_: Any) -> None:
         """Verify the lock is still held; raise :class:`LockLostError` when it is not."""
 
-    def begin_transaction(self, read_heads: Callable[[], set[str]]) -> None:
-        """Called inside the migration transaction, before ``run_migrations()``."""
+    galera = False
+    """Whether the run is on a Galera cluster (read with ``wsrep_sync_wait``)."""
+
+    def lost(self) -> str | None:
+        """Why the lock was lost, if it was (asked after a revision failed)."""
+        return None
 
 
 class _SQLiteLock(RunLock):
@@ -123,10 +132,20 @@ class _LeaseLock(RunLock):
     def __init__(self, lease: Lease, connection: sa.Connection, why: str) -> None:
         self.lease = lease
         self.connection = connection
+        self.galera = lease.galera
         self.description = (
             f"lease row '{lease.name}' in the table '{LEASE_TABLE}' ({why}); renewed every"
             f" {lease.renew_every:g} s, taken over after {lease.seconds:g} s without renewal"
         )
+
+    def lost(self) -> str | None:
+        try:
+            self.lease.check()
+        except LockLostError as error:
+            return str(error)
+        except sa.exc.DBAPIError:
+            return None
+        return None
 
     def check(self, **_: Any) -> None:
         self.lease.check()
@@ -134,72 +153,36 @@ class _LeaseLock(RunLock):
             require_toi(self.connection)
 
 
-class _PostgreSQLTransactionLock(RunLock):
-    def __init__(
-        self, connection: sa.Connection, name: str, timeout: float, notify: Notify | None
-    ) -> None:
+class _PostgreSQLSessionLock(RunLock):
+    def __init__(self, connection: sa.Connection, name: str) -> None:
         self.connection = connection
         self.name = name
-        self.timeout = timeout
-        self.notify = notify
-        self.locked = False  # in the current transaction
-        self.transactions = 0
-        self.heads: set[str] | None = None
-        self.read_heads: Callable[[], set[str]] | None = None
-        key = postgresql_lock_key(name)
+        self.key = postgresql_lock_key(name)
         self.description = (
-            f"pg_advisory_xact_lock({key}) ('{name}') in the migration transaction"
-            " (PostgreSQL: held by the transaction that runs the revisions, so it also holds"
-            " behind PgBouncer in transaction pooling mode)"
+            f"pg_advisory_lock({self.key}) ('{name}') on the connection that runs the"
+            " revisions (PostgreSQL: a session lock, held across the commits of"
+            " autocommit_block(); waiters poll outside any transaction, so a concurrent index"
+            " build never waits for them)"
         )
 
-    def _lock(self, connection: sa.Connection) -> None:
-        # READ COMMITTED, so the version table read after waiting shows the other run's
-        # commit; it must be the transaction's first statement.
-        connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-
-        def attempt(sql: str, key: int) -> object:
-            return connection.execute(sa.text(sql), {"key": key}).scalar()
-
-        postgresql_wait(
-            connection,
-            self.name,
-            self.timeout,
-            self.notify,
-            function="pg_try_advisory_xact_lock",
-            run=attempt,
-        )
-        self.locked = True
-        self.transactions += 1
-        if self.transactions == 1:
-            _taken(self.notify, self)
-        if self.transactions > 1 and self.heads is not None and self.read_heads is not None:
-            # the run committed mid-way (transaction_per_migration, autocommit_block()):
-            # nobody else may have migrated while no lock was held
-            found = self.read_heads()
-            if found != self.heads:
-                raise _lost(
-                    self.name,
-                    f"another run moved the database to {sorted(found)} while a revision"
-                    " committed outside the migration transaction",
-                )
-
-    def on_begin(self, connection: sa.Connection) -> None:
-        self._lock(connection)
-
-    def on_end(self, connection: sa.Connection) -> None:
-        self.locked = False
-
-    def begin_transaction(self, read_heads: Callable[[], set[str]]) -> None:
-        self.read_heads = read_heads
-        if not self.locked and self.connection.in_transaction():
-            self._lock(self.connection)
-
-    def check(self, *, heads: set[str] | None = None, **_: Any) -> None:
-        if heads is not None:
-            self.heads = set(heads)
-        if not self.locked:
-            raise _lost(self.name, "the migration transaction ended")
+    def check(self, **_: Any) -> None:
+        try:
+            held = self.connection.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                    " AND pid = pg_backend_pid() AND objsubid = 1"
+                    " AND classid = CAST(:high AS oid) AND objid = CAST(:low AS oid)"
+                ),
+                {"high": (self.key >> 32) & 0xFFFFFFFF, "low": self.key & 0xFFFFFFFF},
+            ).scalar()
+        except sa.exc.DBAPIError as error:
+            raise _lost(self.name, f"its connection failed: {error.orig}") from error
+        if not held:
+            raise _lost(
+                self.name,
+                "this server session does not hold it: a pooler in transaction mode lent"
+                " another one; set ENTITYDB_MIGRATION_LOCK = 'lease'",
+            )
 
 
 def _lost(name: str, why: str) -> LockLostError:
@@ -238,12 +221,14 @@ def run_lock(
     galera = galera_status(connection) if backend in {"mysql", "mariadb"} else None
     if galera is not None:
         require_toi(connection)
-    if galera is not None or mode == "lease":
-        why = (
-            f"Galera cluster of {galera[0]} node(s): GET_LOCK holds on one node only"
-            if galera is not None
-            else "ENTITYDB_MIGRATION_LOCK = 'lease'"
-        )
+    pooler = _pooler_hint(connection) if backend == "postgresql" else ""
+    if galera is not None or mode == "lease" or pooler:
+        if galera is not None:
+            why = f"Galera cluster of {galera[0]} node(s): GET_LOCK holds on one node only"
+        elif mode == "lease":
+            why = "ENTITYDB_MIGRATION_LOCK = 'lease'"
+        else:
+            why = "PostgreSQL" + pooler + ": a session lock would land on any server connection"
         lease = Lease(
             connection.engine, name, seconds=lease_seconds, galera=galera is not None, notify=notify
         )
@@ -262,17 +247,10 @@ def run_lock(
             lease.release()
         return
     if backend == "postgresql":
-        pg = _PostgreSQLTransactionLock(connection, name, timeout, notify)
-        pg.description += _pooler_hint(connection)
-        sa.event.listen(connection, "begin", pg.on_begin)
-        sa.event.listen(connection, "commit", pg.on_end)
-        sa.event.listen(connection, "rollback", pg.on_end)
-        try:
-            yield pg
-        finally:
-            sa.event.remove(connection, "begin", pg.on_begin)
-            sa.event.remove(connection, "commit", pg.on_end)
-            sa.event.remove(connection, "rollback", pg.on_end)
+        with migration_lock(connection, timeout=timeout, name=name, notify=notify):
+            lock = _PostgreSQLSessionLock(connection, name)
+            _taken(notify, lock)
+            yield lock
         return
     with migration_lock(connection, timeout=timeout, name=name, notify=notify):
         lock = _MySQLSessionLock(connection, name)
@@ -288,8 +266,8 @@ def _pooler_hint(connection: sa.Connection) -> str:
     if listening is None or int(listening) == named:
         return ""
     return (
-        f"; the server listens on port {listening} but the URL names {named}: a pooler"
-        " such as PgBouncer is probably in between, which this lock allows for"
+        f" (the server listens on port {listening} but the URL names {named}: a pooler"
+        " such as PgBouncer is probably in between)"
     )
 
 

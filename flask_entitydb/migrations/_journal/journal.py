@@ -1,0 +1,336 @@
+"""The journal of one migration run: a committed ``running`` row before each revision's
+first statement, ``applied`` with the version table's update, and what is known after a
+failure.
+
+The rows are written on a connection of the journal's own (a private pool, same
+settings), each write committed at once, so they survive a revision that commits in the
+middle (MySQL's DDL, PostgreSQL's ``autocommit_block()``) and a run killed at any point;
+only the ``applied`` update is made on the migrating connection, in the transaction that
+moves the version table, so the two agree.
+
+SQLite is the exception: there the rows of a revision are written on the migrating
+connection, in the revision's own transaction. SQLite allows one writer, and the migrating
+transaction's read lock would keep a second connection from ever committing; and nothing
+needs the separate commit there, because ``run_migrations()`` runs each SQLite revision,
+DDL included, in one transaction (committed whole, with its version-table update, or not
+at all), so no run can be gone with part of a revision committed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+
+from flask_entitydb.errors import MigrationError
+from flask_entitydb.migrations._journal.entries import Entry, last_entry
+from flask_entitydb.migrations._journal.table import (
+    APPLIED,
+    ERROR_LENGTH,
+    FAILED,
+    INTERRUPTED,
+    ROLLED_BACK,
+    RUNNING,
+    RunIdentity,
+    create_if_missing,
+    journal_table,
+    utcnow,
+)
+from flask_entitydb.migrations._journal.verdicts import fence_line, retry_line, stop_line
+from flask_entitydb.migrations._locks.discard import discard, rollback_or_discard
+from flask_entitydb.migrations._locks.lease import private_engine
+
+log = logging.getLogger("flask_entitydb")
+
+_TRANSACTIONAL_STATEMENTS = frozenset(
+    {"SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "SET", "SHOW", "WITH", "DO", "VALUES"}
+)
+"""MySQL statements that do not commit the transaction implicitly (anything else may)."""
+
+
+class Stopped(Exception):
+    """A revision the journal says must not run again before a person has looked; its
+    message is finished once the run was rolled back (:meth:`line`)."""
+
+    def __init__(self, template: str) -> None:
+        super().__init__(template)
+        self.template = template
+
+    def line(self, version_state: str) -> str:
+        """The one-line error, with what the version table holds after the rollback."""
+        return self.template.replace("{version_state}", version_state)
+
+
+class Journal:
+    """The journal of one run on one bind.
+
+    :param engine: the bind's engine (the journal makes a private pool of it).
+    :param galera: read with ``wsrep_sync_wait`` (causal reads across the cluster).
+    """
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        table_name: str,
+        identity: RunIdentity,
+        *,
+        galera: bool = False,
+        migrating: sa.Connection | None = None,
+    ) -> None:
+        self.table = journal_table(table_name)
+        self.identity = identity
+        self.backend = engine.dialect.name
+        self.galera = galera
+        self._engine = private_engine(engine)
+        self._connection: sa.Connection | None = None
+        self._migrating = migrating if self.backend == "sqlite" else None
+        self.current: Entry | None = None
+        """The row of the revision running now."""
+        self._marked = False
+        self.started: list[tuple[str, int]] = []
+        self.committed_in_run = False
+        """Whether a revision of this run committed mid-way."""
+        self.failure_committed_part: bool | None = None
+        """Whether the revision that failed in this run may have committed part of it."""
+
+    # -- the journal's connection ------------------------------------------------------
+
+    def _conn(self) -> sa.Connection:
+        if self._connection is not None and self._connection.invalidated:
+            self._connection.close()
+            self._connection = None
+        if self._connection is None:
+            connection = self._engine.connect()
+            if self.galera:
+                connection.exec_driver_sql("SET SESSION wsrep_sync_wait = 1")
+                connection.commit()
+            self._connection = connection
+        return self._connection
+
+    def connection(self) -> sa.Connection:
+        """The journal's own connection (each read and write on it is committed)."""
+        return self._conn()
+
+    def _write(self, statement: sa.Executable) -> int:
+        if self._migrating is not None and self._migrating.in_transaction():
+            # SQLite: in the revision's transaction (see the module's docstring)
+            return self._migrating.execute(statement).rowcount
+        connection = self._conn()
+        try:
+            result = connection.execute(statement)
+            connection.commit()
+        except BaseException:
+            rollback_or_discard(connection)
+            raise
+        return result.rowcount
+
+    def open(self) -> None:
+        """Create the table if it is missing."""
+        connection = self._conn()
+        try:
+            create_if_missing(connection, self.table)
+        except BaseException:
+            rollback_or_discard(connection)
+            raise
+
+    def close(self) -> None:
+        """Close the journal's connection and pool."""
+        if self._connection is not None:
+            discard(self._connection)
+            self._connection.close()
+            self._connection = None
+        self._engine.dispose()
+
+    def last(self, revision: str) -> Entry | None:
+        """The latest row of ``revision``, read now."""
+        if self._migrating is not None and self._migrating.in_transaction():
+            return last_entry(self._migrating, self.table, revision)
+        connection = self._conn()
+        try:
+            entry = last_entry(connection, self.table, revision)
+            connection.commit()
+        except BaseException:
+            rollback_or_discard(connection)
+            raise
+        return entry
+
+    # -- before a revision -------------------------------------------------------------
+
+    def start(
+        self,
+        revision: str,
+        doc: str | None,
+        direction: str,
+        checksum: str,
+    ) -> None:
+        """Read the revision's last entry (the lock is held, so a ``running`` row of
+        another run is a run that is gone), then commit this run's ``running`` row.
+
+        :raises Stopped: the revision was interrupted or failed and may have left part of
+            its changes (one line: what is known, the way out).
+        :raises MigrationError: another run inserted the same row first (the fence).
+        """
+        last = self.last(revision)
+        if last is not None and last.state == RUNNING and last.run_id != self.identity.run_id:
+            self._set(last, INTERRUPTED, finished=False)
+            last = self.last(revision)
+        if last is not None and last.state in (INTERRUPTED, FAILED):
+            if last.state == INTERRUPTED and not last.committed_part:
+                log.warning("%s", retry_line(last, doc, self.backend))
+            else:
+                raise Stopped(stop_line(last, doc, self.backend, "{version_state}"))
+        seq = 1 if last is None else last.seq + 1
+        row = {
+            "revision": revision,
+            "seq": seq,
+            "direction": direction,
+            "state": RUNNING,
+            "run_id": self.identity.run_id,
+            "host": self.identity.host,
+            "pid": self.identity.pid,
+            "db_user": self.identity.db_user,
+            "tool": self.identity.tool,
+            "started_at": utcnow(),
+            "finished_at": None,
+            "committed_part": False,
+            "error": None,
+            "checksum": checksum,
+        }
+        try:
+            self._write(self.table.insert().values(**row))
+        except sa.exc.IntegrityError:
+            raise MigrationError(fence_line(revision, doc)) from None
+        self.current = Entry(**row)  # type: ignore[arg-type]
+        self.started.append((revision, seq))
+        self._marked = False
+
+    def _set(
+        self, entry: Entry, state: str, *, finished: bool = True, error: str | None = None
+    ) -> int:
+        t = self.table
+        values: dict[str, object] = {"state": state}
+        if finished:
+            values["finished_at"] = utcnow()
+        if error is not None:
+            values["error"] = error[:ERROR_LENGTH]
+        return self._write(
+            t.update()
+            .where(t.c.revision == entry.revision, t.c.seq == entry.seq, t.c.state == RUNNING)
+            .values(**values)
+        )
+
+    # -- while it runs -----------------------------------------------------------------
+
+    def mark_committed_part(self) -> None:
+        """Record, before it happens, that the revision running now commits part of its
+        changes (once per revision)."""
+        if self.current is None or self._marked:
+            return
+        self._marked = True
+        self.committed_in_run = True
+        t = self.table
+        self._write(
+            t.update()
+            .where(t.c.revision == self.current.revision, t.c.seq == self.current.seq)
+            .values(committed_part=True)
+        )
+        self.current = _with(self.current, committed_part=True)
+
+    def before_statement(self, statement: str) -> None:
+        """MySQL/MariaDB: a statement that commits implicitly (DDL, ``COMMIT``) is about
+        to run."""
+        if self.current is None or self._marked or self.backend not in {"mysql", "mariadb"}:
+            return
+        words = statement.lstrip(" \t\r\n(").split(None, 1)
+        if words and words[0].upper() not in _TRANSACTIONAL_STATEMENTS:
+            self.mark_committed_part()
+
+    # -- after it ----------------------------------------------------------------------
+
+    def applied(self, connection: sa.Connection) -> None:
+        """Mark the revision running now ``applied``, on the migrating connection, in the
+        transaction that updates the version table."""
+        if self.current is None:
+            return
+        t = self.table
+        connection.execute(
+            t.update()
+            .where(
+                t.c.revision == self.current.revision,
+                t.c.seq == self.current.seq,
+                t.c.run_id == self.identity.run_id,
+            )
+            .values(state=APPLIED, finished_at=utcnow())
+        )
+        self.current = None
+
+    def stamped(self, connection: sa.Connection, revision: str, checksum: str) -> None:
+        """Record a stamp of ``revision`` (``applied``, direction ``stamp``)."""
+        last = last_entry(connection, self.table, revision)
+        connection.execute(
+            self.table.insert().values(
+                revision=revision,
+                seq=1 if last is None else last.seq + 1,
+                direction="stamp",
+                state=APPLIED,
+                run_id=self.identity.run_id,
+                host=self.identity.host,
+                pid=self.identity.pid,
+                db_user=self.identity.db_user,
+                tool=self.identity.tool,
+                started_at=utcnow(),
+                finished_at=utcnow(),
+                committed_part=False,
+                error=None,
+                checksum=checksum,
+            )
+        )
+
+    def failed(self, error: str) -> bool:
+        """The revision running now raised ``error``: record it (``failed`` when it may
+        have committed part of its changes, else ``rolled_back``). Whether part of it was
+        committed."""
+        current, self.current = self.current, None
+        if current is None:
+            return False
+        try:
+            self._set(current, FAILED if current.committed_part else ROLLED_BACK, error=error)
+        except sa.exc.DBAPIError:
+            log.warning(
+                "The migration journal could not record the failure of '%s'.", current.revision
+            )
+        self.failure_committed_part = current.committed_part
+        return current.committed_part
+
+    def after_rollback(self, why: str) -> None:
+        """The run failed and its transaction was rolled back: this run's rows still
+        ``running`` (their ``applied`` update was rolled back with it) are
+        ``rolled_back``, or ``failed`` if they committed part of their changes."""
+        t = self.table
+        try:
+            for revision, seq in self.started:
+                entry = self._row(revision, seq)
+                if entry is None or entry.state != RUNNING:
+                    continue
+                state = FAILED if entry.committed_part else ROLLED_BACK
+                self._set(entry, state, error=why)
+        except sa.exc.DBAPIError:
+            log.warning("The migration journal could not record the end of the run (%s).", t.name)
+
+    def _row(self, revision: str, seq: int) -> Entry | None:
+        connection = self._conn()
+        t = self.table
+        row = connection.execute(
+            sa.select(t).where(t.c.revision == revision, t.c.seq == seq)
+        ).first()
+        connection.commit()
+        if row is None:
+            return None
+        data = dict(row._mapping)
+        data["committed_part"] = bool(data["committed_part"])
+        return Entry(**data)
+
+
+def _with(entry: Entry, **changes: object) -> Entry:
+    data = {**entry.__dict__, **changes}
+    return Entry(**data)
