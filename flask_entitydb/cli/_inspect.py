@@ -38,7 +38,10 @@ def history_command(
 ) -> None:
     """List the revisions, newest first."""
     infos = migrations.history(
-        rev_range, indicate_current=indicate_current, directory=folder(directory)
+        rev_range,
+        indicate_current=indicate_current,
+        journal=verbose,
+        directory=folder(directory),
     )
     echo_revisions(infos, verbose)
 
@@ -72,7 +75,7 @@ def branches_command(directory: str | None, verbose: bool) -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Show every detail.")
 def current_command(directory: str | None, verbose: bool) -> None:
     """Show the database's revision."""
-    infos = migrations.current(directory=folder(directory))
+    infos = migrations.current(journal=verbose, directory=folder(directory))
     if verbose:
         click.echo(f"Current revision(s) for {_per_bind.selected_target().url}:")
     if not infos:  # stdout stays empty, as with Flask-Migrate and Alembic

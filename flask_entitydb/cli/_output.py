@@ -39,7 +39,11 @@ def echo_applied(item: AppliedRevision) -> None:
 
 def echo_revisions(infos: list[RevisionInfo], verbose: bool) -> None:
     for info in infos:
-        click.echo(info.details + "\n" if verbose else info.line)
+        if not verbose:
+            click.echo(info.line)
+            continue
+        journal = f"\n{info.journal}" if info.journal else ""
+        click.echo(info.details + journal + "\n")
 
 
 def echo_new_revision(new: NewRevision, verbose: bool = True) -> None:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -27,7 +28,14 @@ from flask_entitydb.migrations._context import (
     running,
     script_directory,
 )
+from flask_entitydb.migrations._journal.report import (
+    applied_entries,
+    applied_line,
+    edited_applied_revisions,
+)
+from flask_entitydb.migrations.binds import bind_engine, selected_bind
 from flask_entitydb.migrations.results import CheckResult, RevisionInfo
+from flask_entitydb.state import EntityDBState
 
 
 def _history_line(script: Script, is_current: bool) -> str:
@@ -109,6 +117,7 @@ def history(
     rev_range: str | None = None,
     *,
     indicate_current: bool = False,
+    journal: bool = False,
     directory: PathArg = None,
     app: Flask | None = None,
 ) -> list[RevisionInfo]:
@@ -116,6 +125,8 @@ def history(
 
     :param rev_range: ``start:end``, ``start:`` or ``:end``; ``current`` may be used.
     :param indicate_current: mark the revisions the database is at (reads the database).
+    :param journal: fill :attr:`RevisionInfo.journal` from the migration journal (reads
+        the database; ``flask db history -v``).
     """
     app = current_flask_app(app)
     base: str | None = None
@@ -126,7 +137,7 @@ def history(
                 f"The history range '{rev_range}' has no ':'; use 'start:end', 'start:' or ':end'."
             )
         base, top = (part.strip() or None for part in rev_range.split(":", 1))
-    with running(app):
+    with running(app) as state:
         reads_db = indicate_current or "current" in (base, top)
         config = make_config(app, directory, runs_env=reads_db)
         current = database_heads(config) if reads_db else ()
@@ -135,10 +146,11 @@ def history(
         if top == "current":
             top = ",".join(current) or "base"
         script = script_directory(config)
-        return [
+        infos = [
             _info(s, current if indicate_current else ())
             for s in script.walk_revisions(base=base or "base", head=top or "heads")
         ]
+        return _with_journal(state, infos) if journal else infos
 
 
 def heads(
@@ -165,17 +177,47 @@ def branches(*, directory: PathArg = None, app: Flask | None = None) -> list[Rev
         return [_info(s, style="branches") for s in script.walk_revisions() if s.is_branch_point]
 
 
-def current(*, directory: PathArg = None, app: Flask | None = None) -> list[RevisionInfo]:
+def current(
+    *, journal: bool = False, directory: PathArg = None, app: Flask | None = None
+) -> list[RevisionInfo]:
     """The revisions the database is at; empty when none was applied (``flask db
-    current``)."""
+    current``).
+
+    :param journal: fill :attr:`RevisionInfo.journal` from the migration journal
+        (``flask db current -v``).
+    """
     app = current_flask_app(app)
-    with running(app):
+    with running(app) as state:
         config = make_config(app, directory)
         found = database_heads(config)
         script = script_directory(config)
-        return [
+        infos = [
             _info(s, found, style="current") for s in script.get_revisions(found) if s is not None
         ]
+        return _with_journal(state, infos) if journal else infos
+
+
+def _with_journal(state: EntityDBState, infos: list[RevisionInfo]) -> list[RevisionInfo]:
+    """``infos`` with what the journal says of each (when, by whom, how long)."""
+    entries = applied_entries(
+        bind_engine(state, selected_bind()), state.settings.migration_journal_table
+    )
+    return [
+        dataclasses.replace(info, journal=applied_line(entries[info.revision]))
+        if info.revision in entries
+        else info
+        for info in infos
+    ]
+
+
+def _edited(
+    state: EntityDBState, script: ScriptDirectory, found: tuple[str, ...]
+) -> tuple[str, ...]:
+    """The lines naming applied revisions edited since (``check``)."""
+    edited = edited_applied_revisions(
+        bind_engine(state, selected_bind()), state.settings.migration_journal_table, script, found
+    )
+    return tuple(item.describe() for item in edited)
 
 
 def check(
@@ -194,12 +236,14 @@ def check(
         found = database_heads(config)
         at_head = head_ids(script)
         missed = tuple(m.describe() for m in undiscovered_modules(app, state))
+        edited = _edited(state, script, found)
         if set(found) != set(at_head):
             return CheckResult(
                 current=found,
                 heads=at_head,
                 unapplied=_unapplied(script, found),
                 undiscovered=missed,
+                edited=edited,
             )
         require_entities(state)
         differences: list[tuple[str, ...]] = []
@@ -215,6 +259,7 @@ def check(
         heads=at_head,
         changes=differences[0] if differences else (),
         undiscovered=missed,
+        edited=edited,
     )
 
 

@@ -58,6 +58,10 @@ class RevisionInfo:
     :func:`~flask_entitydb.migrations.history` and the others."""
     details: str
     """Alembic's verbose, multi-line description, as ``alembic show`` prints it."""
+    journal: str = ""
+    """When, by whom and how fast it was applied, from the migration journal
+    (``history(journal=True)``, ``current(journal=True)``); empty when not asked or not
+    recorded."""
 
 
 @dataclass(frozen=True)
@@ -92,15 +96,19 @@ class CheckResult:
     undiscovered: tuple[str, ...] = ()
     """``*_entity.py`` files of the project that discovery did not import (quoted, for
     people): their entities were not compared."""
+    edited: tuple[str, ...] = ()
+    """Applied revisions whose file was edited after they were applied (one line each,
+    naming the file), from the checksums of the migration journal."""
 
     @property
     def ok(self) -> bool:
-        """``True`` when the database is at head and matches the entities, and no entity
-        module went undiscovered."""
+        """``True`` when the database is at head and matches the entities, no entity
+        module went undiscovered and no applied revision was edited."""
         return (
             not self.unapplied
             and not self.changes
             and not self.undiscovered
+            and not self.edited
             and set(self.current) == set(self.heads)
         )
 
@@ -109,7 +117,7 @@ class CheckResult:
         if self.ok:
             at = ", ".join(self.heads) or "base"
             return [f"The database is at head ({at}) and matches the entities."]
-        lines: list[str] = []
+        lines: list[str] = list(self.edited)
         if self.unapplied or set(self.current) != set(self.heads):
             count = len(self.unapplied)
             noun = "revision is" if count == 1 else "revisions are"

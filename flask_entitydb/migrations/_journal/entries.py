@@ -44,7 +44,8 @@ class Entry:
         return self.started_at.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _entry(row: sa.Row[tuple[object, ...]]) -> Entry:
+def entry_of(row: sa.Row[tuple[object, ...]]) -> Entry:
+    """The :class:`Entry` of a row of the journal table."""
     data = dict(row._mapping)
     data["committed_part"] = bool(data["committed_part"])
     return Entry(**data)
@@ -55,14 +56,14 @@ def last_entry(connection: sa.Connection, table: sa.Table, revision: str) -> Ent
     row = connection.execute(
         sa.select(table).where(table.c.revision == revision).order_by(table.c.seq.desc()).limit(1)
     ).first()
-    return None if row is None else _entry(row)
+    return None if row is None else entry_of(row)
 
 
 def last_entries(connection: sa.Connection, table: sa.Table) -> dict[str, Entry]:
     """The latest row of every revision in the journal."""
     latest: dict[str, Entry] = {}
     for row in connection.execute(sa.select(table).order_by(table.c.revision, table.c.seq)):
-        entry = _entry(row)
+        entry = entry_of(row)
         latest[entry.revision] = entry
     return latest
 
@@ -76,7 +77,7 @@ def last_applied(connection: sa.Connection, table: sa.Table) -> dict[str, Entry]
         .order_by(table.c.revision, table.c.seq)
     )
     for row in connection.execute(query):
-        entry = _entry(row)
+        entry = entry_of(row)
         latest[entry.revision] = entry
     return latest
 

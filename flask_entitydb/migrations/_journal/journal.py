@@ -19,11 +19,13 @@ at all), so no run can be gone with part of a revision committed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 
 import sqlalchemy as sa
 
 from flask_entitydb.errors import MigrationError
-from flask_entitydb.migrations._journal.entries import Entry, last_entry
+from flask_entitydb.migrations._journal.entries import Entry, entry_of, last_entry
 from flask_entitydb.migrations._journal.table import (
     APPLIED,
     ERROR_LENGTH,
@@ -41,6 +43,8 @@ from flask_entitydb.migrations._locks.discard import discard, rollback_or_discar
 from flask_entitydb.migrations._locks.lease import private_engine
 
 log = logging.getLogger("flask_entitydb")
+
+_T = TypeVar("_T")
 
 _TRANSACTIONAL_STATEMENTS = frozenset(
     {"SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "SET", "SHOW", "WITH", "DO", "VALUES"}
@@ -111,27 +115,35 @@ class Journal:
         """The journal's own connection (each read and write on it is committed)."""
         return self._conn()
 
+    def _on_own(self, work: Callable[[sa.Connection], _T]) -> _T:
+        """Run ``work`` on the journal's connection and commit; once more on a new
+        connection when the server had dropped the idle one (``wait_timeout``,
+        ``idle_session_timeout``: it sits idle while a revision runs)."""
+        for attempt in (1, 2):
+            connection = self._conn()
+            try:
+                result = work(connection)
+                connection.commit()
+            except sa.exc.DBAPIError as error:
+                rollback_or_discard(connection)
+                if attempt == 1 and error.connection_invalidated:
+                    continue
+                raise
+            except BaseException:
+                rollback_or_discard(connection)
+                raise
+            return result
+        raise AssertionError("unreachable")
+
     def _write(self, statement: sa.Executable) -> int:
         if self._migrating is not None and self._migrating.in_transaction():
             # SQLite: in the revision's transaction (see the module's docstring)
             return self._migrating.execute(statement).rowcount
-        connection = self._conn()
-        try:
-            result = connection.execute(statement)
-            connection.commit()
-        except BaseException:
-            rollback_or_discard(connection)
-            raise
-        return result.rowcount
+        return self._on_own(lambda connection: connection.execute(statement).rowcount)
 
     def open(self) -> None:
         """Create the table if it is missing."""
-        connection = self._conn()
-        try:
-            create_if_missing(connection, self.table)
-        except BaseException:
-            rollback_or_discard(connection)
-            raise
+        self._on_own(lambda connection: create_if_missing(connection, self.table))
 
     def close(self) -> None:
         """Close the journal's connection and pool."""
@@ -145,14 +157,7 @@ class Journal:
         """The latest row of ``revision``, read now."""
         if self._migrating is not None and self._migrating.in_transaction():
             return last_entry(self._migrating, self.table, revision)
-        connection = self._conn()
-        try:
-            entry = last_entry(connection, self.table, revision)
-            connection.commit()
-        except BaseException:
-            rollback_or_discard(connection)
-            raise
-        return entry
+        return self._on_own(lambda connection: last_entry(connection, self.table, revision))
 
     # -- before a revision -------------------------------------------------------------
 
@@ -318,17 +323,15 @@ class Journal:
             log.warning("The migration journal could not record the end of the run (%s).", t.name)
 
     def _row(self, revision: str, seq: int) -> Entry | None:
-        connection = self._conn()
         t = self.table
-        row = connection.execute(
-            sa.select(t).where(t.c.revision == revision, t.c.seq == seq)
-        ).first()
-        connection.commit()
-        if row is None:
-            return None
-        data = dict(row._mapping)
-        data["committed_part"] = bool(data["committed_part"])
-        return Entry(**data)
+
+        def read(connection: sa.Connection) -> Entry | None:
+            row = connection.execute(
+                sa.select(t).where(t.c.revision == revision, t.c.seq == seq)
+            ).first()
+            return None if row is None else entry_of(row)
+
+        return self._on_own(read)
 
 
 def _with(entry: Entry, **changes: object) -> Entry:
