@@ -12,6 +12,7 @@ from flask import Flask
 
 from flask_entitydb.errors import MigrationError
 from flask_entitydb.migrations._config import make_config
+from flask_entitydb.migrations._connections import closed_after
 from flask_entitydb.migrations._context import PathArg, current_flask_app, running, script_directory
 from flask_entitydb.migrations._journal.checks import edited_revisions, version_heads
 from flask_entitydb.migrations._journal.entries import Entry, last_entries
@@ -61,7 +62,7 @@ def repair(
         table = journal_table(state.settings.migration_journal_table)
         engine = bind_engine(state, selected_bind())
         with (
-            engine.connect() as connection,
+            closed_after(engine) as connection,
             run_lock(
                 connection,
                 timeout=lock_timeout,

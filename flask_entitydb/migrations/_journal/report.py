@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
+from flask_entitydb.migrations._connections import closed_after
 from flask_entitydb.migrations._journal.checks import EditedRevision, edited_revisions
 from flask_entitydb.migrations._journal.entries import Entry, last_applied, table_exists
 from flask_entitydb.migrations._journal.table import journal_table
@@ -14,7 +15,7 @@ from flask_entitydb.migrations._journal.table import journal_table
 
 def applied_entries(engine: sa.Engine, table_name: str) -> dict[str, Entry]:
     """The latest ``applied`` row of every revision (empty: no journal yet)."""
-    with engine.connect() as connection:
+    with closed_after(engine) as connection:
         if not table_exists(connection, table_name):
             return {}
         return last_applied(connection, journal_table(table_name))
@@ -34,5 +35,5 @@ def edited_applied_revisions(
     engine: sa.Engine, table_name: str, script: ScriptDirectory, heads: tuple[str, ...]
 ) -> list[EditedRevision]:
     """The applied revisions whose file changed since (empty: no journal yet)."""
-    with engine.connect() as connection:
+    with closed_after(engine) as connection:
         return edited_revisions(connection, journal_table(table_name), script, heads)

@@ -64,6 +64,11 @@ def journal_table(name: str) -> sa.Table:
     )
 
 
+def is_journal_table(columns: list[str]) -> bool:
+    """Whether a table with these columns is a migration journal (whatever its name)."""
+    return set(columns) == {c.name for c in journal_table("journal").columns}
+
+
 def create_if_missing(connection: sa.Connection, table: sa.Table) -> None:
     """Create ``table`` unless it exists; a concurrent creation by another run is fine."""
     try:

@@ -10,6 +10,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from flask_entitydb.migrations._journal.table import is_journal_table
+
 Facts = dict[str, Any]
 """One database: ``"<kind> '<name>'"`` -> what it is (comparable, printable values)."""
 
@@ -23,13 +25,16 @@ def is_version_table(inspector: sa.Inspector, table: str) -> bool:
 
 
 def snapshot(engine: sa.Engine) -> Facts:
-    """The facts of the database of ``engine``; Alembic version tables left out."""
+    """The facts of the database of ``engine``; Alembic version tables and the migration
+    journal left out."""
     facts: Facts = {}
     with engine.connect() as connection:
         inspector = sa.inspect(connection)
         dialect = connection.dialect
         for table in sorted(inspector.get_table_names()):
-            if is_version_table(inspector, table):
+            if is_version_table(inspector, table) or is_journal_table(
+                [c["name"] for c in inspector.get_columns(table)]
+            ):
                 continue
             facts.update(_table_facts(inspector, dialect, table))
             facts[f"rows of table '{table}'"] = _rows(connection, table)
