@@ -20,21 +20,21 @@ MAX_ROWS = 10_000
 
 
 def is_version_table(inspector: sa.Inspector, table: str) -> bool:
-    """Whether ``table`` is an Alembic version table (one ``version_num`` column)."""
-    return [c["name"] for c in inspector.get_columns(table)] == ["version_num"]
+    """Whether ``table`` is an Alembic version table (one ``version_num`` column) or the
+    migration journal: the bookkeeping of migration runs, not the revisions' schema."""
+    columns = [c["name"] for c in inspector.get_columns(table)]
+    return columns == ["version_num"] or is_journal_table(columns)
 
 
 def snapshot(engine: sa.Engine) -> Facts:
-    """The facts of the database of ``engine``; Alembic version tables and the migration
-    journal left out."""
+    """The facts of the database of ``engine``; Alembic version tables (and the migration
+    journal) left out."""
     facts: Facts = {}
     with engine.connect() as connection:
         inspector = sa.inspect(connection)
         dialect = connection.dialect
         for table in sorted(inspector.get_table_names()):
-            if is_version_table(inspector, table) or is_journal_table(
-                [c["name"] for c in inspector.get_columns(table)]
-            ):
+            if is_version_table(inspector, table):
                 continue
             facts.update(_table_facts(inspector, dialect, table))
             facts[f"rows of table '{table}'"] = _rows(connection, table)
