@@ -107,6 +107,10 @@ def test_upgrade_without_squashed(sqlite_package: AppPackage) -> None:
     write_history(package)
     ok(package.cli("squash"))
     assert upgrade(package, squashed=False) == ["a1", "a2", "a3", "a4"]
+    ok(package.cli("downgrade", "base"))
+    out = ok(package.cli("upgrade", "--no-squashed"))
+    assert "Applied a1" in out and "Squash" not in out
+    assert package.version() == {"a4"}
 
 
 def test_squashed_on_another_backend_is_not_used(

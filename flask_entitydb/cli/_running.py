@@ -75,9 +75,11 @@ def _move_command(
     sql_help: str,
     done: str,
     context_settings: dict[str, Any] | None = None,
+    own_option: Callable[[Any], Any] | None = None,
 ) -> click.Command:
     """``upgrade`` or ``downgrade``: call the API function of the same name (with --sql,
-    print its SQL), then say what was ``done``."""
+    print its SQL), then say what was ``done``; ``own_option`` is an option of that
+    command only, passed on to the API function."""
 
     def move(
         directory: str | None,
@@ -87,20 +89,35 @@ def _move_command(
         lock_timeout: float,
         verbose: bool,
         revision: str,
+        **own: Any,
     ) -> None:
         if sql:
             _echo_sql(name, revision, directory, tag=tag, x_args=x_args)
             return
-        applied = _apply(name, revision, lock_timeout, verbose, directory, tag=tag, x_args=x_args)
+        applied = _apply(
+            name, revision, lock_timeout, verbose, directory, tag=tag, x_args=x_args, **own
+        )
         echo_run(applied, revision, done)
 
     move.__name__, move.__doc__ = f"{name}_command", description
-    options = _options(sql_help, x_option, click.argument("revision", default=default))
+    option = x_option if own_option is None else stacked(x_option, own_option)
+    options = _options(sql_help, option, click.argument("revision", default=default))
     return command(name, context_settings)(options(move))
 
 
 upgrade_command = _move_command(
-    "upgrade", "Upgrade the database to REVISION (default: head).", "head", _OFFLINE, "Upgraded:"
+    "upgrade",
+    "Upgrade the database to REVISION (default: head).",
+    "head",
+    _OFFLINE,
+    "Upgraded:",
+    own_option=click.option(
+        "--no-squashed",
+        "squashed",
+        flag_value=False,
+        default=True,
+        help="Upgrade a new database through every revision, not from a squashed one.",
+    ),
 )
 downgrade_command = _move_command(
     "downgrade",
