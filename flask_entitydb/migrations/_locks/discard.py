@@ -23,9 +23,20 @@ import sqlalchemy as sa
 
 def discard(connection: sa.Connection) -> None:
     """Invalidate ``connection`` (close it without a reset), unless it is closed or
-    invalidated already."""
-    if not connection.closed and not connection.invalidated:
-        connection.invalidate()
+    invalidated already.
+
+    The driver connection is closed here too: a connection detached from its pool (the
+    migration commands' own, see ``_connections``) has no pool record to close it, and
+    SQLAlchemy's invalidate only lets go of it, leaving the server session open until
+    garbage collection (PostgreSQL then refuses to drop its database).
+    """
+    if connection.closed or connection.invalidated:
+        return
+    driver = connection.connection.dbapi_connection
+    connection.invalidate()
+    if driver is not None:
+        with contextlib.suppress(Exception):  # closed already by the pool record
+            driver.close()
 
 
 def rollback_or_discard(connection: sa.Connection) -> None:

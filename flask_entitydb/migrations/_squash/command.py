@@ -25,6 +25,7 @@ from flask_entitydb.migrations._squash.files import (
 )
 from flask_entitydb.migrations._squash.render import reflected, source
 from flask_entitydb.migrations._squash.result import SquashResult
+from flask_entitydb.migrations._squash.rows import seed
 from flask_entitydb.migrations._squash.scratch import scratch_engine, upgrade_scratch
 from flask_entitydb.migrations._squash.snapshot import differences, snapshot
 from flask_entitydb.migrations.binds import bind_database, bind_name, selected_bind
@@ -82,11 +83,13 @@ def squash(
         with scratch_engine(url) as engine:
             _history(app, directory, engine, top.revision)
             metadata = reflected(engine)
+            rows = seed(engine, metadata)
             before = snapshot(engine)
             dialect = engine.dialect
         text = source(
             metadata,
             dialect,
+            rows,
             revision=top.revision,
             replaces=replaces,
             fingerprint=line.fingerprint(scripts),
@@ -111,12 +114,22 @@ def squash(
 
 
 def _history(app: Flask, directory: PathArg, engine: sa.Engine, revision: str) -> None:
-    try:
-        upgrade_scratch(app, directory, engine, revision)
-    except MigrationError as error:
+    failure = _failure(app, directory, engine, revision)
+    if failure is not None:
         raise MigrationError(
-            f"The history up to '{revision}' failed on a scratch database: {one_line(error)}"
-        ) from None
+            f"The history up to '{revision}' failed on a scratch database: {failure}"
+        )
+
+
+def _failure(
+    app: Flask, directory: PathArg, engine: sa.Engine, revision: str, only: str | None = None
+) -> str | None:
+    """Upgrade a scratch database; the error in one line, if any."""
+    try:
+        upgrade_scratch(app, directory, engine, revision, only=only)
+    except MigrationError as error:
+        return one_line(error)
+    return None
 
 
 def _prove(
@@ -133,9 +146,8 @@ def _prove(
         with open(os.path.join(folder, name), "w", encoding="utf-8") as file:
             file.write(text)
         with scratch_engine(url) as engine:
-            try:
-                upgrade_scratch(app, directory, engine, revision, only=folder)
-            except MigrationError as error:
-                return [f"the squashed revision failed on a scratch database: {one_line(error)}"]
+            failure = _failure(app, directory, engine, revision, only=folder)
+            if failure is not None:
+                return [f"the squashed revision failed on a scratch database: {failure}"]
             after = snapshot(engine)
     return differences(before, after)

@@ -1,11 +1,13 @@
 """The squashed revision's text: the schema the history built on a scratch database,
 reflected and rendered as Alembic operations (``op.create_table`` in dependency order,
-then ``op.create_index``), as Atlas's checkpoint writes the schema a dev database has."""
+then ``op.create_index``), as Atlas's checkpoint writes the schema a dev database has,
+then the rows the history inserted (:mod:`.rows`)."""
 
 from __future__ import annotations
 
 import datetime
 import re
+import textwrap
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -13,6 +15,7 @@ from alembic.autogenerate import render_python_code
 from alembic.operations import ops
 from alembic.runtime.migration import MigrationContext
 
+from flask_entitydb.migrations._squash.rows import Seed
 from flask_entitydb.migrations._squash.snapshot import is_version_table
 
 _DIALECT_MODULE = re.compile(r"\b(mysql|postgresql|sqlite|mssql|oracle)\.[A-Z]")
@@ -84,6 +87,7 @@ def _serial_columns(metadata: sa.MetaData) -> None:
 def source(
     metadata: sa.MetaData,
     dialect: sa.Dialect,
+    rows: Seed,
     *,
     revision: str,
     replaces: Sequence[str],
@@ -91,7 +95,8 @@ def source(
     message: str,
     backend: str,
 ) -> str:
-    """The text of the squashed revision creating ``metadata``'s tables."""
+    """The text of the squashed revision creating ``metadata``'s tables, and inserting
+    ``rows``."""
     tables = metadata.sorted_tables
     up: list[ops.MigrateOperation] = []
     for table in tables:
@@ -104,8 +109,11 @@ def source(
     context = MigrationContext.configure(dialect=dialect)
     upgrade = render_python_code(ops.UpgradeOps(ops=up), migration_context=context)
     downgrade = render_python_code(ops.DowngradeOps(ops=down), migration_context=context)
+    if rows.lines:
+        upgrade = upgrade.rstrip("\n") + "\n" + textwrap.indent("\n".join(rows.lines), "    ")
     modules = sorted(set(_DIALECT_MODULE.findall(upgrade + downgrade)))
-    imports = "".join(f"from sqlalchemy.dialects import {name}\n" for name in modules)
+    imports = "".join(f"import {name}\n" for name in sorted(rows.imports))
+    imports += "".join(f"from sqlalchemy.dialects import {name}\n" for name in modules)
     return TEMPLATE.format(
         message=message,
         revision=revision,

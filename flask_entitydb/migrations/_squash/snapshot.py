@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from flask_entitydb.migrations._journal.table import is_journal_table
+from flask_entitydb.migrations._squash.rows import sequence_positions
 
 Facts = dict[str, Any]
 """One database: ``"<kind> '<name>'"`` -> what it is (comparable, printable values)."""
@@ -42,8 +43,8 @@ def snapshot(engine: sa.Engine) -> Facts:
             definition = inspector.get_view_definition(view)
             facts[f"view '{view}'"] = " ".join(str(definition).split())
         if dialect.name == "postgresql":
-            for sequence in sorted(inspector.get_sequence_names()):
-                facts[f"sequence '{sequence}'"] = "present"
+            for sequence, last in sequence_positions(connection).items():
+                facts[f"sequence '{sequence}'"] = f"last value {last}"
             for enum in inspector.get_enums():  # type: ignore[attr-defined]
                 facts[f"enum type '{enum['name']}'"] = ", ".join(enum["labels"])
     return facts
