@@ -20,6 +20,8 @@ from flask_entitydb._compat.alembic import (
     op_proxy_restored,
     revision_files,
     statements_rewritten,
+    step_revision,
+    steps_announced,
 )
 
 
@@ -130,3 +132,36 @@ def test_revision_files_are_loaded_without_the_revision_map(tmp_path: Path) -> N
     assert [(s.revision, s.down_revision) for s in found] == [("c0ffee", "missing")]
     assert Path(found[0].path).resolve() == (versions / "c0ffee_orphan.py").resolve()
     assert found[0].dependencies is None
+
+
+def test_each_step_is_announced_before_it_runs(tmp_path: Path) -> None:
+    """``MigrationContext._migrations_fn`` gives the steps ``run_migrations()`` runs, one by
+    one as it iterates them; a ``RevisionStep`` has the ``Script`` as ``revision``."""
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    for rev, down in (("a1", None), ("b2", "a1")):
+        (versions / f"{rev}_x.py").write_text(
+            f'"""message {rev}"""\nrevision = "{rev}"\ndown_revision = {down!r}\n'
+            "branch_labels = None\ndepends_on = None\n\ndef upgrade():\n    pass\n",
+            encoding="utf-8",
+        )
+    script = ScriptDirectory(str(tmp_path))
+    engine = sa.create_engine("sqlite://")
+    seen: list[Any] = []
+    with engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection,
+            opts={"fn": lambda heads, ctx: script._upgrade_revs("head", heads), "script": script},
+        )
+        steps_announced(
+            context,
+            lambda position, total, step: seen.append(
+                (position, total, step_revision(step), context.get_current_heads())
+            ),
+        )
+        context.run_migrations()
+        assert context.get_current_heads() == ("b2",)
+    assert seen == [
+        (1, 2, ("a1", "message a1", True), ()),
+        (2, 2, ("b2", "message b2", True), ("a1",)),
+    ]

@@ -70,3 +70,40 @@ def revision_files(script: ScriptDirectory) -> Iterator[Script]:
     Private: ``ScriptDirectory._load_revisions()``; the public methods all build the map.
     """
     return script._load_revisions()
+
+
+StepStarting = Callable[[int, int, Any], None]
+"""Called with (position from 1, number of steps, the step) as each step starts."""
+
+
+def steps_announced(migration: Any, starting: StepStarting) -> None:
+    """Make the ``MigrationContext`` ``migration`` call ``starting`` just before each step
+    of its next ``run_migrations()`` runs (the steps are known once the run begins).
+
+    Private: ``MigrationContext._migrations_fn``, the function that returns the steps
+    (``fn`` of its options), which ``run_migrations()`` iterates as it runs them; no public
+    hook is called before a step (``on_version_apply`` is called after).
+    """
+    inner = migration._migrations_fn
+    if inner is None:
+        return
+
+    def steps(heads: Any, context: Any) -> Iterator[Any]:
+        found = list(inner(heads, context))
+        for position, step in enumerate(found, 1):
+            starting(position, len(found), step)
+            yield step
+
+    migration._migrations_fn = steps
+
+
+def step_revision(step: Any) -> tuple[str, str, bool] | None:
+    """The revision id, message and direction (true: up) of a step that runs a revision
+    (``None`` for a stamp).
+
+    Private: ``RevisionStep.revision`` (the ``Script``) and ``is_upgrade``.
+    """
+    script = getattr(step, "revision", None)
+    if not isinstance(script, Script):
+        return None
+    return script.revision, script.doc or "", bool(step.is_upgrade)

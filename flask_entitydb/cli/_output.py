@@ -17,7 +17,13 @@ from flask_entitydb.migrations import _per_bind
 from flask_entitydb.state import get_state
 
 if TYPE_CHECKING:
-    from flask_entitydb.migrations import AppliedRevision, LintResult, NewRevision, RevisionInfo
+    from flask_entitydb.migrations import (
+        AppliedRevision,
+        LintResult,
+        NewRevision,
+        RevisionInfo,
+        StartedRevision,
+    )
     from flask_entitydb.migrations._locks.locking import LockNotice
 
 
@@ -33,8 +39,26 @@ def lock_echo(verbose: bool) -> Callable[[LockNotice], None]:
     return echo
 
 
+def _on_terminal() -> bool:
+    isatty = getattr(sys.stdout, "isatty", None)
+    return bool(isatty is not None and isatty())
+
+
+def echo_started(item: StartedRevision) -> None:
+    """The revision starting, with the running count: on a terminal a line that the
+    revision's ``Applied`` line replaces, else a plain line of its own."""
+    if _on_terminal():
+        click.echo(f"{item.describe()} ...", nl=False)
+    else:
+        click.echo(item.describe())
+
+
 def echo_applied(item: AppliedRevision) -> None:
-    click.echo(item.describe())
+    """The revision applied; on a terminal over its starting line, with the count."""
+    if _on_terminal() and item.total:
+        click.echo(f"\r\x1b[K[{item.position}/{item.total}] {item.describe()}")
+    else:
+        click.echo(item.describe())
 
 
 def echo_revisions(infos: list[RevisionInfo], verbose: bool) -> None:

@@ -20,7 +20,7 @@ from flask_entitydb.cli._options import (
     tag_option,
     x_option,
 )
-from flask_entitydb.cli._output import echo_applied, echo_run, lock_echo
+from flask_entitydb.cli._output import echo_applied, echo_run, echo_started, lock_echo
 
 _OFFLINE = "Print the SQL instead of running it (offline)."
 
@@ -50,8 +50,10 @@ def _apply(
     directory: str | None,
     **options: Any,
 ) -> Any:
-    """Call the API function ``name`` for ``target``, printing each revision applied; the
-    revisions applied."""
+    """Call the API function ``name`` for ``target``, printing each revision as it starts
+    (not for a stamp) and as it is applied; the revisions applied."""
+    if name != "stamp":
+        options["on_start"] = echo_started
     return getattr(migrations, name)(
         target,
         lock_timeout=lock_timeout,

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     )
     from flask_entitydb.migrations._running import (
         OnApply,
+        OnStart,
         downgrade,
         downgrade_sql,
         stamp,
@@ -72,6 +73,7 @@ if TYPE_CHECKING:
         NewRevision,
         RepairResult,
         RevisionInfo,
+        StartedRevision,
     )
 
 _EXPORTS = {
@@ -82,6 +84,7 @@ _EXPORTS = {
     "RevisionInfo": "results",
     "RepairResult": "results",
     "repair": "_repairing",
+    "StartedRevision": "results",
     "DEFAULT_LOCK_TIMEOUT": "environment",
     "run_migrations": "environment",
     "LintFinding": "_lint.results",
@@ -98,6 +101,7 @@ _EXPORTS = {
     "replace_env_file": "_revisions",
     "revision": "_revisions",
     "OnApply": "_running",
+    "OnStart": "_running",
     "downgrade": "_running",
     "downgrade_sql": "_running",
     "stamp": "_running",
@@ -123,9 +127,11 @@ __all__ = [
     "LintResult",
     "NewRevision",
     "OnApply",
+    "OnStart",
     "RepairResult",
     "RevisionInfo",
     "SquashResult",
+    "StartedRevision",
     "branches",
     "check",
     "check_revisions",

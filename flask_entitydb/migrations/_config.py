@@ -20,7 +20,7 @@ from flask import Flask
 
 from flask_entitydb.errors import MigrationError
 from flask_entitydb.migrations._locks.locking import Notify
-from flask_entitydb.migrations._run import RUN_KEY, MigrationRun, OnApply
+from flask_entitydb.migrations._run import RUN_KEY, MigrationRun, OnApply, OnStart
 from flask_entitydb.migrations._scaffold.folder import check_env, check_ini, check_revision_files
 from flask_entitydb.migrations.binds import bind_directory, bind_name, selected_bind
 from flask_entitydb.state import get_state
@@ -105,6 +105,7 @@ def make_config(
     *,
     x_args: Sequence[str] = (),
     on_apply: OnApply | None = None,
+    on_start: OnStart | None = None,
     lock_timeout: float | None = None,
     on_lock: Notify | None = None,
     must_exist: bool = True,
@@ -118,6 +119,7 @@ def make_config(
     :param directory: the migrations folder (default: the app's configured folder).
     :param x_args: ``-x`` values for ``env.py`` (``context.get_x_argument()``).
     :param on_apply: called with each revision applied, reverted or stamped.
+    :param on_start: called with each revision as it starts to run.
     :param lock_timeout: seconds to wait for the migration lock.
     :param on_lock: called with each notice of the migration lock.
     :param must_exist: raise :class:`MigrationError` when the folder does not exist.
@@ -150,6 +152,7 @@ def make_config(
         app=app,
         bind=selected_bind(),
         on_apply=on_apply,
+        on_start=on_start,
         lock_timeout=lock_timeout,
         on_lock=on_lock,
         engine=engine,

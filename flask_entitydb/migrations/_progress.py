@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext, MigrationInfo
 from alembic.script import Script, ScriptDirectory
 
+from flask_entitydb._compat.alembic import step_revision, steps_announced
 from flask_entitydb.errors import LockLostError, MigrationError
 from flask_entitydb.migrations._failures import one_line, version_table_state
 from flask_entitydb.migrations._locks.runlock import RunLock
 from flask_entitydb.migrations._locks.timeouts import is_lock_timeout
 from flask_entitydb.migrations._run import run_of
 from flask_entitydb.migrations._server_facts import NOT_SUPPORTED, error_code
-from flask_entitydb.migrations.results import Action, AppliedRevision
+from flask_entitydb.migrations.results import Action, AppliedRevision, StartedRevision
 
 
 class Checkpoint:
@@ -41,18 +42,36 @@ class Checkpoint:
 
 
 class Progress:
-    """``on_version_apply`` hook: one :class:`AppliedRevision` per step, with its time,
-    given to the API's callback, else printed (Alembic run directly)."""
+    """``on_version_apply`` hook: one :class:`AppliedRevision` per step, with its time
+    and place in the run, given to the API's callback, else printed (Alembic run
+    directly); with :meth:`watch`, a :class:`StartedRevision` as each revision starts."""
 
     def __init__(self, config: Config) -> None:
         self._config = config
         self._run = run_of(config)
         self.applied: list[AppliedRevision] = []
         self._started = time.perf_counter()
+        self._position = 0
+        self._total = 0
 
     def start(self) -> None:
         """Time the first step from now (after the lock was taken)."""
         self._started = time.perf_counter()
+
+    def watch(self, migration: MigrationContext) -> None:
+        """Count the steps of ``migration``'s run and announce each revision as it
+        starts (to the API's ``on_start``)."""
+        steps_announced(migration, self._starting)
+
+    def _starting(self, position: int, total: int, step: Any) -> None:
+        self._position, self._total = position, total
+        on_start = self._run.on_start if self._run is not None else None
+        found = step_revision(step)
+        if on_start is None or found is None:
+            return
+        revision, message, up = found
+        action: Literal["upgrade", "downgrade"] = "upgrade" if up else "downgrade"
+        on_start(StartedRevision(revision, message, action, position, total))
 
     def __call__(
         self, *, ctx: MigrationContext, step: MigrationInfo, heads: set[str], run_args: Any
@@ -69,7 +88,14 @@ class Progress:
             revision = step.up_revision_id or "base"
             script = step.up_revision
         message = script.doc if isinstance(script, Script) else ""
-        item = AppliedRevision(revision=revision, message=message, action=action, elapsed=elapsed)
+        item = AppliedRevision(
+            revision=revision,
+            message=message,
+            action=action,
+            elapsed=elapsed,
+            position=self._position,
+            total=self._total,
+        )
         self.applied.append(item)
         if self._run is None:
             self._config.print_stdout(item.describe())

@@ -16,10 +16,13 @@ from alembic.config import Config
 from flask import Flask
 
 from flask_entitydb.migrations._locks.locking import Notify
-from flask_entitydb.migrations.results import AppliedRevision
+from flask_entitydb.migrations.results import AppliedRevision, StartedRevision
 
 OnApply = Callable[[AppliedRevision], None]
 """Callback receiving each revision as soon as it is applied, reverted or stamped."""
+
+OnStart = Callable[[StartedRevision], None]
+"""Callback receiving each revision as it starts to run (upgrade, downgrade)."""
 
 RUN_KEY = "flask_entitydb.run"
 """The key of :attr:`Config.attributes <alembic.config.Config.attributes>` holding the
@@ -36,6 +39,8 @@ class MigrationRun:
     """The bind the command runs for (``None``: the default database)."""
     on_apply: OnApply | None = None
     """Called with each revision as soon as it is applied, reverted or stamped."""
+    on_start: OnStart | None = None
+    """Called with each revision as it starts to run."""
     lock_timeout: float | None = None
     """Seconds ``run_migrations()`` waits for the migration lock (``None``: ``-x
     lock_timeout``, else the default)."""

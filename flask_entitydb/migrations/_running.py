@@ -23,7 +23,7 @@ from flask_entitydb.migrations._context import (
     running,
 )
 from flask_entitydb.migrations._locks.locking import Notify
-from flask_entitydb.migrations._run import OnApply
+from flask_entitydb.migrations._run import OnApply, OnStart
 from flask_entitydb.migrations._scaffold import envfile
 from flask_entitydb.migrations._squash.start import start_new_database
 from flask_entitydb.migrations.environment import DEFAULT_LOCK_TIMEOUT
@@ -41,6 +41,7 @@ def _migrate_database(
     x_args: Sequence[str],
     directory: PathArg,
     app: Flask | None,
+    on_start: OnStart | None = None,
 ) -> list[AppliedRevision]:
     """Run a command that changes the database; the revisions it applied, in order."""
     app = current_flask_app(app)
@@ -58,6 +59,7 @@ def _migrate_database(
                 directory,
                 x_args=x_args,
                 on_apply=record,
+                on_start=on_start,
                 lock_timeout=lock_timeout,
                 on_lock=on_lock,
             )
@@ -99,6 +101,7 @@ def upgrade(
     x_args: Sequence[str] = (),
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     on_apply: OnApply | None = None,
+    on_start: OnStart | None = None,
     on_lock: Notify | None = None,
     squashed: bool = True,
     directory: PathArg = None,
@@ -111,6 +114,8 @@ def upgrade(
     seconds, then find nothing to do.
 
     :param on_apply: called with each revision as soon as it is applied.
+    :param on_start: called with each revision as it starts, with its place in the run
+        (a :class:`~flask_entitydb.migrations.results.StartedRevision`).
     :param squashed: a database with no revision yet starts from the squashed revision
         (``flask db squash``) standing for the most revisions on the way, if any; false:
         it upgrades through every revision.
@@ -132,6 +137,7 @@ def upgrade(
         run,
         lock_timeout=lock_timeout,
         on_apply=on_apply,
+        on_start=on_start,
         on_lock=on_lock,
         x_args=x_args,
         directory=directory,
@@ -164,6 +170,7 @@ def downgrade(
     x_args: Sequence[str] = (),
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     on_apply: OnApply | None = None,
+    on_start: OnStart | None = None,
     on_lock: Notify | None = None,
     directory: PathArg = None,
     app: Flask | None = None,
@@ -178,6 +185,7 @@ def downgrade(
         lambda config: command.downgrade(config, revision, tag=tag),
         lock_timeout=lock_timeout,
         on_apply=on_apply,
+        on_start=on_start,
         on_lock=on_lock,
         x_args=x_args,
         directory=directory,
@@ -256,6 +264,7 @@ def stamp_sql(
 
 __all__ = [
     "OnApply",
+    "OnStart",
     "downgrade",
     "downgrade_sql",
     "stamp",

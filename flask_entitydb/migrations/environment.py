@@ -197,6 +197,7 @@ def _migrate_online(
     ):
         context.configure(connection=connection, **opts)
         migration = context.get_context()
+        progress.watch(migration)
         with (
             lock_if_needed(
                 config, connection, migration, settings, default_timeout=DEFAULT_LOCK_TIMEOUT

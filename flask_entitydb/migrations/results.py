@@ -22,12 +22,42 @@ class AppliedRevision:
     action: Action
     elapsed: float
     """Seconds the step took, including the version table update."""
+    position: int = 0
+    """Its place among the run's steps, from 1 (``0``: not known)."""
+    total: int = 0
+    """The number of steps of the run (``0``: not known)."""
 
     def describe(self) -> str:
         """One line for people, for example ``Applied 3f2a1b9c0d1e: add users (0.12 s)``."""
         verb = {"upgrade": "Applied", "downgrade": "Reverted", "stamp": "Stamped"}[self.action]
         message = f": {self.message}" if self.message else ""
         return f"{verb} {self.revision}{message} ({self.elapsed:.2f} s)"
+
+
+@dataclass(frozen=True)
+class StartedRevision:
+    """A revision :func:`~flask_entitydb.migrations.upgrade` or
+    :func:`~flask_entitydb.migrations.downgrade` is starting to run."""
+
+    revision: str
+    message: str
+    """The revision's message (first paragraph of its docstring)."""
+    action: Literal["upgrade", "downgrade"]
+    position: int
+    """Its place among the run's steps, from 1."""
+    total: int
+    """The number of steps of the run."""
+
+    @property
+    def count(self) -> str:
+        """The running count, for example ``[37/200]``."""
+        return f"[{self.position}/{self.total}]"
+
+    def describe(self) -> str:
+        """One line for people, for example ``[3/50] Applying 3f2a1b9c0d1e: add users``."""
+        verb = "Applying" if self.action == "upgrade" else "Reverting"
+        message = f": {self.message}" if self.message else ""
+        return f"{self.count} {verb} {self.revision}{message}"
 
 
 @dataclass(frozen=True)
