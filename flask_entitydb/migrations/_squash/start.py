@@ -18,7 +18,7 @@ from flask import current_app
 
 from flask_entitydb.errors import MigrationError
 from flask_entitydb.migrations._config import EntityDBConfig
-from flask_entitydb.migrations._context import database_heads, read_heads
+from flask_entitydb.migrations._context import read_heads
 from flask_entitydb.migrations._run import run_of
 from flask_entitydb.migrations._squash.files import (
     SquashedFile,
@@ -62,9 +62,9 @@ def usable(config: EntityDBConfig, revision: str) -> SquashedFile | None:
     files = squashed_files(config)
     if not files or revision.startswith(("+", "-")) or ":" in revision:
         return None
-    if database_heads(config):
-        return None  # a database partway or past: the revisions themselves
     script = ScriptDirectory.from_config(config)
+    if read_heads(config, script):
+        return None  # a database partway or past: the revisions themselves (unread)
     applied = _ancestors(script, revision)
     candidates = [f for f in files if applied is not None and f.revision in applied]
     if not candidates:
