@@ -9,7 +9,12 @@ import sys
 
 import pytest
 import sqlalchemy as sa
-from helpers.migration_apps import USER_ENTITY, USER_ENTITY_WITH_EMAIL, AppPackage
+from helpers.migration_apps import (
+    USER_ENTITY,
+    USER_ENTITY_WITH_EMAIL,
+    AppPackage,
+    without_database_line,
+)
 
 from flask_entitydb import migrations
 from flask_entitydb.migrations._locks.locking import migration_lock
@@ -39,7 +44,10 @@ def test_workflow_through_the_flask_command(package: AppPackage) -> None:
     result = package.run("migrate", "-m", "email")
     assert result.returncode == 0, result.stderr
     # Flask-Migrate's streams: Alembic's log lines on stderr, the new file on stdout
-    assert result.stderr.startswith("INFO  [alembic.autogenerate.compare")
+    assert result.stderr.startswith(
+        f"Database: {package.url} (DB_CONNECTION_STRING (environment))\n"
+    )
+    assert without_database_line(result.stderr).startswith("INFO  [alembic.autogenerate.compare")
     assert "] Detected added column 'users.email'\n" in result.stderr
     assert result.stdout.startswith("Generating ") and result.stdout.endswith("...  done\n")
     assert "Applied" in _ok(package, "upgrade")
@@ -179,11 +187,12 @@ def test_errors_are_one_line_without_password(package: AppPackage) -> None:
 
     result = package.run("upgrade")
     assert result.returncode == 1
-    assert result.stderr.startswith("Error: Cannot connect to the database")
-    assert result.stderr.count("\n") == 1, result.stderr
+    errors = without_database_line(result.stderr)
+    assert errors.startswith("Error: Cannot connect to the database")
+    assert errors.count("\n") == 1, result.stderr
     assert "s3cr3t-pw" not in result.stderr + result.stdout
 
     result = package.run("-d", "no-such-folder", "current")
     assert result.returncode == 1
-    assert result.stderr.count("\n") == 1, result.stderr
+    assert without_database_line(result.stderr).count("\n") == 1, result.stderr
     assert "There is no migrations folder at" in result.stderr

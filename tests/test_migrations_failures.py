@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from helpers.migration_apps import USER_ENTITY, AppPackage, ok
+from helpers.migration_apps import USER_ENTITY, AppPackage, ok, without_database_line
 
 from flask_entitydb import MigrationError, migrations
 from flask_entitydb.migrations._locks.locking import migration_lock
@@ -18,7 +18,7 @@ from flask_entitydb.migrations._locks.locking import migration_lock
 
 def _one_error_line(result: object, *fragments: str) -> str:
     exit_code = result.exit_code  # type: ignore[attr-defined]
-    stderr = str(result.stderr)  # type: ignore[attr-defined]
+    stderr = without_database_line(result.stderr)  # type: ignore[attr-defined]
     assert exit_code == 1, result.output  # type: ignore[attr-defined]
     assert stderr.startswith("Error: ") and stderr.count("\n") == 1, stderr
     assert "Traceback" not in result.output  # type: ignore[attr-defined]
@@ -86,7 +86,7 @@ def test_lock_timeout(package: AppPackage) -> None:
             for args in (["upgrade"], ["downgrade", "base"], ["stamp", "head"]):
                 result = package.cli(*args, "--lock-timeout", "0.2")
                 # one line when waiting starts, naming the holder; then the error
-                waiting, error = str(result.stderr).splitlines()
+                waiting, error = without_database_line(result.stderr).splitlines()
                 assert waiting.startswith("Waiting up to 0.2 s for the migration lock"), waiting
                 assert "held by" in waiting, waiting
                 assert error.startswith("Error: Could not take the migration lock"), error

@@ -78,7 +78,12 @@ from flask_entitydb._settings.binds import configured_binds, default_replicas, r
 from flask_entitydb._settings.database import option_layers, prepare_database
 from flask_entitydb._settings.liveness import read_liveness
 from flask_entitydb._settings.masking import describe_unparsed, mask
-from flask_entitydb._settings.model import LOCK_MODES, PENDING_POLICIES, Settings
+from flask_entitydb._settings.model import (
+    LOCK_MODES,
+    PENDING_POLICIES,
+    SQLITE_DEFAULT_SOURCE,
+    Settings,
+)
 from flask_entitydb._settings.model_modules import read_model_modules
 from flask_entitydb._settings.values import flag, seconds, string_list
 from flask_entitydb.errors import ConfigurationError
@@ -134,8 +139,16 @@ def _raw_url(app: Flask) -> tuple[str | URL, str]:
         )
     path = os.path.join(app.instance_path, name)
     os.makedirs(app.instance_path, exist_ok=True)
-    log.info("DB_CONNECTION_STRING is not set; using the embedded SQLite database %s", path)
-    return URL.create("sqlite", database=path), "the SQLite default"
+    if app.debug or app.testing:
+        log.info("DB_CONNECTION_STRING is not set; using the embedded SQLite database %s", path)
+    else:
+        log.warning(
+            "DB_CONNECTION_STRING is not set; using the embedded SQLite database %s. If you"
+            " exported it, quote the value (export DB_CONNECTION_STRING='...'): a shell cuts"
+            " an unquoted value at its first '&' and never sets the variable.",
+            path,
+        )
+    return URL.create("sqlite", database=path), SQLITE_DEFAULT_SOURCE
 
 
 def _masked(value: str | URL) -> str:

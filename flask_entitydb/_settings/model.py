@@ -19,6 +19,18 @@ MigrationLockMode = Literal["auto", "lease"]
 LOCK_MODES: tuple[MigrationLockMode, ...] = ("auto", "lease")
 
 
+SQLITE_DEFAULT_SOURCE = "the SQLite default"
+"""The ``url_source`` of the embedded SQLite default (``DB_CONNECTION_STRING`` not set)."""
+
+
+def describe_database(url: str, source: str, path: str | None) -> str:
+    """A database as ``flask db`` names it: its (masked) URL and where it came from; for
+    the SQLite default, its file and that ``DB_CONNECTION_STRING`` is not set."""
+    if source == SQLITE_DEFAULT_SOURCE:
+        return f"the SQLite file {path} (DB_CONNECTION_STRING is not set)"
+    return f"{url} ({source})"
+
+
 @dataclass(frozen=True)
 class DatabaseSettings:
     """One database server the app connects to: a bind's primary or one of its read

@@ -91,6 +91,12 @@ def parse_url(raw: str | URL, source: str) -> URL:
             raise ConfigurationError(
                 f"{source} is not a valid database URL ({describe_unparsed(text)}); {fix}."
             ) from None
+    if "?" in text and text.endswith(("?", "&", "=")):
+        raise ConfigurationError(
+            f"{source} ends with '{text[-1]}' in '{mask(url)}': it looks cut short, as a shell"
+            " cuts an unquoted value at its first '&'; quote the whole value where it is set"
+            f" (in a shell: export NAME='...'), or remove the trailing '{text[-1]}'."
+        )
     if _has_stray_at(url, text):
         raise ConfigurationError(
             f"{source} has an '@' in its user name or password in"

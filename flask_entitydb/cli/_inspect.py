@@ -12,6 +12,7 @@ from flask_entitydb.cli._options import (
     folder,
     group_command,
     per_bind,
+    per_database,
     x_option,
 )
 from flask_entitydb.cli._output import echo_lint, echo_revisions, warn_sqlite_enums
@@ -70,7 +71,7 @@ def branches_command(directory: str | None, verbose: bool) -> None:
 
 
 @command("current")
-@per_bind
+@per_database
 @directory_option
 @click.option("-v", "--verbose", is_flag=True, help="Show every detail.")
 def current_command(directory: str | None, verbose: bool) -> None:
@@ -87,7 +88,7 @@ def current_command(directory: str | None, verbose: bool) -> None:
 
 
 @command("check")
-@per_bind
+@per_database
 @directory_option
 @x_option
 @click.option("--lint", is_flag=True, help="Also fail on 'flask db lint --all' hazards.")

@@ -26,8 +26,10 @@ __all__ = [
     "group_command",
     "lock_timeout_option",
     "lock_verbose_option",
+    "name_database",
     "per_bind",
     "per_bind_json",
+    "per_database",
     "remember_group",
     "report_json",
     "several_binds",
@@ -158,14 +160,21 @@ def per_bind(function: _F) -> _F:
     """Add ``--bind KEY`` and run the command for that bind, or for every bind of the
     app in turn (with a header line per bind when there are several); the exit status is
     1 when it was 1 for any bind."""
-    return _per_bind_command(function, None)
+    return _per_bind_command(function, None, database=False)
+
+
+def per_database(function: _F) -> _F:
+    """:func:`per_bind` for a command that works on the database: before it runs for a
+    bind, ``Database: <masked URL> (<where it came from>)`` on stderr, as Flyway names
+    the database it migrates."""
+    return _per_bind_command(function, None, database=True)
 
 
 def per_bind_json(document: Callable[[Sequence[Any]], object]) -> Callable[[_F], _F]:
     """:func:`per_bind` for a command with ``--json`` (``as_json``): then there are no
     header lines, the command hands its result to :func:`report_json` for each bind, and
     ``document(results)`` is printed as one JSON document at the end."""
-    return lambda function: _per_bind_command(function, document)
+    return lambda function: _per_bind_command(function, document, database=False)
 
 
 def report_json(result: object) -> None:
@@ -173,12 +182,20 @@ def report_json(result: object) -> None:
     click.get_current_context().meta[_JSON_KEY].append(result)
 
 
+def name_database(target: BindTarget | None = None) -> None:
+    """``Database: ...`` on stderr for ``target`` (default: the selected bind)."""
+    target = target or _per_bind.selected_target()
+    click.echo(f"Database: {target.database}", err=True)
+
+
 def several_binds() -> bool:
     """Whether the command runs for several binds (no ``--bind``, several binds)."""
     return bool(click.get_current_context().meta.get(_SEVERAL_KEY))
 
 
-def _per_bind_command(function: _F, document: Callable[[Sequence[Any]], object] | None) -> _F:
+def _per_bind_command(
+    function: _F, document: Callable[[Sequence[Any]], object] | None, *, database: bool
+) -> _F:
     @click.option(
         "--bind",
         "bind_key",
@@ -197,6 +214,8 @@ def _per_bind_command(function: _F, document: Callable[[Sequence[Any]], object] 
         def run_one(target: BindTarget) -> bool:
             if headers:
                 click.echo(target.header)
+            if database:
+                name_database(target)
             try:
                 function(*args, **kwargs)
             except click.exceptions.Exit as done:

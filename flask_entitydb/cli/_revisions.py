@@ -16,7 +16,9 @@ from flask_entitydb.cli._options import (
     drop_permission,
     folder,
     group_command,
+    name_database,
     per_bind,
+    per_database,
     several_binds,
     stacked,
     verbose_option,
@@ -73,6 +75,8 @@ def revision_command(
     **options: Any,
 ) -> None:
     """Write a new revision file (empty unless --autogenerate)."""
+    if autogenerate:
+        name_database()
     with alembic_log_lines(autogenerate and not verbose):
         new = migrations.revision(
             autogenerate=autogenerate,
@@ -90,7 +94,7 @@ def revision_command(
 
 
 @command("migrate")
-@per_bind
+@per_database
 @directory_option
 @click.option("-m", "--message", default=None, help="Revision message (default: the changes).")
 @_placement_options

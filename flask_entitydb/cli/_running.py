@@ -15,7 +15,7 @@ from flask_entitydb.cli._options import (
     folder,
     lock_timeout_option,
     lock_verbose_option,
-    per_bind,
+    per_database,
     stacked,
     tag_option,
     x_option,
@@ -31,7 +31,7 @@ def _options(
     """The options of a command changing the database, with its own ``option`` and
     ``argument``."""
     return stacked(
-        per_bind,
+        per_database,
         directory_option,
         click.option("--sql", is_flag=True, help=sql_help),
         tag_option,

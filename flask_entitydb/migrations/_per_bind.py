@@ -20,6 +20,7 @@ from flask_entitydb import migrations
 from flask_entitydb._engine.routes import table_bind_key
 from flask_entitydb._engine.session import current_app_object
 from flask_entitydb._settings.masking import mask_url
+from flask_entitydb._settings.model import describe_database
 from flask_entitydb.errors import MigrationError
 from flask_entitydb.state import get_state
 
@@ -34,6 +35,10 @@ class BindTarget:
     """Its name in messages: the key, or ``default``."""
     url: str
     """The URL of its primary database, password masked."""
+    database: str = ""
+    """Its primary database as the commands that work on it name it: the masked URL and
+    where it came from (for the SQLite default: the file, and that
+    ``DB_CONNECTION_STRING`` is not set)."""
 
     @property
     def header(self) -> str:
@@ -44,8 +49,14 @@ class BindTarget:
 def _target(app: Flask, key: str | None) -> BindTarget:
     from flask_entitydb.migrations.binds import bind_name
 
-    url = get_state(app).settings.bind(key).primary.url
-    return BindTarget(key=key, name=bind_name(key), url=mask_url(url))
+    primary = get_state(app).settings.bind(key).primary
+    url = mask_url(primary.url)
+    return BindTarget(
+        key=key,
+        name=bind_name(key),
+        url=url,
+        database=describe_database(url, primary.url_source, primary.url.database),
+    )
 
 
 def bind_targets(wanted: str | None = None, *, app: Flask | None = None) -> tuple[BindTarget, ...]:

@@ -259,9 +259,18 @@ def make_package(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> I
 
 
 def ok(result: Result) -> str:
-    """The output of a command that must have succeeded."""
+    """The output of a command that must have succeeded (without the ``Database: ...``
+    line naming the database, tested in tests/test_cli_database_named.py)."""
     assert result.exit_code == 0, result.output
-    return result.output
+    return without_database_line(result.output)
+
+
+def without_database_line(text: str) -> str:
+    """``text`` (a command's stderr or output) without the ``Database: ...`` lines the
+    commands that work on a database print first (tests/test_cli_database_named.py)."""
+    return "".join(
+        line for line in text.splitlines(keepends=True) if not line.startswith("Database: ")
+    )
 
 
 USER_ENTITY = """\
