@@ -25,6 +25,13 @@ DRIVERS = [
     pytest.param(
         ("mysql", "mariadb+mariadbconnector"), id="mysql-mariadbconnector", marks=pytest.mark.mysql
     ),
+    # the same driver under the mysql dialect name (Flask-SQLAlchemy adds 'charset' to every
+    # 'mysql...' URL, which the mariadb driver refuses)
+    pytest.param(
+        ("mysql", "mysql+mariadbconnector"),
+        id="mysql-mysql+mariadbconnector",
+        marks=pytest.mark.mysql,
+    ),
     pytest.param(
         ("postgresql", "postgresql+psycopg"), id="postgresql-psycopg", marks=pytest.mark.postgresql
     ),

@@ -18,6 +18,7 @@ from flask_entitydb._settings.options import (
     check_option_types,
     merge_engine_options,
 )
+from flask_entitydb._settings.option_values import check_option_values
 from flask_entitydb._settings.tls import check_tls_options
 from flask_entitydb._settings.urls import parse_url, prepare_url
 from flask_entitydb.errors import ConfigurationError
@@ -68,6 +69,7 @@ def prepare_database(
     connect_arg_blame: dict[str, str] = {}
     for blame, layer in present:
         check_option_types(layer, blame)
+        check_option_values(url, layer, blame)
         check_tls_options(url, tls, layer, blame, source)
         check_engine(url, merge_engine_options(dialect_defaults, layer), blame)
         connect_arg_blame.update(dict.fromkeys(layer.get("connect_args") or {}, blame))

@@ -44,10 +44,12 @@ def check_option_types(options: Mapping[Any, Any], blame: str) -> None:
                 " keyword names such as 'pool_size'."
             )
         if _not_finite(value):
-            raise ConfigurationError(
-                f"{blame} has '{key}': {value!r}; use a finite number of seconds or items"
-                " (for no pool_timeout, leave it out: the default is 30 seconds)."
+            hint = (
+                " (for no pool_timeout, leave it out: the default is 30 seconds)"
+                if key == "pool_timeout"
+                else ""
             )
+            raise ConfigurationError(f"{blame} has '{key}': {value!r}; use a finite number{hint}.")
     connect_args = options.get("connect_args", {})
     if not isinstance(connect_args, Mapping) or not all(
         isinstance(key, str) for key in connect_args

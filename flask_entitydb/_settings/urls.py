@@ -169,6 +169,10 @@ def prepare_url(url: URL, source: str) -> tuple[URL, dict[str, Any], TLSRequest 
     elif backend in {"mysql", "mariadb"}:
         assert driver is not None  # parse_url refused the others
         defaults.update(pool_recycle=MYSQL_POOL_RECYCLE)
+        if driver.name == "mariadbconnector" and backend == "mysql":
+            # the driver refuses 'charset', which Flask-SQLAlchemy adds to every 'mysql...'
+            # URL; 'mariadb+mariadbconnector' is the same driver for MariaDB servers
+            url = url.set(drivername="mariadb+mariadbconnector")
         if driver.takes_charset and "charset" not in url.query:
             url = url.update_query_dict({"charset": "utf8mb4"})
         if tls is not None:
