@@ -12,13 +12,13 @@ from sqlalchemy.engine import URL
 
 from flask_entitydb._settings.liveness import LivenessPolicy, database_liveness
 from flask_entitydb._settings.model import DatabaseSettings
+from flask_entitydb._settings.option_values import check_option_values
 from flask_entitydb._settings.options import (
     check_connect_keywords,
     check_engine,
     check_option_types,
     merge_engine_options,
 )
-from flask_entitydb._settings.option_values import check_option_values
 from flask_entitydb._settings.tls import check_tls_options
 from flask_entitydb._settings.urls import parse_url, prepare_url
 from flask_entitydb.errors import ConfigurationError
