@@ -97,7 +97,7 @@ _CONNECT_NUMBERS: tuple[tuple[frozenset[str], frozenset[str]], ...] = (
 def _isolation_levels(url: URL) -> tuple[str, ...]:
     dialect = url.get_dialect()()
     try:
-        return tuple(dialect.get_isolation_level_values(None))
+        return tuple(dialect.get_isolation_level_values(None))  # type: ignore[arg-type]
     except Exception:  # a dialect that needs a real connection to say
         return ()
 
