@@ -5,6 +5,7 @@ value that passes ``init_app`` connects."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -132,3 +133,47 @@ def test_random_options_either_fail_at_init_app_or_work(
             db.session.commit()
             db.session.remove()
         db.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("setting", "where"),
+    [
+        ("ssl-verify-server-cert=0", "url"),
+        ("ssl_verify_server_cert = false", "connect_args"),
+        ("skip-ssl", "url"),
+        ("ssl-mode=REQUIRED", "url"),
+        ("loose-ssl-verify-server-cert=OFF", "url"),
+        ("!include weak.cnf", "url"),
+    ],
+)
+def test_an_option_file_cannot_weaken_ssl_true(
+    make_app: Callable[..., Flask], tmp_path: Path, setting: str, where: str
+) -> None:
+    (tmp_path / "weak.cnf").write_text("[client]\nssl-verify-server-cert=0\n")
+    cnf = tmp_path / "my.cnf"
+    cnf.write_text(f"[client]\nuser=root\n{setting}\n")
+    url = "mysql+mysqldb://root:s3cret@127.0.0.1:3306/app?ssl=true"
+    config: dict[str, Any] = {"DB_CONNECTION_STRING": url}
+    if where == "url":
+        config["DB_CONNECTION_STRING"] = f"{url}&read_default_file={cnf}"
+    else:
+        config["ENTITYDB_ENGINE_OPTIONS"] = {"connect_args": {"read_default_file": str(cnf)}}
+    app = make_app(**config)
+    with pytest.raises(ConfigurationError) as info:
+        EntityDB(app)
+    text = str(info.value)
+    assert "would turn TLS or its certificate check off" in text
+    assert "line 2" in text or "line 3" in text
+    assert "s3cret" not in text
+
+
+def test_an_option_file_that_keeps_tls_is_fine(
+    make_app: Callable[..., Flask], tmp_path: Path
+) -> None:
+    cnf = tmp_path / "my.cnf"
+    cnf.write_text("[client]\nuser=root\nssl-verify-server-cert=1\n")
+    url = f"mysql+mysqldb://root@127.0.0.1:3306/app?ssl=true&read_default_file={cnf}"
+    EntityDB(make_app(DB_CONNECTION_STRING=url))
+    missing = f"mysql+mysqldb://root@127.0.0.1:3306/app?ssl=true&read_default_file={cnf}.nope"
+    with pytest.raises(ConfigurationError, match="cannot be read to check"):
+        EntityDB(make_app(DB_CONNECTION_STRING=missing))

@@ -12,6 +12,7 @@ from sqlalchemy.engine import URL
 
 from flask_entitydb._settings.liveness import LivenessPolicy, database_liveness
 from flask_entitydb._settings.model import DatabaseSettings
+from flask_entitydb._settings.option_files import check_option_files
 from flask_entitydb._settings.option_values import check_option_values
 from flask_entitydb._settings.options import (
     check_connect_keywords,
@@ -75,6 +76,7 @@ def prepare_database(
         connect_arg_blame.update(dict.fromkeys(layer.get("connect_args") or {}, blame))
     options = merge_engine_options(dialect_defaults, *(layer for _, layer in present))
     check_connect_keywords(url, options, source, connect_arg_blame)
+    check_option_files(url, tls, options.get("connect_args") or {}, source)
     return DatabaseSettings(
         url,
         source,
