@@ -351,3 +351,61 @@ def test_every_constructor_option_is_documented() -> None:
     parameters = list(inspect.signature(EntityDB).parameters)
     assert "engine_options" in parameters
     assert [name for name in parameters if f":param {name}:" not in docstring] == []
+
+
+# what a directive or role looks like when a page shows it instead of rendering it: rST
+# directives (sphinx-click's output parsed as Markdown), MyST directives and roles
+_RAW_DIRECTIVE = re.compile(
+    r"^\s*\.\. [a-z][a-z:-]*::|^\s*:(?:prog|nested|members):|\{(?:click|eval-rst|doc|toctree)\}",
+    re.MULTILINE,
+)
+
+
+def raw_directives(html_dir: Path) -> dict[str, list[str]]:
+    """The raw directive text in the built pages' visible text, by page."""
+    import html
+
+    found: dict[str, list[str]] = {}
+    for page in sorted(html_dir.glob("*.html")):
+        body = page.read_text(encoding="utf-8")
+        body = re.sub(r"<(script|style)\b.*?</\1>", "", body, flags=re.DOTALL)
+        text = html.unescape(re.sub(r"<[^>]+>", "", body))
+        hits = [match.group(0).strip() for match in _RAW_DIRECTIVE.finditer(text)]
+        if hits:
+            found[page.name] = hits
+    return found
+
+
+@pytest.mark.slow
+def test_built_pages_hold_no_raw_directive_text(tmp_path: Path) -> None:
+    """The built HTML shows no directive as text (the command reference of
+    migrations.md once rendered as '.. program:: flask db', '.. option:: --bind', ...)."""
+    out = tmp_path / "html"
+    result = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-q", "-b", "html", str(DOCS), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "option:: --bind" not in (out / "migrations.html").read_text(encoding="utf-8")
+    assert 'id="cmdoption-flask-db-upgrade-bind"' in (out / "migrations.html").read_text(
+        encoding="utf-8"
+    )
+    assert raw_directives(out) == {}
+
+
+def test_pages_use_links_github_renders() -> None:
+    """GitHub shows MyST's '{doc}' roles as text: pages link with Markdown links."""
+    for page in PAGES:
+        assert "{doc}`" not in page.read_text(encoding="utf-8"), page.name
+
+
+def test_read_the_docs_builds_them_as_here() -> None:
+    config = (ROOT / ".readthedocs.yaml").read_text(encoding="utf-8")
+    assert "configuration: docs/conf.py" in config
+    assert "fail_on_warning: true" in config
+    assert "requirements: docs/requirements.txt" in config
+    requirements = (DOCS / "requirements.txt").read_text(encoding="utf-8")
+    for name in ("sphinx", "myst-parser", "sphinx-click", "furo"):
+        assert name in requirements

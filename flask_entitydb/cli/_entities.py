@@ -15,7 +15,7 @@ from flask_entitydb.migrations import _per_bind
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def entities_command(as_json: bool) -> None:
     """List the entities: class, table, module file, source and column count; also the
-    mapped classes discovery did not find (imported by hand) and the '*_entity.py' files
+    mapped classes discovery did not find (imported by hand) and the '<name>_entity.py' files
     it did not import."""
     report = entities_report(current_app_object())
     if as_json:

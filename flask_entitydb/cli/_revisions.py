@@ -106,7 +106,7 @@ def migrate_command(directory: str | None, allow_drop: bool, verbose: bool, **op
     """Autogenerate a revision from the entities (revision --autogenerate).
 
     A revision that drops a table is written only with --allow-drop or when confirmed on
-    a terminal, and never while an '*_entity.py' file of the project was not discovered.
+    a terminal, and never while an '<name>_entity.py' file of the project was not discovered.
     """
     with alembic_log_lines(not verbose):
         new = migrations.migrate(
