@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from flask_entitydb import ConfigurationError, EntityDB
-from flask_entitydb._settings.masking import mask_text
+from flask_entitydb._settings.masking import mask_text, mask_url
 from flask_entitydb._settings.options import MYSQL_POOL_RECYCLE
 
 MYSQL = "mysql+mysqldb://root:s3cret-pw@localhost:3306/flask"
@@ -189,6 +189,11 @@ def test_sqlite_foreign_keys_enforced(make_app: Callable[..., Flask]) -> None:
             "is not a valid database URL (a value of 51 characters starting 'mysql+mysqldb://')",
         ),
         (
+            "mysql+mysqldb//root:s3cret-pw@localhost/flask",
+            "is not a valid database URL (a value of 45 characters starting"
+            " 'mysql+mysqldb//' (a scheme ends with '://'))",
+        ),
+        (
             "'mysql+mysqldb://root:s3cret-pw@localhost/flask'",
             "is not a valid database URL (a value of 48 characters starting with a quote);"
             " remove the quotes around the value",
@@ -249,6 +254,14 @@ def test_repr_masks_password(make_app: Callable[..., Flask]) -> None:
 
 def test_mask_text() -> None:
     assert mask_text("x mysql://u:pa:ss@h/db y") == "x mysql://u:***@h/db y"
+
+
+def test_an_empty_password_is_shown_as_empty() -> None:
+    """'root:***' would suggest a password that is not there (the wrong one to look for
+    when the server says 'using password: NO')."""
+    assert mask_text("mysql://root:@h/db") == "mysql://root:@h/db"
+    assert mask_url(sa.make_url("mysql+mysqldb://root:@h/db")) == "mysql+mysqldb://root:@h/db"
+    assert mask_url(sa.make_url("mysql+mysqldb://root:pw@h/db")) == "mysql+mysqldb://root:***@h/db"
 
 
 def test_flask_cli_prints_one_line_for_bad_config(tmp_path: Path) -> None:

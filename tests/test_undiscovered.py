@@ -70,6 +70,10 @@ def test_missed_entity_module_is_named_and_never_dropped(package: AppPackage) ->
         assert f"entity modules '{order_file}', '{tag_file}'" in error
         assert result.stderr.count(order_file) == 1  # named once, in the error
         assert "ENTITYDB_ENTITY_PACKAGES" in error
+        # the setting replaces the default search: the hint says so and names the package
+        assert f"its package ('{package.name}.models')" not in error
+        assert f"their packages ('{package.name}.models') to 'ENTITYDB_ENTITY_PACKAGES'," in error
+        assert "which replaces the default search" in error
         assert "junk_entity" not in result.output
     assert package.tables() >= {"users", "orders", "tags"}
 

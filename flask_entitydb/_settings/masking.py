@@ -55,12 +55,12 @@ def is_secret_key(name: str) -> bool:
 
 def _userinfo(match: re.Match[str]) -> str:
     userinfo = match.group("userinfo")
-    user, colon, _ = userinfo.partition(":")
+    user, colon, password = userinfo.partition(":")
     if "@" in userinfo or "/" in user or "?" in user:
         # ambiguous: no part of it is shown
         return f"{match.group('scheme')}***@"
-    if not colon:
-        return match.group(0)
+    if not colon or not password:
+        return match.group(0)  # no password (or an empty one): nothing to hide
     return f"{match.group('scheme')}{user}:***@"
 
 
@@ -87,7 +87,9 @@ def _url(url: URL) -> str:
                 for key, value in url.query.items()
             }
         )
-    return _text(url.render_as_string(hide_password=True)) + ("#***" if fragment else "")
+    # an empty password hides nothing: shown as typed ('root:@host'), not as 'root:***'
+    text = url.render_as_string(hide_password=url.password != "")
+    return _text(text) + ("#***" if fragment else "")
 
 
 def has_fragment(url: URL) -> bool:
@@ -123,6 +125,7 @@ def mask_connection_string(raw: str) -> str:
 
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+_SCHEME_TYPO = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*\+[A-Za-z0-9]*[:/]{1,3}")
 
 
 def describe_unparsed(raw: str) -> str:
@@ -136,6 +139,10 @@ def describe_unparsed(raw: str) -> str:
     if raw[:1] in {"'", '"'}:
         return f"{size} starting with a quote"
     scheme = _SCHEME.match(raw)
+    typo = _SCHEME_TYPO.match(raw)
+    if scheme is None and typo is not None:
+        # only scheme characters, ':' and '/': never a credential
+        return f"{size} starting '{typo.group(0)}' (a scheme ends with '://')"
     if scheme is None:
         return f"{size} that does not start with a scheme such as 'mysql+mysqldb://'"
     return f"{size} starting '{scheme.group(0)}'"

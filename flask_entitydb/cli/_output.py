@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from flask_entitydb.cli._options import current_app_object, group_command
-from flask_entitydb.discovery._undiscovered import undiscovered_modules
+from flask_entitydb.discovery._undiscovered import packages_hint, undiscovered_modules
 from flask_entitydb.migrations import _per_bind
 from flask_entitydb.state import get_state
 
@@ -139,8 +139,7 @@ def warn_undiscovered() -> None:
         click.secho(
             "Warning: discovery did not import the entity module"
             f"{'s' if len(missed) > 1 else ''} {', '.join(m.describe() for m in missed)};"
-            " its tables are not part of the revision. List its package in"
-            " 'ENTITYDB_ENTITY_PACKAGES' ('flask db entities' shows what was discovered).",
+            f" its tables are not part of the revision; {packages_hint(missed)}.",
             fg="yellow",
             err=True,
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -62,6 +63,19 @@ class UndiscoveredModule:
         """The file, and whether it was imported by hand, for messages."""
         by_hand = " (imported by hand)" if self.imported else ""
         return f"'{self.file}'{by_hand}"
+
+
+def packages_hint(missed: Sequence[UndiscoveredModule]) -> str:
+    """How to make discovery import ``missed``: their packages added to
+    ``ENTITYDB_ENTITY_PACKAGES``, which replaces the default search (so the packages
+    searched now must be listed too)."""
+    packages = sorted({m.module.rpartition(".")[0] for m in missed if m.module and "." in m.module})
+    named = f" ({', '.join(repr(p) for p in packages)})" if packages else ""
+    return (
+        f"add {'their packages' if len(missed) > 1 else 'its package'}{named} to"
+        " 'ENTITYDB_ENTITY_PACKAGES', which replaces the default search, so list the"
+        " packages searched now too ('flask db entities' shows them)"
+    )
 
 
 def project_roots(app: Flask) -> list[str]:

@@ -168,8 +168,9 @@ class CheckResult:
         if self.undiscovered:
             lines.append(
                 "Entity modules that discovery did not import, so their entities were not"
-                " compared (list their package in 'ENTITYDB_ENTITY_PACKAGES', or rename"
-                " a file that is not an entity module):"
+                " compared (add their package to 'ENTITYDB_ENTITY_PACKAGES', which replaces"
+                " the default search, so list the packages searched now too; or rename a"
+                " file that is not an entity module):"
             )
             lines += [f"  - {file}" for file in self.undiscovered]
         return lines

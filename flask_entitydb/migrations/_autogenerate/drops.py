@@ -13,7 +13,11 @@ from collections.abc import Callable, Sequence
 from alembic.operations import ops
 from flask import Flask
 
-from flask_entitydb.discovery._undiscovered import UndiscoveredModule, undiscovered_modules
+from flask_entitydb.discovery._undiscovered import (
+    UndiscoveredModule,
+    packages_hint,
+    undiscovered_modules,
+)
 from flask_entitydb.errors import MigrationError
 from flask_entitydb.migrations._autogenerate import changes as _changes
 from flask_entitydb.state import EntityDBState
@@ -42,10 +46,9 @@ def undiscovered_error(tables: Sequence[str], missed: Sequence[UndiscoveredModul
     noun = "module" if len(missed) == 1 else "modules"
     return (
         f"Not writing a revision that drops {_listed(tables)}: discovery did not import the"
-        f" entity {noun} {files}, so tables they define look deleted. List their package"
-        " in 'ENTITYDB_ENTITY_PACKAGES' (or move them into a searched package), or rename"
-        " a file that is not an entity module; 'flask db entities' shows what was"
-        " discovered."
+        f" entity {noun} {files}, so tables they define look deleted: {packages_hint(missed)};"
+        " or move them into a searched package, or rename a file that is not an entity"
+        " module."
     )
 
 

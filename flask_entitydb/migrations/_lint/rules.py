@@ -74,8 +74,10 @@ RULES: dict[str, Rule] = {
             "the previous release inserts rows without this column: every such INSERT fails"
             " (MySQL/MariaDB: 'Field doesn't have a default value'; PostgreSQL and SQLite:"
             " NOT NULL violation, and the ALTER itself fails on a table with rows)",
-            "give the column a server default (server_default=...), or add it nullable,"
-            " backfill in batches, and make it NOT NULL in a later release",
+            "give the column a server default in the revision and on the entity"
+            " (mapped_column(..., server_default=...), or 'flask db check' reports the"
+            " difference), or add it nullable, backfill in batches, and make it NOT NULL"
+            " in a later release",
         ),
         Rule(
             "alter-column-type",
