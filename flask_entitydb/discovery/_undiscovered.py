@@ -80,14 +80,14 @@ def packages_hint(missed: Sequence[UndiscoveredModule]) -> str:
 
 def project_roots(app: Flask) -> list[str]:
     """The folder the app's top-level package (or module) was imported from, and its
-    parent when that is a ``src`` folder of a project; none for an installed app."""
+    parent when that is a ``src`` folder of a project (for ``Flask("name",
+    root_path=...)``, that folder's); none for an installed app."""
     module = sys.modules.get(app.import_name.partition(".")[0])
-    if module is None:
-        return []
     paths = list(getattr(module, "__path__", []) or [])
     origin = str(paths[0]) if paths else getattr(module, "__file__", None)
     if not origin:
-        return []
+        # Flask("name", root_path=...): no module of that name; the app's code is there
+        origin = app.root_path
     root = os.path.dirname(os.path.realpath(origin))
     if any(part in ("site-packages", "dist-packages") for part in root.split(os.sep)):
         return []
@@ -114,18 +114,20 @@ def entity_files(root: str) -> list[str]:
     :data:`MAX_DIRECTORIES` and :data:`MAX_DEPTH`)."""
     found: list[str] = []
     pending = [(root, 0)]
-    seen = 0
-    while pending and seen < MAX_DIRECTORIES:
+    visited = {os.path.realpath(root)}
+    while pending and len(visited) <= MAX_DIRECTORIES:
         folder, depth = pending.pop()
-        seen += 1
         try:
             entries = list(os.scandir(folder))
         except OSError:
             continue
         for entry in entries:
             try:
-                if entry.is_dir(follow_symlinks=False):
-                    if depth < MAX_DEPTH and not _skipped(entry):
+                # symlinked folders are followed (each real folder once: no loops)
+                if entry.is_dir():
+                    real = os.path.realpath(entry.path)
+                    if depth < MAX_DEPTH and not _skipped(entry) and real not in visited:
+                        visited.add(real)
                         pending.append((entry.path, depth + 1))
                 elif entry.name.endswith(ENTITY_SUFFIX + ".py") and entry.is_file():
                     found.append(entry.path)
