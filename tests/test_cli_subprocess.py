@@ -44,9 +44,8 @@ def test_workflow_through_the_flask_command(package: AppPackage) -> None:
     result = package.run("migrate", "-m", "email")
     assert result.returncode == 0, result.stderr
     # Flask-Migrate's streams: Alembic's log lines on stderr, the new file on stdout
-    assert result.stderr.startswith(
-        f"Database: {package.url} (DB_CONNECTION_STRING (environment))\n"
-    )
+    database = result.stderr.splitlines()[0]  # the database it compared with, named first
+    assert database.startswith("Database: ") and database.endswith("(environment))")
     assert without_database_line(result.stderr).startswith("INFO  [alembic.autogenerate.compare")
     assert "] Detected added column 'users.email'\n" in result.stderr
     assert result.stdout.startswith("Generating ") and result.stdout.endswith("...  done\n")
