@@ -158,7 +158,7 @@ def stamp_command(
 
 @command("repair")
 @stacked(
-    per_bind,
+    per_database,
     directory_option,
     click.option(
         "--applied",
