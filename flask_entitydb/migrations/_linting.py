@@ -112,6 +112,7 @@ def lint(
         else:
             recorded = record(earlier, url)
         at = ", ".join(found or ()) or "base" if found is not None else "unknown"
+        at_previous = "" if applied == before else f"at {at}"
         result = judge(
             recorded,
             chosen,
@@ -122,5 +123,6 @@ def lint(
             settings.lint_max_rows,
             seed=seed,
             replay_reason=f"the database (at {at}) is not at the revision before the linted ones",
+            at_previous=at_previous,
         )
         return replace(result, bind=bind_name(key))

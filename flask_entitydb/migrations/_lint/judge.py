@@ -16,6 +16,7 @@ from alembic.script import Script
 from flask_entitydb._settings.masking import mask_text
 from flask_entitydb.migrations._connections import closed_after
 from flask_entitydb.migrations._lint.data import DEFAULT_MAX_ROWS, data_findings
+from flask_entitydb.migrations._lint.live import failing_on_data
 from flask_entitydb.migrations._lint.mysql import copy_findings
 from flask_entitydb.migrations._lint.postgresql import judged_type_change, type_rewrites
 from flask_entitydb.migrations._lint.record import Recorded, RecordedRevision, revision_allows
@@ -39,6 +40,7 @@ def judge(
     max_rows: int = DEFAULT_MAX_ROWS,
     seed: Seed | None = None,
     replay_reason: str = "the database is not at the revision before the linted ones",
+    at_previous: str | None = None,
 ) -> LintResult:
     """The findings on the ``linted`` revisions among ``recorded`` (oldest first: every
     revision up to the last linted one, whose scratch databases replay the earlier ones;
@@ -48,12 +50,15 @@ def judge(
     :param lock_timeout: the migration lock timeout (``None``: migrations run without one).
     :param replay_reason: why the earlier revisions are replayed (said in a note).
     :param max_rows: the rows a data statement may touch in one transaction.
+    :param at_previous: ``""`` when the database is at the revision before the linted ones
+        (its rows are checked against the operations), else where it is, for the note.
     """
     backend = url.get_backend_name()
     judgement = _Judgement(recorded, linted, engine, url, lock_timeout)
     judgement.seed = seed
     judgement.replay_reason = replay_reason
     judgement.check_data(backend, max_rows)
+    judgement.check_rows(backend, at_previous)
     if judgement.items and backend in MYSQL:
         judgement.check_on_mysql()
     if backend == "postgresql":
@@ -108,6 +113,19 @@ class _Judgement:
         for hit in touched:
             self.add(hit.item, "data-migration", hit.detail)
         self.notes += notes
+
+    def check_rows(self, backend: str, at_previous: str | None) -> None:
+        """Operations the database's rows make fail, when it is at the revision before."""
+        query = at_previous == ""
+        failing, candidates = failing_on_data(self.revisions, self.engine, backend, query=query)
+        for hit in failing:
+            self.add(hit.item, "fails-on-data", hit.detail)
+        if candidates and not query:
+            self.notes.append(
+                f"{candidates} operation(s) (unique, NOT NULL, shorter type, foreign key,"
+                " CHECK) were not checked against the rows: the database is"
+                f" {at_previous or 'not readable'}, not at the revision before the linted ones"
+            )
 
     def check_on_mysql(self) -> None:
         """Table copies (the server on a scratch database), Galera, the lock timeout."""

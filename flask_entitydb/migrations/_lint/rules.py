@@ -97,6 +97,14 @@ RULES: dict[str, Rule] = {
             " op.get_context().autocommit_block())",
         ),
         Rule(
+            "fails-on-data",
+            "the rows of this database make the operation fail (or, on MySQL/MariaDB without"
+            " strict mode, change them): the upgrade stops there, and on MySQL/MariaDB the"
+            " revision's earlier DDL stays applied",
+            "fix those rows first (the query in the finding lists them), in batches, in a"
+            " revision before this one or by hand; or change the operation",
+        ),
+        Rule(
             "mysql-table-copy",
             "the server cannot run this ALTER with ALGORITHM=INSTANT nor with"
             " ALGORITHM=INPLACE, LOCK=NONE: it copies the table and blocks writes for the"
