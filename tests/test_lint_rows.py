@@ -145,11 +145,11 @@ def test_only_at_the_revision_before(package: AppPackage, backend: str) -> None:
     package.write_revision("c3", "b2", CASES[1].values[0])
     report = json.loads(package.cli("lint", "--json", "c3").output)
     assert "fails-on-data" not in [f["rule"] for f in report["findings"]], report
-    assert report["notes"][-1:] == [
+    assert (
         "1 operation(s) (unique, NOT NULL, shorter type, foreign key, CHECK) were not"
         " checked against the rows: the database is at a1, not at the revision before the"
         " linted ones"
-    ], report
+    ) in report["notes"], report
     report = json.loads(package.cli("lint", "--json", "b2:c3").output)
     assert _rows_rules(report) == ["fails-on-data"], report
     engine = package.engine()
