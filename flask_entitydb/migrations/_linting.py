@@ -112,7 +112,7 @@ def lint(
         else:
             recorded = record(earlier, url)
         at = ", ".join(found or ()) or "base" if found is not None else "unknown"
-        at_previous = "" if applied == before else f"at {at}"
+        at_previous = "" if applied == before else f"at {at}" if found is not None else None
         result = judge(
             recorded,
             chosen,

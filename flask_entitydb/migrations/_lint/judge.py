@@ -51,7 +51,8 @@ def judge(
     :param replay_reason: why the earlier revisions are replayed (said in a note).
     :param max_rows: the rows a data statement may touch in one transaction.
     :param at_previous: ``""`` when the database is at the revision before the linted ones
-        (its rows are checked against the operations), else where it is, for the note.
+        (its rows are checked against the operations), else where it is, for a note
+        (``None``: its revision was not read, and no note).
     """
     backend = url.get_backend_name()
     judgement = _Judgement(recorded, linted, engine, url, lock_timeout)
@@ -120,11 +121,11 @@ class _Judgement:
         failing, candidates = failing_on_data(self.revisions, self.engine, backend, query=query)
         for hit in failing:
             self.add(hit.item, "fails-on-data", hit.detail)
-        if candidates and not query:
+        if candidates and at_previous:
             self.notes.append(
                 f"{candidates} operation(s) (unique, NOT NULL, shorter type, foreign key,"
-                " CHECK) were not checked against the rows: the database is"
-                f" {at_previous or 'not readable'}, not at the revision before the linted ones"
+                f" CHECK) were not checked against the rows: the database is {at_previous},"
+                " not at the revision before the linted ones"
             )
 
     def check_on_mysql(self) -> None:
