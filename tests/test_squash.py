@@ -68,7 +68,9 @@ def upgrade(package: AppPackage, revision: str = "head", **options: object) -> l
     ]
 
 
-def test_squash_then_new_partway_and_past_databases(package: AppPackage) -> None:
+def test_squash_then_new_partway_and_past_databases(
+    package: AppPackage, caplog: pytest.LogCaptureFixture
+) -> None:
     write_history(package)
     result = package.cli("squash", "--to", "a3")
     assert result.exit_code == 0, result.output
@@ -82,6 +84,9 @@ def test_squash_then_new_partway_and_past_databases(package: AppPackage) -> None
     # a new database: the squashed revision, then the revisions after it
     assert upgrade(package) == ["a3 (squashed)", "a4"]
     assert package.version() == {"a4"}
+    # the journal knows a3 was applied from the squashed file: a3's own file is not "edited"
+    assert upgrade(package) == []
+    assert "was edited" not in caplog.text
     assert {"authors", "books"} <= package.tables()
     # what it built is what the revisions build: back to base through the revisions
     # themselves, then partway and on through them
@@ -388,3 +393,10 @@ def test_a_failing_history_is_named(package: AppPackage) -> None:
         "Error: The history up to 'a2' failed on a scratch database: Revision 'a2'"
     )
     assert squashed_files(package) == []
+
+
+def test_the_journal_knows_the_squashed_folder() -> None:
+    from flask_entitydb.migrations._journal.checks import SQUASHED_FOLDER
+    from flask_entitydb.migrations._squash.files import FOLDER
+
+    assert SQUASHED_FOLDER == FOLDER

@@ -61,9 +61,26 @@ def edited_revisions(
         if entry is None or not entry.checksum or found is None:
             continue
         now = checksum(found.path)
-        if now != entry.checksum:
+        if now != entry.checksum and entry.checksum not in squashed_checksums(script, revision):
             edited.append(EditedRevision(revision, found.path, entry.checksum, now))
     return edited
+
+
+SQUASHED_FOLDER = "squashed"
+"""The folder of ``flask db squash``'s revisions (``_squash.files.FOLDER``)."""
+
+
+def squashed_checksums(script: ScriptDirectory, revision: str) -> set[str]:
+    """The checksums of the squashed revisions standing for ``revision``: a new database
+    started from one of them journals that file under ``revision``'s id."""
+    folder = os.path.join(script.dir, SQUASHED_FOLDER)
+    if not os.path.isdir(folder):
+        return set()
+    return {
+        checksum(os.path.join(folder, name))
+        for name in os.listdir(folder)
+        if name.startswith(f"{revision}_") and name.endswith(".py")
+    }
 
 
 def version_heads(connection: sa.Connection, name: str, schema: str | None) -> tuple[str, ...]:
