@@ -14,6 +14,7 @@ from alembic.runtime.migration import MigrationContext
 
 from flask_entitydb._settings.model import Settings
 from flask_entitydb.migrations._autogenerate.compare import compare_server_default, compare_type
+from flask_entitydb.migrations._autogenerate.cycles import deferred_foreign_keys
 from flask_entitydb.migrations._autogenerate.online_blocks import online_algorithms
 from flask_entitydb.migrations._autogenerate.portable import portable_types, render_item
 from flask_entitydb.migrations._autogenerate.safe_forms import concurrent_indexes
@@ -49,6 +50,7 @@ def hook_options(
         "render_item": first_rendering(render_item, options.pop("render_item", None)),
         "process_revision_directives": chain(
             portable_types(metadata),
+            deferred_foreign_keys,
             concurrent_indexes,
             online_algorithms,
             options.pop("process_revision_directives", None),

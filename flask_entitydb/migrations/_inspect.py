@@ -18,6 +18,7 @@ from flask import Flask
 from flask_entitydb.discovery._undiscovered import undiscovered_modules
 from flask_entitydb.errors import MigrationError
 from flask_entitydb.migrations._autogenerate import changes as _changes
+from flask_entitydb.migrations._autogenerate.cycles import cycles_sorted_later
 from flask_entitydb.migrations._config import make_config
 from flask_entitydb.migrations._context import (
     PathArg,
@@ -253,7 +254,8 @@ def check(
             differences.append(_changes.describe_all(operations, context.dialect)[0])
             scripts[:] = []
 
-        command.revision(config, autogenerate=True, process_revision_directives=capture)
+        with cycles_sorted_later():
+            command.revision(config, autogenerate=True, process_revision_directives=capture)
     return CheckResult(
         current=found,
         heads=at_head,

@@ -18,6 +18,7 @@ from flask import Flask
 from flask_entitydb.errors import MigrationError
 from flask_entitydb.migrations._autogenerate import changes as _changes
 from flask_entitydb.migrations._autogenerate import drops as _drops
+from flask_entitydb.migrations._autogenerate.cycles import cycles_sorted_later
 from flask_entitydb.migrations._autogenerate.portable import drop_indexes_with_tables
 from flask_entitydb.migrations._config import make_config, migrations_directory
 from flask_entitydb.migrations._context import (
@@ -182,7 +183,7 @@ def revision(
             elif script.message is None:
                 script.message = _changes.summary(described[0])
 
-        with quiet():
+        with quiet(), cycles_sorted_later():
             result = command.revision(
                 config,
                 message=message,
