@@ -27,9 +27,18 @@ def closed_after(engine: sa.Engine) -> Iterator[sa.Connection]:
     """A connection of ``engine`` that is closed, not returned to the pool, when the
     ``with`` block ends."""
     with engine.connect() as connection:
-        if not isinstance(engine.pool, _KEEP_POOLED):
-            connection.detach()
-        yield connection
+        try:
+            yield connection
+        finally:
+            # detached at the end, not up front: a detached connection has no pool
+            # record, and Alembic's autocommit_block() (an isolation level change) fails
+            # on it ('NoneType' object has no attribute 'finalize_callback')
+            if (
+                not isinstance(engine.pool, _KEEP_POOLED)
+                and not connection.closed
+                and not connection.invalidated
+            ):
+                connection.detach()
 
 
 __all__ = ["closed_after"]

@@ -39,7 +39,7 @@ from flask_entitydb.migrations._journal.table import (
     utcnow,
 )
 from flask_entitydb.migrations._journal.verdicts import fence_line, retry_line, stop_line
-from flask_entitydb.migrations._locks.discard import discard, rollback_or_discard
+from flask_entitydb.migrations._locks.discard import rollback_or_discard
 from flask_entitydb.migrations._locks.lease import private_engine
 
 log = logging.getLogger("flask_entitydb")
@@ -111,10 +111,6 @@ class Journal:
             self._connection = connection
         return self._connection
 
-    def connection(self) -> sa.Connection:
-        """The journal's own connection (each read and write on it is committed)."""
-        return self._conn()
-
     def _on_own(self, work: Callable[[sa.Connection], _T]) -> _T:
         """Run ``work`` on the journal's connection and commit; once more on a new
         connection when the server had dropped the idle one (``wait_timeout``,
@@ -141,14 +137,18 @@ class Journal:
             return self._migrating.execute(statement).rowcount
         return self._on_own(lambda connection: connection.execute(statement).rowcount)
 
-    def open(self) -> None:
-        """Create the table if it is missing."""
-        self._on_own(lambda connection: create_if_missing(connection, self.table))
+    def open(self, connection: sa.Connection) -> None:
+        """Create the table if it is missing, on ``connection`` (the migrating one, before
+        the run's first transaction: the journal's own connection is only opened when a
+        revision starts)."""
+        create_if_missing(connection, self.table)
 
     def close(self) -> None:
-        """Close the journal's connection and pool."""
+        """Close the journal's connection and pool (each connection really closed, so the
+        server forgets it at once)."""
         if self._connection is not None:
-            discard(self._connection)
+            if self._connection.in_transaction():
+                rollback_or_discard(self._connection)
             self._connection.close()
             self._connection = None
         self._engine.dispose()

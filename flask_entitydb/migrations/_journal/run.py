@@ -44,15 +44,15 @@ def journaled(
         engine, table_name, run_identity(engine.url), galera=galera, migrating=connection
     )
     try:
-        journal.open()
+        journal.open(connection)
         heads = version_heads(
-            journal.connection(),
+            connection,
             str(migration.opts.get("version_table", "alembic_version")),
             migration.opts.get("version_table_schema"),
         )
-        for edited in edited_revisions(journal.connection(), journal.table, script, heads):
+        for edited in edited_revisions(connection, journal.table, script, heads):
             log.warning("%s", edited.describe())
-        journal.connection().commit()
+        connection.commit()
         with watching(journal, script, connection):
             yield journal
     finally:
