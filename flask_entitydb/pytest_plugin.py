@@ -13,6 +13,13 @@ Fixtures
     pytest-xdist every worker of every run gets its own database
     (``<name>_<UTC time>_<run>_<worker>``, see ``flask_entitydb._testing.workers``;
     for SQLite a file per worker).
+``entitydb_binds`` (session)
+    Bind key -> URL of that bind's test database; hand it to your app factory as
+    ``ENTITYDB_BINDS``. Each bind the app uses gets a database of its own (per xdist
+    worker), built by that bind's migrations and joined in each test's transaction like
+    the main one; ``--entitydb-bind-url KEY=URL`` or ``ENTITYDB_TEST_URL_<KEY>`` name it,
+    by default the plugin makes one next to the main test database. An app whose bind
+    points anywhere else is refused before any test touches it.
 ``entitydb_database`` (session)
     An :class:`EntityDBTestDatabase`: creates and drops the per-worker database, and
     brings the schema to head once per session, with the app's real migrations (default)
@@ -38,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from flask_entitydb._testing.binds import BindURLs
 from flask_entitydb._testing.database import EntityDBTestDatabase, in_use
 from flask_entitydb._testing.isolation import EntityDBTransaction, isolated
 from flask_entitydb._testing.opening import open_test_database
@@ -54,6 +62,7 @@ __all__ = [
     "EntityDBTransaction",
     "SchemaMode",
     "check_migrations",
+    "entitydb_binds",
     "entitydb_database",
     "entitydb_session",
     "entitydb_transaction",
@@ -74,6 +83,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="URL",
         help=f"database URL for the entitydb_* fixtures (default: ${URL_ENV}, else a"
         " throwaway SQLite file); under xdist each worker gets <name>_<worker>.",
+    )
+    group.addoption(
+        "--entitydb-bind-url",
+        dest="entitydb_bind_urls",
+        action="append",
+        default=[],
+        metavar="KEY=URL",
+        help="test database of the bind KEY (repeatable; default: $ENTITYDB_TEST_URL_<KEY>,"
+        " else one the plugin makes next to the test database and drops at the end).",
     )
     group.addoption(
         "--entitydb-schema",
@@ -111,6 +129,14 @@ def entitydb_url(entitydb_database: EntityDBTestDatabase) -> str:
     """The test database URL (with password): pass it to your app factory as
     ``DB_CONNECTION_STRING``."""
     return entitydb_database.url_string
+
+
+@pytest.fixture(scope="session")
+def entitydb_binds(entitydb_database: EntityDBTestDatabase) -> BindURLs:
+    """Bind key -> URL (with password) of that bind's test database: pass it to your app
+    factory as ``ENTITYDB_BINDS``; the database of a bind is made when the app first asks
+    for its key."""
+    return BindURLs(entitydb_database)
 
 
 @pytest.fixture

@@ -9,11 +9,21 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from helpers.databases import server_url
+from helpers.plugin_runs import (
+    admin_execute,
+    clean_environment,
+    run,
+    scalar,
+    server_databases,
+    table_names,
+)
 from helpers.ports import free_port
 
 pytest_plugins = ["pytester"]
@@ -167,22 +177,11 @@ BEHAVIOUR_ORDER = [
     "test_client_shares_the_transaction",
 ]
 
-SUBPROCESS_ENV = (
-    "ENTITYDB_TEST_URL",
-    "DB_CONNECTION_STRING",
-    "PYTEST_ADDOPTS",
-    "PYTEST_PLUGINS",
-    "PYTEST_XDIST_WORKER",
-    "PYTEST_XDIST_WORKER_COUNT",
-    "PYTEST_XDIST_TESTRUNUID",
-)
-
 
 @pytest.fixture
 def shop(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     """A pytester folder holding the example 'shop' app and its conftest."""
-    for name in SUBPROCESS_ENV:
-        monkeypatch.delenv(name, raising=False)
+    clean_environment(monkeypatch)
     pytester.mkpydir("shop")
     pytester.mkpydir("shop/entities")
     (pytester.path / "shop" / "__init__.py").write_text(SHOP_INIT)
@@ -190,27 +189,6 @@ def shop(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.P
     pytester.makeconftest(CONFTEST)
     pytester.makeini(INI_CREATE_ALL)
     return pytester
-
-
-def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
-
-
-def scalar(url: str, sql: str) -> object:
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            return conn.scalar(sa.text(sql))
-    finally:
-        engine.dispose()
-
-
-def table_names(url: str) -> set[str]:
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    try:
-        return set(sa.inspect(engine).get_table_names())
-    finally:
-        engine.dispose()
 
 
 # -- isolation -------------------------------------------------------------------------------
@@ -431,31 +409,6 @@ def test_xdist_workers_each_get_their_own_database(
         assert server_databases(database_url, base) == set()
         # and the database named on the command line was left alone
         assert table_names(database_url) == set()
-
-
-def server_databases(url: str, prefix: str) -> set[str]:
-    """Names of the databases on the server of ``url`` that start with ``prefix``."""
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    listing = (
-        "SELECT datname FROM pg_database"
-        if engine.dialect.name == "postgresql"
-        else "SELECT schema_name FROM information_schema.schemata"
-    )
-    try:
-        with engine.connect() as conn:
-            names = {str(name) for name in conn.scalars(sa.text(listing))}
-    finally:
-        engine.dispose()
-    return {name for name in names if name.startswith(prefix) and name != prefix}
-
-
-def admin_execute(url: str, sql: str) -> None:
-    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text(sql))
-    finally:
-        engine.dispose()
 
 
 def test_xdist_sqlite_file_url_gets_a_file_per_worker(
@@ -707,6 +660,29 @@ def test_unreachable_database_stops_the_run_with_one_line(
     result.assert_outcomes()  # nothing ran
 
 
+@pytest.mark.parametrize(
+    "server",
+    [
+        pytest.param("mysql", marks=pytest.mark.mysql),
+        pytest.param("postgresql", marks=pytest.mark.postgresql),
+    ],
+)
+def test_missing_database_on_a_running_server_says_so(shop: pytest.Pytester, server: str) -> None:
+    """The server answers and only the database is missing: the line says that, not
+    'start the server'."""
+    shop.makepyfile(test_behaviour=BEHAVIOUR_TESTS)
+    name = f"edb_missing_{uuid.uuid4().hex[:8]}"
+    url = server_url(server).set(database=name).render_as_string(hide_password=False)
+
+    result = run(shop, f"--entitydb-url={url}")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    output = result.stdout.str() + result.stderr.str()
+    [line] = [line for line in output.splitlines() if "cannot connect" in line]
+    assert f"the server runs, but has no database '{name}': create it (CREATE DATABASE" in line
+    assert "start the server" not in line
+
+
 def test_unreachable_database_under_xdist_fails_each_test_with_one_line(
     shop: pytest.Pytester,
 ) -> None:
@@ -914,8 +890,7 @@ def test_invalid_schema_setting_is_a_usage_error(shop: pytest.Pytester) -> None:
 def test_suite_with_its_own_db_fixtures_is_unaffected(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in SUBPROCESS_ENV:
-        monkeypatch.delenv(name, raising=False)
+    clean_environment(monkeypatch)
     pytester.makeini("[pytest]\nfilterwarnings = error\n")
     pytester.makeconftest(
         """
@@ -1016,3 +991,103 @@ def test_suite_with_its_own_db_fixtures_is_unaffected(
         "entitydb_transaction",
         "entitydb_session",
     }
+
+
+# -- suites written for Flask-SQLAlchemy -------------------------------------------------------
+
+COUNTER_TESTS = """
+import pytest
+import sqlalchemy as sa
+
+from shop import db
+from shop.entities.item_entity import Item
+
+
+@pytest.mark.parametrize("n", range(3))
+def test_ids_start_at_one(n, entitydb_transaction, client):
+    assert client.post("/items", json={"name": f"first-{n}"}).status_code == 201
+    second = Item(name=f"second-{n}")
+    db.session.add(second)
+    db.session.commit()
+    assert db.session.scalar(sa.select(Item.id).where(Item.name == f"first-{n}")) == 1
+    assert second.id == 2
+"""
+
+
+def test_ids_start_at_one_in_every_test(
+    shop: pytest.Pytester, database_url: str, tmp_path: Path
+) -> None:
+    """PostgreSQL sequences and MariaDB's AUTO_INCREMENT are not rolled back: the plugin
+    puts them back before each test, so suites that expect ``id == 1`` pass."""
+    add_migrations(shop, tmp_path)
+    shop.makeini("[pytest]\nfilterwarnings = error\n")
+    shop.makepyfile(test_counters=COUNTER_TESTS)
+
+    result = run(shop, f"--entitydb-url={database_url}")
+
+    result.assert_outcomes(passed=3)
+
+
+DROP_ALL_CONFTEST = """
+import pytest
+
+from shop import create_app, db
+
+
+@pytest.fixture
+def app(entitydb_url):
+    app = create_app({"DB_CONNECTION_STRING": entitydb_url, "TESTING": True})
+    yield app
+    with app.app_context():
+        db.drop_all()  # the suite's own clean-up, as written for Flask-SQLAlchemy
+"""
+
+
+def test_a_schema_emptied_by_drop_all_is_rebuilt_with_one_line(
+    shop: pytest.Pytester, database_url: str, tmp_path: Path
+) -> None:
+    head = add_migrations(shop, tmp_path)
+    shop.makeini("[pytest]\nfilterwarnings = error\n")
+    shop.makeconftest(DROP_ALL_CONFTEST)
+    shop.makepyfile(test_behaviour=BEHAVIOUR_TESTS)
+
+    result = run(shop, "-p", "no:flask", f"--entitydb-url={database_url}", "-k", "not client")
+
+    result.assert_outcomes(passed=3, deselected=1)
+    rebuilt = [line for line in result.outlines if "lost the tables" in line]
+    assert len(rebuilt) == 2, result.outlines  # before the 2nd and the 3rd test
+    assert rebuilt[0].startswith("flask-entitydb: the test database '")
+    assert "lost the tables 'items' (dropped by the app, e.g. db.drop_all() in a" in rebuilt[0]
+    assert rebuilt[0].endswith("emptied it and ran the migrations again.")
+    # the last test's drop_all() is the last word: the version table is still there
+    assert scalar(database_url, "SELECT version_num FROM alembic_version") == head
+
+
+TEST_ONLY_ENTITY_TESTS = """
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from flask_entitydb import Entity
+from flask_entitydb.pytest_plugin import check_migrations
+
+
+class Scratch(Entity):  # a model only the tests use: it has no revision on purpose
+    __tablename__ = "scratch_rows"
+    id: Mapped[int] = mapped_column(primary_key=True)
+
+
+def test_migrations(app):
+    check_migrations(app)
+"""
+
+
+def test_an_entity_defined_in_a_test_module_does_not_fail_check_migrations(
+    shop: pytest.Pytester, tmp_path: Path
+) -> None:
+    add_migrations(shop, tmp_path)
+    shop.makeini("[pytest]\nfilterwarnings = error\n")
+    shop.makepyfile(test_scratch=TEST_ONLY_ENTITY_TESTS)
+
+    result = run(shop)
+
+    result.assert_outcomes(passed=1)

@@ -135,6 +135,11 @@ _UNKNOWN_DATABASE = re.compile(
 )
 
 
+def is_unknown_database(reason: str) -> bool:
+    """Whether the driver message ``reason`` says the server runs but has no such database."""
+    return _UNKNOWN_DATABASE.search(reason) is not None
+
+
 def connect_error_hint(reason: str, url: URL) -> str:
     """What to do about a failure to connect to ``url`` whose driver message is ``reason``."""
     if _NO_TLS_ON_SERVER.search(reason):

@@ -144,7 +144,12 @@ class EntitySession(_FlaskSQLAlchemySession):
     _entitydb_primary = False
     _entitydb_flushing = flushing_property()
 
-    def __init__(self, db: SQLAlchemy, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        db: SQLAlchemy,
+        joined_binds: Mapping[str, sa.Connection] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(db, **kwargs)
         self._fsa = db  # the Flask-SQLAlchemy object: its own reference (_db) is private
         state = get_state(current_app_object(), optional=True)
@@ -159,8 +164,13 @@ class EntitySession(_FlaskSQLAlchemySession):
         self._routes = routes
         joined = self.bind if isinstance(self.bind, sa.Connection) else None
         self._joined: sa.Connection | None = joined
-        if joined is not None and self._single_engine is not None:
-            self._single_engine = joined
+        # bind key -> the connection whose transaction its statements join (pytest plugin)
+        self._joined_keys: dict[str | None, sa.Connection] | None = None
+        if joined is not None:
+            self._joined_keys = {None: joined}
+            self._joined_keys.update(joined_binds or {})
+            if self._single_engine is not None:
+                self._single_engine = joined
         if routes is not None and routes.router is not None:
             self._entitydb_reads: dict[str | None, sa.Engine] = {}
             self._entitydb_written: set[str | None] = set()
@@ -186,8 +196,11 @@ class EntitySession(_FlaskSQLAlchemySession):
 
     def _route(self, routes: Routes, mapper: Any, clause: Any) -> sa.Engine | sa.Connection:
         key = routes.key_of(mapper, clause)
-        if key is None and self._joined is not None:
-            return self._joined
+        joined = self._joined_keys
+        if joined is not None:
+            connection = joined.get(key)
+            if connection is not None:
+                return connection
         primary = routes.primary(key)
         router = routes.router
         if router is None:

@@ -4,13 +4,19 @@ schema brought to head once, its shared connection, and dropping it at the end."
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from flask_entitydb._testing.failures import fail, fail_migration, guard_connect
 from flask_entitydb._testing.options import URL_ENV, SchemaMode
+from flask_entitydb._testing.schema import (
+    empty_database,
+    missing_tables,
+    tables_were_dropped,
+    watch_drops,
+)
 from flask_entitydb._testing.workers import (
     admin_engine,
     drop_database,
@@ -22,6 +28,7 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
     from flask import Flask
 
+    from flask_entitydb._testing.counters import Counters
     from flask_entitydb.state import EntityDBState
 
 # The test databases of this process's pytest session, by URL (rendered with password);
@@ -44,6 +51,19 @@ class EntityDBTestDatabase:
     admin_url: sa.URL | None = None
     """The URL given by the user, through which a worker's database was created."""
     prepared: dict[str, SchemaMode] = field(default_factory=dict)
+    key: str | None = None
+    """The bind this database stands in for (``None``: the app's default database)."""
+    binds: dict[str, EntityDBTestDatabase] = field(default_factory=dict)
+    """The test databases of the app's other binds, made on first use (:meth:`bind`)."""
+    open_bind: Callable[[str], EntityDBTestDatabase] | None = None
+    report: Callable[[str], None] = print
+    """Shows one line to the person running the tests (pytest's terminal)."""
+    test_files: tuple[str, ...] = ("test_*.py", "*_test.py", "conftest.py")
+    """Patterns of test module file names (pytest's ``python_files``, ``conftest.py``):
+    entities defined in such modules are left out of ``check_migrations``."""
+    counters: Counters | None = None
+    """The auto-increment counters / sequences as the schema was built (``None``: not
+    read yet), put back before each test (:mod:`~flask_entitydb._testing.counters`)."""
     sqlite_file: str | None = None
     """The SQLite file, once known: a relative path in :attr:`url` is resolved by the app,
     in its instance folder, so the file is known when the first app uses it."""
@@ -55,9 +75,18 @@ class EntityDBTestDatabase:
         """The URL with its password, for ``DB_CONNECTION_STRING``."""
         return self.url.render_as_string(hide_password=False)
 
+    def bind(self, key: str) -> EntityDBTestDatabase:
+        """The test database of bind ``key`` (made on first use, for this worker)."""
+        database = self.binds.get(key)
+        if database is None:
+            if self.open_bind is None:
+                fail(f"The test database of the bind '{key}' cannot be made here.")
+            database = self.binds[key] = self.open_bind(key)
+        return database
+
     def state_of(self, app: Flask) -> EntityDBState:
         """The EntityDB state of ``app``; fails the test when ``app`` does not use EntityDB
-        or does not use this database."""
+        or uses a database (of any bind) that is not one of this test run's."""
         from flask_entitydb._settings.masking import mask_url
         from flask_entitydb.state import get_state
 
@@ -75,6 +104,16 @@ class EntityDBTestDatabase:
                 " app.config['DB_CONNECTION_STRING'] = entitydb_url (the 'entitydb_url'"
                 " fixture) before EntityDB.init_app."
             )
+        for key, bind in state.settings.binds.items():
+            ours = self.binds.get(key)
+            if ours is None or not same_database(bind.primary.url, ours.url):
+                fail(
+                    f"The 'app' fixture's bind '{key}' uses '{mask_url(bind.primary.url)}'"
+                    f" ({bind.primary.url_source}), not a test database of this run; a test"
+                    " would write there. Build the app with app.config['ENTITYDB_BINDS'] ="
+                    " entitydb_binds (the 'entitydb_binds' fixture: a test database per bind)"
+                    " before EntityDB.init_app."
+                )
         return state
 
     def prepare(self, app: Flask) -> EntityDBState:
@@ -87,16 +126,64 @@ class EntityDBTestDatabase:
         with app.app_context():
             self._dispose_previous_engine(state.db.engine)
             self.note_app(state)
+            for bind, engine in bind_engines(state).items():
+                self.binds[bind]._dispose_previous_engine(engine)
+                self.binds[bind].note_app_engine(engine)
         key = state.settings.migrations_dir
         if key in self.prepared:
+            if tables_were_dropped():
+                with app.app_context():
+                    self._rebuild_if_emptied(app, state)
             return state
+        watch_drops()
         with app.app_context():
             if self.schema == "create_all":
                 guard_connect(self.url, self.worker, state.db.create_all)
             else:
-                _upgrade_head(app, state, self.worker)
+                _upgrade_head(app, state, self)
+                for bind in state.settings.binds:
+                    _upgrade_head(app, state, self.binds[bind])
+        tables_were_dropped()  # the build's own drops, if any
         self.prepared[key] = self.schema
+        self.schema_changed()
         return state
+
+    def schema_changed(self) -> None:
+        """Forget the recorded counters (of the binds too): the schema was built again."""
+        self.counters = None
+        for bind in self.binds.values():
+            bind.counters = None
+
+    def _rebuild_if_emptied(self, app: Flask, state: EntityDBState) -> None:
+        """Build the schema again where the app dropped entities' tables (its own
+        ``drop_all()``) while the version table still says head."""
+        from flask_entitydb._engine.routes import tables_of
+        from flask_entitydb._settings.masking import mask_url
+
+        engines: dict[str | None, sa.Engine] = {None: state.db.engine}
+        engines.update(bind_engines(state))
+        for key, engine in engines.items():
+            database = self if key is None else self.binds[key]
+            tables = tables_of(state.db.metadata, key)
+            missing = missing_tables(engine, tables)
+            if not missing:
+                continue
+            names = ", ".join(f"'{name}'" for name in missing[:5])
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            if self.schema == "create_all":
+                state.db.metadata.create_all(engine, tables=tables)
+                how = "created them again (create_all)"
+            else:
+                empty_database(engine, state.db.metadata, tables)
+                _upgrade_head(app, state, database)
+                how = "emptied it and ran the migrations again"
+            self.report(
+                f"flask-entitydb: the test database '{mask_url(database.url)}' lost the"
+                f" tables {names}{more} (dropped by the app, e.g. db.drop_all() in a"
+                f" fixture) while its schema counted as built; {how}."
+            )
+        tables_were_dropped()
+        self.schema_changed()
 
     def _dispose_previous_engine(self, engine: sa.Engine) -> None:
         # A function-scoped 'app' fixture makes an engine (and pool) per test: close the
@@ -123,7 +210,10 @@ class EntityDBTestDatabase:
         return shared.connect()
 
     def close(self) -> None:
-        """Dispose the engines used; drop the database if the plugin created it."""
+        """Dispose the engines used; drop the database (and those of the binds) if the
+        plugin created it."""
+        for bind in self.binds.values():
+            bind.close()
         for engine in {id(e): e for e in (self._last_engine, self._shared_engine) if e}.values():
             engine.dispose()
         self._last_engine = self._shared_engine = None
@@ -144,11 +234,15 @@ class EntityDBTestDatabase:
     def note_app(self, state: EntityDBState) -> None:
         """Learn where the app put a SQLite file given by a relative path (its instance
         folder), so the plugin deletes the same file; refuse an app that puts it elsewhere."""
+        self.note_app_engine(state.db.engine)
+
+    def note_app_engine(self, engine: sa.Engine) -> None:
+        """:meth:`note_app` for the engine of this database in the app."""
         if self.url.get_backend_name() != "sqlite" or not self.url.database:
             return
         if self.url.database == ":memory:" or self.url.database.startswith("file:"):
             return
-        path = state.db.engine.url.database or ""
+        path = engine.url.database or ""
         if self.sqlite_file is None:
             self.sqlite_file = path
             if self.created:
@@ -172,6 +266,14 @@ def in_use(database: EntityDBTestDatabase) -> Iterator[EntityDBTestDatabase]:
     finally:
         _in_use.pop(database.url_string, None)
         database.close()
+
+
+def bind_engines(state: EntityDBState) -> dict[str, sa.Engine]:
+    """The primary engine of each bind of the app other than the default database."""
+    routes = state.routes
+    if routes is None:
+        return {}
+    return {key: engine for key, engine in routes.engines.items() if key is not None}
 
 
 def session_database_at(url: sa.URL) -> EntityDBTestDatabase | None:
@@ -198,19 +300,26 @@ def _sqlite_key(url: sa.URL) -> str:
     return os.path.realpath(database)
 
 
-def _upgrade_head(app: Flask, state: EntityDBState, worker: str | None) -> None:
-    if not os.path.isdir(state.settings.migrations_dir):
+def _upgrade_head(app: Flask, state: EntityDBState, database: EntityDBTestDatabase) -> None:
+    from flask_entitydb.migrations.binds import bind_directory, using_bind
+
+    folder = bind_directory(state.settings.migrations_dir, database.key)
+    if not os.path.isdir(folder):
+        which = "" if database.key is None else f" for the bind '{database.key}'"
         fail(
-            f"The app '{app.import_name}' has no migrations folder"
-            f" '{state.settings.migrations_dir}'; create it with 'flask db init' and"
-            " 'flask db migrate', or build the test schema without migrations with"
-            " --entitydb-schema=create_all (or 'entitydb_schema = create_all' in the pytest"
-            " ini file)."
+            f"The app '{app.import_name}' has no migrations folder{which} '{folder}'; create"
+            " it with 'flask db init' and 'flask db migrate', or build the test schema"
+            " without migrations with --entitydb-schema=create_all (or 'entitydb_schema ="
+            " create_all' in the pytest ini file)."
         )
     from flask_entitydb.errors import MigrationError
     from flask_entitydb.migrations import upgrade
 
+    step = "Bringing the test database to head"
+    if database.key is not None:
+        step += f" (bind '{database.key}')"
     try:
-        upgrade("head", app=app)
+        with using_bind(database.key):
+            upgrade("head", app=app)
     except MigrationError as exc:
-        fail_migration(state.settings.url, worker, "Bringing the test database to head", exc)
+        fail_migration(database.url, database.worker, step, exc)

@@ -22,14 +22,22 @@ def fail(message: str) -> NoReturn:
 def exit_unreachable(url: sa.URL, exc: BaseException, worker: str | None) -> NoReturn:
     """End the run (or, in an xdist worker, fail the test): the server of ``url`` cannot be
     reached."""
+    from flask_entitydb._engine.listeners import is_unknown_database
     from flask_entitydb._settings.masking import mask_text, mask_url
 
     reason = getattr(exc, "orig", None) or exc
     first_line = mask_text(str(reason)).strip().splitlines()[0] if str(reason) else ""
+    if is_unknown_database(first_line):
+        name = url.database or ""
+        what = (
+            f"the server runs, but has no database '{name}': create it (CREATE DATABASE"
+            f" {name}) or point --entitydb-url / {URL_ENV} at a database that exists"
+        )
+    else:
+        what = f"start the server or point --entitydb-url / {URL_ENV} at a reachable database"
     message = (
         f"flask-entitydb: cannot connect to the test database '{mask_url(url)}'"
-        f" ({type(reason).__name__}: {first_line}); start the server or point"
-        f" --entitydb-url / {URL_ENV} at a reachable database."
+        f" ({type(reason).__name__}: {first_line}); {what}."
     )
     if worker is None:
         pytest.exit(message, returncode=pytest.ExitCode.USAGE_ERROR)

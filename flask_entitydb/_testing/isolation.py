@@ -4,12 +4,13 @@ one connection that every session joins through a SAVEPOINT, rolled back afterwa
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from flask_entitydb._testing.database import EntityDBTestDatabase
+from flask_entitydb._testing.counters import restore, snapshot
+from flask_entitydb._testing.database import EntityDBTestDatabase, bind_engines
 from flask_entitydb._testing.failures import exit_unreachable
 
 if TYPE_CHECKING:
@@ -29,6 +30,8 @@ class EntityDBTransaction:
     connection: sa.Connection
     """The connection holding the outer transaction; ``db.session`` runs on it, and so
     can raw SQL that must see the test's rows."""
+    bind_connections: Mapping[str, sa.Connection] = field(default_factory=dict)
+    """The same for each other bind: its key -> the connection to its test database."""
 
     @property
     def session(self) -> orm.scoped_session[Any]:
@@ -40,7 +43,6 @@ class EntityDBTransaction:
 def isolated(app: Flask, database: EntityDBTestDatabase) -> Iterator[EntityDBTransaction]:
     """Bind ``app``'s ``db.session`` to one connection of ``database`` whose outer
     transaction is rolled back when the block ends (see ``entitydb_transaction``)."""
-    import sqlalchemy as sa
     from flask import current_app
 
     state = database.prepare(app)
@@ -49,25 +51,46 @@ def isolated(app: Flask, database: EntityDBTestDatabase) -> Iterator[EntityDBTra
     with ExitStack() as stack:
         if not current_app or current_app._get_current_object() is not app:  # type: ignore[attr-defined]
             stack.enter_context(app.app_context())
-        try:
-            connection = database.connect(db.engine)
-        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-            exit_unreachable(state.settings.url, exc, database.worker)
-        stack.callback(connection.close)
-        if connection.dialect.name == "sqlite" and connection.dialect.driver == "pysqlite":
-            _begin_sqlite_transaction(connection, stack)
-        else:
-            connection.begin()
-        stack.callback(_rollback, connection)
+        connection = _begin(database, db.engine, stack)
+        # every other bind joins the test's transaction on a connection to its test database
+        joined = {
+            key: _begin(database.binds[key], engine, stack)
+            for key, engine in bind_engines(state).items()
+        }
 
         saved_kw = dict(factory.kw)
         db.session.remove()
         stack.callback(_restore_factory, factory, saved_kw)
         stack.callback(db.session.remove)
         # EntitySession takes a Connection bind in place of the app's engine
-        factory.configure(bind=connection, join_transaction_mode="create_savepoint")
+        # and routes the other binds' statements to their connections (joined_binds)
+        extra = {"joined_binds": joined} if joined else {}
+        factory.configure(bind=connection, join_transaction_mode="create_savepoint", **extra)
         stack.enter_context(_session_per_request(app, db))
-        yield EntityDBTransaction(db=db, connection=connection)
+        yield EntityDBTransaction(db=db, connection=connection, bind_connections=joined)
+
+
+def _begin(database: EntityDBTestDatabase, engine: sa.Engine, stack: ExitStack) -> sa.Connection:
+    """A connection to ``database`` in an outer transaction, rolled back and closed when
+    ``stack`` unwinds."""
+    import sqlalchemy as sa
+
+    try:
+        connection = database.connect(engine)
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        exit_unreachable(database.url, exc, database.worker)
+    stack.callback(connection.close)
+    # numbers drawn by the previous test (sequences, AUTO_INCREMENT) are not rolled back
+    if database.counters is None:
+        database.counters = snapshot(connection)
+    else:
+        restore(connection, database.counters)
+    if connection.dialect.name == "sqlite" and connection.dialect.driver == "pysqlite":
+        _begin_sqlite_transaction(connection, stack)
+    else:
+        connection.begin()
+    stack.callback(_rollback, connection)
+    return connection
 
 
 def _begin_sqlite_transaction(connection: sa.Connection, stack: ExitStack) -> None:

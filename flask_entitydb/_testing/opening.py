@@ -1,17 +1,29 @@
-"""Which database a pytest session tests against: the URL given (checked as the app would
-check it), a throwaway SQLite file by default, and under xdist a database per worker."""
+"""Which databases a pytest session tests against: the URL given (checked as the app would
+check it), a throwaway SQLite file by default, and under xdist a database per worker; for
+each other bind of the app, a test database of its own (:func:`open_bind_database`)."""
 
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 import pytest
 
 from flask_entitydb._testing.database import EntityDBTestDatabase
 from flask_entitydb._testing.failures import check_reachable, exit_unreachable, fail, is_unreachable
-from flask_entitydb._testing.options import URL_ENV, URL_SOURCE, schema_mode, url_option, worker_id
+from flask_entitydb._testing.options import (
+    URL_SOURCE,
+    bind_url_option,
+    bind_url_source,
+    schema_mode,
+    url_option,
+    worker_id,
+)
 from flask_entitydb._testing.workers import (
+    MAIN_WORKER,
     RunTag,
     admin_engine,
     create_worker_database,
@@ -29,11 +41,83 @@ def open_test_database(
     config: pytest.Config, tmp_path_factory: pytest.TempPathFactory
 ) -> EntityDBTestDatabase:
     """Resolve, and create where needed, the database of this session or xdist worker."""
+    worker = worker_id(config)
+    tag = _run_tag(config, worker)
+    database = _open(config, tmp_path_factory, url_option(config), URL_SOURCE, None, tag)
+    database.open_bind = partial(open_bind_database, config, tmp_path_factory, database, tag)
+    database.report = _reporter(config)
+    database.test_files = (*config.getini("python_files"), "conftest.py")
+    return database
+
+
+def _reporter(config: pytest.Config) -> Callable[[str], None]:
+    """Write a line on pytest's terminal (in an xdist worker, which has none: stderr)."""
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+
+    def report(line: str) -> None:
+        if terminal is None:
+            sys.stderr.write(line + "\n")
+        elif capture is None:
+            terminal.write_line(line)
+        else:
+            # during a test's setup pytest captures the output: show the line now
+            with capture.global_and_fixture_disabled():
+                terminal.write_line(line)
+
+    return report
+
+
+def open_bind_database(
+    config: pytest.Config,
+    tmp_path_factory: pytest.TempPathFactory,
+    main: EntityDBTestDatabase,
+    tag: RunTag,
+    key: str,
+) -> EntityDBTestDatabase:
+    """The test database of bind ``key``: the one ``--entitydb-bind-url key=URL`` /
+    ``ENTITYDB_TEST_URL_<KEY>`` names (per worker under xdist, as the main one), else one
+    the plugin makes next to the main test database and drops at the end:
+    ``<name>_<key>_<UTC time>_<run>_<worker or main>`` on its server, or a throwaway SQLite
+    file when the main one is SQLite. Never the bind's own URL."""
+    raw = bind_url_option(config, key)
+    if raw:
+        database = _open(config, tmp_path_factory, raw, bind_url_source(key), key, tag)
+        database.report = main.report
+        return database
+    schema = schema_mode(config)
+    if main.url.get_backend_name() == "sqlite":
+        import sqlalchemy as sa
+
+        path = tmp_path_factory.mktemp("entitydb") / f"test_{main.worker or 'main'}_{key}.sqlite3"
+        path.unlink(missing_ok=True)
+        url = sa.URL.create("sqlite", database=str(path))
+        return EntityDBTestDatabase(url, schema, main.worker, key=key, report=main.report)
+    admin = main.admin_url or main.url
+    base = f"{admin.database or 'entitydb_test'}_{key}"
+    return EntityDBTestDatabase(
+        _create_worker_database(admin, base, tag),
+        schema,
+        main.worker,
+        key=key,
+        created=True,
+        admin_url=admin,
+        report=main.report,
+    )
+
+
+def _open(
+    config: pytest.Config,
+    tmp_path_factory: pytest.TempPathFactory,
+    raw: str | None,
+    source: str,
+    key: str | None,
+    tag: RunTag,
+) -> EntityDBTestDatabase:
     import sqlalchemy as sa
 
     from flask_entitydb._settings.masking import mask_text
 
-    raw = url_option(config)
     worker = worker_id(config)
     schema = schema_mode(config)
     if not raw:
@@ -44,53 +128,54 @@ def open_test_database(
     try:
         url = sa.make_url(raw)
     except (sa.exc.ArgumentError, ValueError):
-        raise pytest.UsageError(
-            f"--entitydb-url / {URL_ENV} is not a database URL: '{mask_text(raw)}'."
-        ) from None
-    _check_url(url)
+        raise pytest.UsageError(f"{source} is not a database URL: '{mask_text(raw)}'.") from None
+    _check_url(url, source)
     if url.get_backend_name() == "sqlite":
         database = url.database or ""
         if worker is None or database in {"", ":memory:"} or database.startswith("file:"):
-            return EntityDBTestDatabase(url, schema, worker)
-        worker_path = sqlite_worker_path(database, _run_tag(config, worker))
+            return EntityDBTestDatabase(url, schema, worker, key=key)
+        worker_path = sqlite_worker_path(database, tag)
         if os.path.isabs(worker_path):
             remove_stale_sqlite_files(worker_path)
         # a relative path is the app's: in its instance folder (see note_app)
-        return EntityDBTestDatabase(url.set(database=worker_path), schema, worker, created=True)
+        return EntityDBTestDatabase(
+            url.set(database=worker_path), schema, worker, key=key, created=True
+        )
     check_reachable(url, worker)
     if worker is None:
-        return EntityDBTestDatabase(url, schema, worker)
+        return EntityDBTestDatabase(url, schema, worker, key=key)
     return EntityDBTestDatabase(
-        _create_worker_database(url, _run_tag(config, worker)),
+        _create_worker_database(url, url.database or "entitydb_test", tag),
         schema,
         worker,
+        key=key,
         created=True,
         admin_url=url,
     )
 
 
-def _check_url(url: sa.URL) -> None:
+def _check_url(url: sa.URL, source: str) -> None:
     """Refuse, as the app would, a URL whose driver is missing or whose ``ssl=`` is invalid."""
     from flask_entitydb._settings.urls import parse_url, prepare_url
     from flask_entitydb.errors import ConfigurationError
 
     try:
-        prepare_url(parse_url(url, URL_SOURCE), URL_SOURCE)
+        prepare_url(parse_url(url, source), source)
     except ConfigurationError as exc:
         raise pytest.UsageError(str(exc)) from None
 
 
-def _run_tag(config: pytest.Config, worker: str) -> RunTag:
+def _run_tag(config: pytest.Config, worker: str | None) -> RunTag:
     workerinput = getattr(config, "workerinput", None) or {}
-    return RunTag.for_worker(worker, str(workerinput.get("testrunuid") or os.urandom(8).hex()))
+    run = str(workerinput.get("testrunuid") or os.urandom(8).hex())
+    return RunTag.for_worker(worker or MAIN_WORKER, run)
 
 
-def _create_worker_database(url: sa.URL, tag: RunTag) -> sa.URL:
-    """Create this worker's own database on the server of ``url``, after dropping those
-    that crashed runs left behind."""
+def _create_worker_database(url: sa.URL, base: str, tag: RunTag) -> sa.URL:
+    """Create a database of this run (``<base>_<time>_<run>_<worker>``) on the server of
+    ``url``, after dropping those of ``base`` that crashed runs left behind."""
     import sqlalchemy as sa
 
-    base = url.database or "entitydb_test"
     name = worker_database_name(base, tag)
     engine = admin_engine(url)
     try:
@@ -99,10 +184,10 @@ def _create_worker_database(url: sa.URL, tag: RunTag) -> sa.URL:
             create_worker_database(conn, name)
     except sa.exc.DBAPIError as exc:
         if is_unreachable(url, exc):
-            exit_unreachable(url, exc, tag.worker)
+            exit_unreachable(url, exc, None if tag.worker == MAIN_WORKER else tag.worker)
         fail(
-            f"Cannot create the test database '{name}' for this xdist worker: "
-            f"{exc.orig}; the test user needs the CREATE and DROP privileges."
+            f"Cannot create the test database '{name}': {exc.orig}; the test user needs"
+            " the CREATE and DROP privileges."
         )
     finally:
         engine.dispose()

@@ -31,10 +31,13 @@ STALE_AFTER = timedelta(days=1)
 """Age after which a worker database of another run counts as left behind by a crash."""
 
 _STAMP_FORMAT = "%Y%m%d%H%M%S"
-# <name>_<14-digit UTC time>_<8 hex digits of the run>_<worker>
+# <name>_<14-digit UTC time>_<8 hex digits of the run>_<worker>; the worker is "main"
+# outside xdist (the databases of other binds, derived from the test database's name)
 _WORKER_NAME = re.compile(
-    r"^(?P<base>.*)_(?P<stamp>\d{14})_(?P<run>[0-9a-f]{8})_(?P<worker>gw\d+)$"
+    r"^(?P<base>.*)_(?P<stamp>\d{14})_(?P<run>[0-9a-f]{8})_(?P<worker>gw\d+|main)$"
 )
+MAIN_WORKER = "main"
+"""The worker part of the names the plugin makes outside xdist."""
 # MySQL allows 64 characters in a database name, PostgreSQL 63 (it cuts longer ones)
 _MAX_NAME = 63
 _SQLITE_COMPANIONS = ("", "-journal", "-wal", "-shm")

@@ -139,30 +139,75 @@ def sleeping(url: str) -> bool:
         engine.dispose()
 
 
+def _lock_holder(connection: sa.Connection) -> int | None:
+    """The server id of the session holding the migration lock of the database
+    ``connection`` is in (the one this test created): ``IS_USED_LOCK`` of its
+    ``GET_LOCK`` name, or the backend holding its advisory lock in this database."""
+    from flask_entitydb.migrations._locks.locking import lock_name, postgresql_lock_key
+
+    name = lock_name(connection)
+    if connection.dialect.name != "postgresql":
+        holder = connection.execute(sa.text("SELECT IS_USED_LOCK(:name)"), {"name": name})
+        found = holder.scalar()
+        return None if found is None else int(found)
+    key = postgresql_lock_key(name)
+    pid = connection.execute(
+        sa.text(
+            "SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted"
+            " AND l.objsubid = 1 AND l.classid = CAST(:high AS oid)"
+            " AND l.objid = CAST(:low AS oid)"
+            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ),
+        {"high": (key >> 32) & 0xFFFFFFFF, "low": key & 0xFFFFFFFF},
+    ).scalar()
+    return None if pid is None else int(pid)
+
+
+def waiting_for_lock(url: str) -> bool:
+    """Whether a second run waits for the migration lock of the database of ``url`` (a
+    session of that database, not the holder, polls ``pg_try_advisory_xact_lock`` or
+    sits in ``GET_LOCK``)."""
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    try:
+        with engine.connect() as connection:
+            holder = _lock_holder(connection)
+            if engine.dialect.name == "postgresql":
+                sql = (
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND pid <> pg_backend_pid() AND pid <> :holder"
+                    " AND query LIKE 'SELECT pg_try_advisory_xact_lock%%'"
+                )
+            else:
+                sql = (
+                    "SELECT count(*) FROM information_schema.PROCESSLIST"
+                    " WHERE DB = DATABASE() AND ID <> :holder AND INFO LIKE 'SELECT GET_LOCK%%'"
+                )
+            return bool(connection.execute(sa.text(sql), {"holder": holder or 0}).scalar())
+    finally:
+        engine.dispose()
+
+
 def kill_lock_holder(url: str) -> None:
-    """End the session that migrates the database of ``url`` (a database the test made,
-    so the session is the test's own): ``KILL`` of the connection holding its
-    ``GET_LOCK``, ``pg_terminate_backend`` of the one backend in the slow revision's
-    ``pg_sleep`` in that database, by its pid."""
+    """End the session holding the migration lock of the database of ``url`` (a database
+    the test made, so the session is the test's own), found by its server id: ``KILL`` of
+    the connection that holds its ``GET_LOCK``, ``pg_terminate_backend`` of the backend
+    that holds its advisory lock in that database. Nothing else on the server is touched."""
     engine = sa.create_engine(url, poolclass=sa.NullPool, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as connection:
+            holder = _lock_holder(connection)
+            assert holder is not None, "nobody holds the migration lock"
             if engine.dialect.name == "postgresql":
-                pids = connection.exec_driver_sql(
-                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND pid <> pg_backend_pid() AND query LIKE 'SELECT pg_sleep%%'"
-                ).scalars()
-                [pid] = list(pids)
-                connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": holder})
             else:
-                name = "flask_entitydb_migrate:" + str(engine.url.database)
-                holder = connection.execute(
-                    sa.text("SELECT IS_USED_LOCK(:name)"), {"name": name}
-                ).scalar()
-                assert holder is not None
-                connection.exec_driver_sql(f"KILL {int(holder)}")
+                connection.exec_driver_sql(f"KILL {holder}")
     finally:
         engine.dispose()
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The lines of a run's stderr other than its lock notices ("Waiting up to ...")."""
+    return [line for line in stderr.splitlines() if not line.startswith("Waiting up to ")]
 
 
 def finish(process: subprocess.Popen[str], timeout: float = 180) -> tuple[int, str, str]:
