@@ -94,6 +94,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         " else one the plugin makes next to the test database and drops at the end).",
     )
     group.addoption(
+        "--entitydb-rebuild",
+        dest="entitydb_rebuild",
+        action="store_true",
+        default=False,
+        help="build the test schema with the migrations even when a template of the same"
+        " migrations is kept on the server from an earlier run.",
+    )
+    group.addoption(
         "--entitydb-schema",
         dest="entitydb_schema",
         default=None,

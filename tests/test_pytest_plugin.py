@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from helpers.databases import server_url
+from helpers.databases import create_database, server_url
 from helpers.plugin_runs import (
     admin_execute,
     clean_environment,
@@ -1091,3 +1091,71 @@ def test_an_entity_defined_in_a_test_module_does_not_fail_check_migrations(
     result = run(shop)
 
     result.assert_outcomes(passed=1)
+
+
+# -- a schema reused across sessions ----------------------------------------------------------
+
+SERVERS = [
+    pytest.param("mysql", marks=pytest.mark.mysql),
+    pytest.param("postgresql", marks=pytest.mark.postgresql),
+]
+
+REUSE_TESTS = """
+import pytest
+
+
+@pytest.mark.parametrize("n", range(8))
+def test_item(n, entitydb_transaction, client):
+    assert client.post("/items", json={"name": f"item-{n}"}).status_code == 201
+    assert client.get("/items").json == [f"item-{n}"]
+"""
+
+LOGGED_UPGRADE = """def upgrade() -> None:
+    with open(os.environ["MIGRATION_LOG"], "a") as log:
+        log.write("ran\\n")
+"""
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_a_schema_is_built_once_and_copied_while_the_migrations_are_the_same(
+    shop: pytest.Pytester, server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, drop = create_database(server, tmp_path)
+    try:
+        add_migrations(shop, tmp_path)
+        [revision] = (shop.path / "shop" / "migrations" / "versions").glob("*.py")
+        source = revision.read_text().replace("def upgrade() -> None:\n", LOGGED_UPGRADE, 1)
+        revision.write_text("import os\n" + source)
+        log = tmp_path / "migration.log"
+        monkeypatch.setenv("MIGRATION_LOG", str(log))
+        shop.makeini("[pytest]\nfilterwarnings = error\n")
+        shop.makepyfile(test_reuse=REUSE_TESTS)
+        base = sa.make_url(url).database or ""
+
+        def runs(*extra: str) -> int:
+            log.write_text("")
+            run(shop, "-n", "2", f"--entitydb-url={url}", *extra).assert_outcomes(passed=8)
+            return log.read_text().count("ran")
+
+        # first run: one worker builds the schema with the migrations, the other copies it
+        assert runs() == 1
+        [template] = server_databases(url, base, templates=True)
+        assert template.startswith(f"{base}_tpl_")
+        # the migrations did not change: both workers copy it
+        assert runs() == 0
+        # --entitydb-rebuild: built again, once
+        assert runs("--entitydb-rebuild") == 1
+        assert server_databases(url, base, templates=True) == {template}
+        # a changed revision file: a new template, the old one dropped
+        revision.write_text(revision.read_text() + "\n# reviewed\n")
+        assert runs() == 1
+        [changed] = server_databases(url, base, templates=True)
+        assert changed != template
+        # and the worker databases are gone, the named one untouched
+        assert server_databases(url, base) == set()
+        assert table_names(url) == set()
+    finally:
+        drop()
+    assert (
+        server_databases(server_url(server).render_as_string(False), base, templates=True) == set()
+    )

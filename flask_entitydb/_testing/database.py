@@ -19,6 +19,8 @@ from flask_entitydb._testing.schema import (
 )
 from flask_entitydb._testing.workers import (
     admin_engine,
+    base_of,
+    create_worker_database,
     drop_database,
     remove_sqlite_file,
     remove_stale_sqlite_files,
@@ -58,6 +60,10 @@ class EntityDBTestDatabase:
     open_bind: Callable[[str], EntityDBTestDatabase] | None = None
     report: Callable[[str], None] = print
     """Shows one line to the person running the tests (pytest's terminal)."""
+    run: str = ""
+    """This run's id (the same in every xdist worker)."""
+    rebuild: bool = False
+    """``--entitydb-rebuild``: build the schema with the migrations, not from a template."""
     test_files: tuple[str, ...] = ("test_*.py", "*_test.py", "conftest.py")
     """Patterns of test module file names (pytest's ``python_files``, ``conftest.py``):
     entities defined in such modules are left out of ``check_migrations``."""
@@ -140,9 +146,9 @@ class EntityDBTestDatabase:
             if self.schema == "create_all":
                 guard_connect(self.url, self.worker, state.db.create_all)
             else:
-                _upgrade_head(app, state, self)
+                _build(app, state, self)
                 for bind in state.settings.binds:
-                    _upgrade_head(app, state, self.binds[bind])
+                    _build(app, state, self.binds[bind])
         tables_were_dropped()  # the build's own drops, if any
         self.prepared[key] = self.schema
         self.schema_changed()
@@ -298,6 +304,56 @@ def _sqlite_key(url: sa.URL) -> str:
     if database in {"", ":memory:"} or database.startswith("file:"):
         return database
     return os.path.realpath(database)
+
+
+def _build(app: Flask, state: EntityDBState, database: EntityDBTestDatabase) -> None:
+    """Bring ``database`` to head: from the template of the same migrations when the
+    plugin made the database on a server (:mod:`~flask_entitydb._testing.templates`),
+    else (and to make that template) with the migrations."""
+    import sqlalchemy as sa
+
+    from flask_entitydb._engine.routes import tables_of
+    from flask_entitydb._settings.masking import mask_text
+    from flask_entitydb._testing.templates import build_or_copy, fingerprint
+    from flask_entitydb.migrations.binds import bind_directory
+
+    folder = bind_directory(state.settings.migrations_dir, database.key)
+    server = database.url.get_backend_name() in ("postgresql", "mysql", "mariadb")
+    if not (database.created and server and os.path.isdir(folder)):
+        _upgrade_head(app, state, database)
+        return
+    engine = state.db.engine if database.key is None else bind_engines(state)[database.key]
+    if sa.inspect(engine).get_table_names():
+        # something (a session fixture?) wrote to it already: neither replace nor copy it
+        _upgrade_head(app, state, database)
+        return
+    print_ = fingerprint(state, folder, tables_of(state.db.metadata, database.key))
+    try:
+        build_or_copy(
+            database.url,
+            database.admin_url or database.url,
+            base_of(database.url.database or ""),
+            print_,
+            database.run,
+            rebuild=database.rebuild,
+            build=lambda: _upgrade_head(app, state, database),
+            release=engine.dispose,
+        )
+    except sa.exc.DBAPIError as exc:
+        reason = mask_text(str(exc.orig)).strip().splitlines()[0]
+        database.report(
+            f"flask-entitydb: could not copy the test schema from its template ({reason});"
+            " building it with the migrations."
+        )
+        admin = admin_engine(database.admin_url or database.url)
+        try:
+            with admin.connect() as conn:
+                drop_database(conn, database.url.database or "")
+                create_worker_database(conn, database.url.database or "")
+        finally:
+            admin.dispose()
+        engine.dispose()
+        _upgrade_head(app, state, database)
 
 
 def _upgrade_head(app: Flask, state: EntityDBState, database: EntityDBTestDatabase) -> None:

@@ -46,8 +46,14 @@ def open_test_database(
     database = _open(config, tmp_path_factory, url_option(config), URL_SOURCE, None, tag)
     database.open_bind = partial(open_bind_database, config, tmp_path_factory, database, tag)
     database.report = _reporter(config)
+    _share_run(database, config, tag)
     database.test_files = (*config.getini("python_files"), "conftest.py")
     return database
+
+
+def _share_run(database: EntityDBTestDatabase, config: pytest.Config, tag: RunTag) -> None:
+    database.run = tag.run
+    database.rebuild = bool(config.getoption("entitydb_rebuild"))
 
 
 def _reporter(config: pytest.Config) -> Callable[[str], None]:
@@ -84,6 +90,7 @@ def open_bind_database(
     if raw:
         database = _open(config, tmp_path_factory, raw, bind_url_source(key), key, tag)
         database.report = main.report
+        _share_run(database, config, tag)
         return database
     schema = schema_mode(config)
     if main.url.get_backend_name() == "sqlite":
@@ -103,6 +110,8 @@ def open_bind_database(
         created=True,
         admin_url=admin,
         report=main.report,
+        run=tag.run,
+        rebuild=main.rebuild,
     )
 
 

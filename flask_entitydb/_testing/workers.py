@@ -72,6 +72,12 @@ def worker_database_name(base: str, tag: RunTag) -> str:
     return base[: _MAX_NAME - len(tag.suffix)] + tag.suffix
 
 
+def base_of(name: str) -> str:
+    """The ``<name>`` part of a database name the plugin made (``name`` itself otherwise)."""
+    match = _WORKER_NAME.match(name)
+    return match["base"] if match else name
+
+
 def is_stale(name: str, base: str, now: datetime) -> bool:
     """Whether ``name`` is a worker database the plugin made for ``base`` (see
     :func:`worker_database_name`) more than :data:`STALE_AFTER` before ``now``."""
@@ -151,7 +157,8 @@ def _database_names(conn: sa.Connection) -> list[str]:
     return [str(name) for name in conn.scalars(sa.text(sql))]
 
 
-def _quote(conn: sa.Connection, name: str) -> str:
+def quote(conn: sa.Connection, name: str) -> str:
+    """``name`` quoted as an identifier of the server of ``conn``."""
     return conn.dialect.identifier_preparer.quote(name)
 
 
@@ -170,7 +177,7 @@ def drop_stale_databases(conn: sa.Connection, base: str, now: datetime | None = 
             continue
         try:
             # no WITH (FORCE) on PostgreSQL: a database with connections is still in use
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {_quote(conn, name)}"))
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quote(conn, name)}"))
         except sa.exc.DBAPIError:
             continue
         dropped.append(name)
@@ -181,7 +188,7 @@ def create_worker_database(conn: sa.Connection, name: str) -> None:
     """``CREATE DATABASE name``; fails (never drops) when it exists."""
     import sqlalchemy as sa
 
-    conn.execute(sa.text(f"CREATE DATABASE {_quote(conn, name)}"))
+    conn.execute(sa.text(f"CREATE DATABASE {quote(conn, name)}"))
 
 
 def drop_database(conn: sa.Connection, name: str) -> None:
@@ -189,4 +196,4 @@ def drop_database(conn: sa.Connection, name: str) -> None:
     import sqlalchemy as sa
 
     force = " WITH (FORCE)" if conn.dialect.name == "postgresql" else ""
-    conn.execute(sa.text(f"DROP DATABASE IF EXISTS {_quote(conn, name)}{force}"))
+    conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quote(conn, name)}{force}"))

@@ -73,11 +73,23 @@ def create_database(backend: str, tmp_path: Path) -> tuple[str, Callable[[], Non
     def drop() -> None:
         force = " WITH (FORCE)" if backend == "postgresql" else ""
         with engine.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}{force}"))
+            # and the schema templates the pytest plugin kept for it (<name>_tpl_<hash>)
+            for made in [name, *_templates_of(conn, name)]:
+                conn.execute(sa.text(f"DROP DATABASE IF EXISTS {made}{force}"))
         engine.dispose()
 
     url = base.set(database=name)
     return url.render_as_string(hide_password=False), drop
+
+
+def _templates_of(conn: sa.Connection, name: str) -> list[str]:
+    """The pytest plugin's schema templates made for the database ``name``."""
+    if conn.dialect.name == "postgresql":
+        sql = "SELECT datname FROM pg_database WHERE datname LIKE :pattern"
+    else:
+        sql = "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE :pattern"
+    pattern = name.replace("_", "\\_") + "\\_%tpl\\_%"
+    return [str(found) for found in conn.scalars(sa.text(sql), {"pattern": pattern})]
 
 
 def fresh_database(backend: str, tmp_path: Path) -> Iterator[str]:

@@ -48,8 +48,9 @@ def table_names(url: str) -> set[str]:
         engine.dispose()
 
 
-def server_databases(url: str, prefix: str) -> set[str]:
-    """Names of the databases on the server of ``url`` that start with ``prefix``."""
+def server_databases(url: str, prefix: str, *, templates: bool = False) -> set[str]:
+    """Names of the databases on the server of ``url`` that start with ``prefix``
+    (without the plugin's schema templates, ``<prefix>_tpl_<hash>``, unless asked)."""
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     listing = (
         "SELECT datname FROM pg_database"
@@ -61,7 +62,10 @@ def server_databases(url: str, prefix: str) -> set[str]:
             names = {str(name) for name in conn.scalars(sa.text(listing))}
     finally:
         engine.dispose()
-    return {name for name in names if name.startswith(prefix) and name != prefix}
+    found = {name for name in names if name.startswith(prefix) and name != prefix}
+    if templates:
+        return found
+    return {name for name in found if not name.startswith(f"{prefix}_tpl_")}
 
 
 def admin_execute(url: str, sql: str) -> None:

@@ -1,0 +1,230 @@
+"""A test schema built once and reused by later sessions while the migrations are the same.
+
+Running the whole history for every worker of every session costs seconds with hundreds of
+revisions. So the first worker that builds a schema with the migrations also keeps a copy
+of it on the server, a *template database* named after a fingerprint of what it was built
+from (:func:`fingerprint`: the files of the migrations folder and the entities' tables),
+``<name>_tpl_<fingerprint>``; a later worker with the same fingerprint copies it instead of
+migrating (as Rails keys its schema by a hash, and pytest-django's ``--reuse-db``):
+
+- PostgreSQL: ``CREATE DATABASE <worker> TEMPLATE <template>``, a file copy by the server;
+- MySQL/MariaDB: each table from ``SHOW CREATE TABLE`` (foreign keys included, which
+  ``CREATE TABLE ... LIKE`` would lose) and its rows, the version table's included.
+
+A changed revision file (or entity, or ``env.py``) changes the fingerprint, so the schema is
+built again; ``--entitydb-rebuild`` forces that. Templates of other fingerprints of the same
+``<name>`` are dropped when a new one is kept. ``check_migrations`` still runs the real
+history. Only databases the plugin makes (per xdist worker, and the binds' own) are filled
+from a template: a database you name is never dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING
+
+from flask_entitydb._testing.workers import admin_engine, drop_database, quote
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from flask_entitydb.state import EntityDBState
+
+_MARK_TABLE = "_entitydb_template"
+_MAX_NAME = 63
+_LOCK_WAIT = 600
+
+
+def fingerprint(state: EntityDBState, folder: str, tables: list[sa.Table]) -> str:
+    """A hash of every file of the migrations ``folder`` (revisions, ``env.py``,
+    ``alembic.ini``) and of the entities' ``tables``."""
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith((".pyc", ".pyo")):
+                continue
+            path = os.path.join(root, name)
+            digest.update(os.path.relpath(path, folder).encode())
+            with open(path, "rb") as file:
+                digest.update(hashlib.sha256(file.read()).digest())
+    for table in sorted(tables, key=lambda t: t.fullname):
+        digest.update(repr(table).encode())
+    digest.update(state.db.engine.dialect.name.encode())
+    return digest.hexdigest()[:12]
+
+
+def template_name(base: str, print_: str) -> str:
+    """``<base>_tpl_<fingerprint>``, ``base`` shortened to fit the servers' limit."""
+    suffix = f"_tpl_{print_}"
+    return base[: _MAX_NAME - len(suffix)] + suffix
+
+
+@contextmanager
+def _locked(conn: sa.Connection, name: str) -> Iterator[None]:
+    """Hold a server lock named after the template: one worker builds, the others wait."""
+    import sqlalchemy as sa
+
+    if conn.dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        try:
+            yield
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+        return
+    got = conn.execute(sa.text("SELECT GET_LOCK(:name, :wait)"), {"name": name, "wait": _LOCK_WAIT})
+    if got.scalar() != 1:
+        raise RuntimeError(f"could not take the lock '{name}'")
+    try:
+        yield
+    finally:
+        conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+
+
+def _databases(conn: sa.Connection) -> set[str]:
+    import sqlalchemy as sa
+
+    if conn.dialect.name == "postgresql":
+        sql = "SELECT datname FROM pg_database"
+    else:
+        sql = "SELECT schema_name FROM information_schema.schemata"
+    return {str(name) for name in conn.scalars(sa.text(sql))}
+
+
+def _template_run(conn: sa.Connection, template: str) -> str | None:
+    """The run that built ``template`` (kept with it), or ``None``."""
+    import sqlalchemy as sa
+
+    if conn.dialect.name == "postgresql":
+        sql = "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = :n"
+        return conn.execute(sa.text(sql), {"n": template}).scalar()
+    table = f"{quote(conn, template)}.{quote(conn, _MARK_TABLE)}"
+    try:
+        return conn.execute(sa.text(f"SELECT run FROM {table}")).scalar()
+    except sa.exc.DBAPIError:
+        return None
+
+
+def _mark(conn: sa.Connection, template: str, run: str) -> None:
+    import sqlalchemy as sa
+
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text(f"COMMENT ON DATABASE {quote(conn, template)} IS '{run}'"))
+        return
+    table = f"{quote(conn, template)}.{quote(conn, _MARK_TABLE)}"
+    conn.execute(sa.text(f"CREATE TABLE {table} (run VARCHAR(64))"))
+    conn.execute(sa.text(f"INSERT INTO {table} (run) VALUES (:run)"), {"run": run})
+
+
+def _copy(conn: sa.Connection, source: str, target: str) -> None:
+    """Fill the database ``target`` with the schema and rows of ``source``."""
+    import sqlalchemy as sa
+
+    if conn.dialect.name == "postgresql":
+        drop_database(conn, target)
+        conn.execute(
+            sa.text(f"CREATE DATABASE {quote(conn, target)} TEMPLATE {quote(conn, source)}")
+        )
+        return
+    tables = [
+        str(name)
+        for name in conn.scalars(
+            sa.text(
+                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = :s"
+                " AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME <> :mark"
+            ),
+            {"s": source, "mark": _MARK_TABLE},
+        )
+    ]
+    conn.execute(sa.text(f"USE {quote(conn, target)}"))  # foreign keys name their tables bare
+    conn.execute(sa.text("SET SESSION FOREIGN_KEY_CHECKS = 0"))
+    for table in tables:
+        ddl = conn.execute(
+            sa.text(f"SHOW CREATE TABLE {quote(conn, source)}.{quote(conn, table)}")
+        ).one()[1]
+        conn.execution_options(no_parameters=True).exec_driver_sql(ddl)
+        conn.execute(
+            sa.text(
+                f"INSERT INTO {quote(conn, target)}.{quote(conn, table)}"
+                f" SELECT * FROM {quote(conn, source)}.{quote(conn, table)}"
+            )
+        )
+
+
+def copyable(conn: sa.Connection, database: str) -> bool:
+    """Whether :func:`_copy` copies all of ``database``: on MySQL/MariaDB, no views,
+    triggers, routines or events (PostgreSQL copies everything)."""
+    import sqlalchemy as sa
+
+    if conn.dialect.name == "postgresql":
+        return True
+    checks = (
+        "SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = :d"
+        " AND TABLE_TYPE <> 'BASE TABLE'",
+        "SELECT count(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = :d",
+        "SELECT count(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = :d",
+        "SELECT count(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = :d",
+    )
+    return all(not conn.execute(sa.text(sql), {"d": database}).scalar() for sql in checks)
+
+
+def build_or_copy(
+    url: sa.URL,
+    admin_url: sa.URL,
+    base: str,
+    print_: str,
+    run: str,
+    *,
+    rebuild: bool,
+    build: Callable[[], None],
+    release: Callable[[], None],
+) -> bool:
+    """Fill the database of ``url`` from the template of ``print_``, or ``build()`` it
+    and keep a template; ``True`` when it was copied.
+
+    :param release: closes every connection to the database of ``url`` (a server copies
+        a database nobody is connected to).
+    :param rebuild: build again unless this ``run`` built the template.
+    """
+    target = url.database or ""
+    template = template_name(base, print_)
+    engine = admin_engine(admin_url)
+    try:
+        with engine.connect() as conn, _locked(conn, template):
+            if template in _databases(conn):
+                if not rebuild or _template_run(conn, template) == run:
+                    release()
+                    _copy(conn, template, target)
+                    return True
+                drop_database(conn, template)
+            build()
+            release()
+            if copyable(conn, target):
+                _keep(conn, base, template, target, run)
+            return False
+    finally:
+        engine.dispose()
+
+
+def _keep(conn: sa.Connection, base: str, template: str, source: str, run: str) -> None:
+    """Keep a copy of ``source`` as ``template``; drop the templates of ``base`` made
+    from other fingerprints (one still in use is left)."""
+    import sqlalchemy as sa
+
+    prefix = template_name(base, "")
+    for name in _databases(conn):
+        if name.startswith(prefix) and name != template and len(name) == len(template):
+            with suppress(sa.exc.DBAPIError):
+                conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quote(conn, name)}"))
+    try:
+        if conn.dialect.name != "postgresql":
+            conn.execute(sa.text(f"CREATE DATABASE {quote(conn, template)}"))
+        _copy(conn, source, template)
+        _mark(conn, template, run)
+    except sa.exc.DBAPIError:
+        # not kept this time (a connection to the source, for example): the next run builds
+        drop_database(conn, template)
