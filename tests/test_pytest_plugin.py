@@ -986,6 +986,7 @@ def test_suite_with_its_own_db_fixtures_is_unaffected(
         if line and not line.startswith(" "):
             ours.add(line.split()[0])
     assert ours == {
+        "entitydb_binds",
         "entitydb_database",
         "entitydb_url",
         "entitydb_transaction",

@@ -62,6 +62,8 @@ class EntityDBTestDatabase:
     """Shows one line to the person running the tests (pytest's terminal)."""
     run: str = ""
     """This run's id (the same in every xdist worker)."""
+    created_from: str | None = None
+    """The schema template this database was made from at the start of the session."""
     rebuild: bool = False
     """``--entitydb-rebuild``: build the schema with the migrations, not from a template."""
     test_files: tuple[str, ...] = ("test_*.py", "*_test.py", "conftest.py")
@@ -323,7 +325,7 @@ def _build(app: Flask, state: EntityDBState, database: EntityDBTestDatabase) -> 
         _upgrade_head(app, state, database)
         return
     engine = state.db.engine if database.key is None else bind_engines(state)[database.key]
-    if sa.inspect(engine).get_table_names():
+    if database.created_from is None and sa.inspect(engine).get_table_names():
         # something (a session fixture?) wrote to it already: neither replace nor copy it
         _upgrade_head(app, state, database)
         return
@@ -338,6 +340,7 @@ def _build(app: Flask, state: EntityDBState, database: EntityDBTestDatabase) -> 
             rebuild=database.rebuild,
             build=lambda: _upgrade_head(app, state, database),
             release=engine.dispose,
+            created_from=database.created_from,
         )
     except sa.exc.DBAPIError as exc:
         reason = mask_text(str(exc.orig)).strip().splitlines()[0]

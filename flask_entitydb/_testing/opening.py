@@ -22,6 +22,7 @@ from flask_entitydb._testing.options import (
     url_option,
     worker_id,
 )
+from flask_entitydb._testing.templates import latest_template
 from flask_entitydb._testing.workers import (
     MAIN_WORKER,
     RunTag,
@@ -102,8 +103,10 @@ def open_bind_database(
         return EntityDBTestDatabase(url, schema, main.worker, key=key, report=main.report)
     admin = main.admin_url or main.url
     base = f"{admin.database or 'entitydb_test'}_{key}"
+    reuse = schema == "migrations" and not main.rebuild
+    url, template = _create_worker_database(admin, base, tag, reuse=reuse)
     return EntityDBTestDatabase(
-        _create_worker_database(admin, base, tag),
+        url,
         schema,
         main.worker,
         key=key,
@@ -112,6 +115,7 @@ def open_bind_database(
         report=main.report,
         run=tag.run,
         rebuild=main.rebuild,
+        created_from=template,
     )
 
 
@@ -153,13 +157,10 @@ def _open(
     check_reachable(url, worker)
     if worker is None:
         return EntityDBTestDatabase(url, schema, worker, key=key)
+    reuse = schema == "migrations" and not config.getoption("entitydb_rebuild")
+    made, template = _create_worker_database(url, url.database or "entitydb_test", tag, reuse=reuse)
     return EntityDBTestDatabase(
-        _create_worker_database(url, url.database or "entitydb_test", tag),
-        schema,
-        worker,
-        key=key,
-        created=True,
-        admin_url=url,
+        made, schema, worker, key=key, created=True, admin_url=url, created_from=template
     )
 
 
@@ -180,17 +181,29 @@ def _run_tag(config: pytest.Config, worker: str | None) -> RunTag:
     return RunTag.for_worker(worker or MAIN_WORKER, run)
 
 
-def _create_worker_database(url: sa.URL, base: str, tag: RunTag) -> sa.URL:
+def _create_worker_database(
+    url: sa.URL, base: str, tag: RunTag, *, reuse: bool = True
+) -> tuple[sa.URL, str | None]:
     """Create a database of this run (``<base>_<time>_<run>_<worker>``) on the server of
-    ``url``, after dropping those of ``base`` that crashed runs left behind."""
+    ``url``, after dropping those of ``base`` that crashed runs left behind; on PostgreSQL
+    as a copy of the newest schema template of ``base``, when there is one (and
+    ``reuse``). Returns its URL and that template."""
     import sqlalchemy as sa
 
     name = worker_database_name(base, tag)
     engine = admin_engine(url)
+    template = None
     try:
         with engine.connect() as conn:
             drop_stale_databases(conn, base)
-            create_worker_database(conn, name)
+            template = latest_template(conn, base) if reuse else None
+            if template is not None:
+                try:
+                    create_worker_database(conn, name, template=template)
+                except sa.exc.DBAPIError:  # dropped or in use right now: start empty
+                    template = None
+            if template is None:
+                create_worker_database(conn, name)
     except sa.exc.DBAPIError as exc:
         if is_unreachable(url, exc):
             exit_unreachable(url, exc, None if tag.worker == MAIN_WORKER else tag.worker)
@@ -200,4 +213,4 @@ def _create_worker_database(url: sa.URL, base: str, tag: RunTag) -> sa.URL:
         )
     finally:
         engine.dispose()
-    return url.set(database=name)
+    return url.set(database=name), template

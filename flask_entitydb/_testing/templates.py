@@ -26,7 +26,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
-from flask_entitydb._testing.workers import admin_engine, drop_database, quote
+from flask_entitydb._testing.workers import (
+    admin_engine,
+    create_worker_database,
+    drop_database,
+    quote,
+)
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -96,7 +101,8 @@ def _databases(conn: sa.Connection) -> set[str]:
 
 
 def _template_run(conn: sa.Connection, template: str) -> str | None:
-    """The run that built ``template`` (kept with it), or ``None``."""
+    """The run that built ``template`` (kept with it, last), or ``None`` when there is no
+    complete template of that name."""
     import sqlalchemy as sa
 
     if conn.dialect.name == "postgresql":
@@ -172,6 +178,26 @@ def copyable(conn: sa.Connection, database: str) -> bool:
     return all(not conn.execute(sa.text(sql), {"d": database}).scalar() for sql in checks)
 
 
+def latest_template(conn: sa.Connection, base: str) -> str | None:
+    """The newest complete template of ``base`` on a PostgreSQL server (a worker database
+    made from it at the start of the session is at head already when the fingerprint
+    still matches, which saves dropping and creating it again); ``None`` elsewhere."""
+    import sqlalchemy as sa
+
+    if conn.dialect.name != "postgresql":
+        return None
+    prefix = template_name(base, "")
+    rows = conn.execute(
+        sa.text(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, :prefix)"
+            " AND length(datname) = :length"
+            " AND shobj_description(oid, 'pg_database') IS NOT NULL ORDER BY oid DESC"
+        ),
+        {"prefix": prefix, "length": len(prefix) + 12},
+    )
+    return next((str(name) for name in rows.scalars()), None)
+
+
 def build_or_copy(
     url: sa.URL,
     admin_url: sa.URL,
@@ -182,6 +208,7 @@ def build_or_copy(
     rebuild: bool,
     build: Callable[[], None],
     release: Callable[[], None],
+    created_from: str | None = None,
 ) -> bool:
     """Fill the database of ``url`` from the template of ``print_``, or ``build()`` it
     and keep a template; ``True`` when it was copied.
@@ -189,23 +216,36 @@ def build_or_copy(
     :param release: closes every connection to the database of ``url`` (a server copies
         a database nobody is connected to).
     :param rebuild: build again unless this ``run`` built the template.
+    :param created_from: the template the database was made from, if any.
     """
     target = url.database or ""
     template = template_name(base, print_)
+    if created_from == template and not rebuild:
+        return True  # made from this very template: at head already
     engine = admin_engine(admin_url)
     try:
-        with engine.connect() as conn, _locked(conn, template):
-            if template in _databases(conn):
-                if not rebuild or _template_run(conn, template) == run:
-                    release()
-                    _copy(conn, template, target)
-                    return True
-                drop_database(conn, template)
-            build()
-            release()
-            if copyable(conn, target):
-                _keep(conn, base, template, target, run)
-            return False
+        with engine.connect() as conn:
+            if created_from is not None:  # a copy of other migrations: start empty
+                release()
+                drop_database(conn, target)
+                create_worker_database(conn, target)
+            if not rebuild and _template_run(conn, template) is not None:
+                # complete (marked last): copy it without waiting for the lock
+                release()
+                _copy(conn, template, target)
+                return True
+            with _locked(conn, template):
+                if template in _databases(conn):
+                    if not rebuild or _template_run(conn, template) == run:
+                        release()
+                        _copy(conn, template, target)
+                        return True
+                    drop_database(conn, template)
+                build()
+                release()
+                if copyable(conn, target):
+                    _keep(conn, base, template, target, run)
+                return False
     finally:
         engine.dispose()
 

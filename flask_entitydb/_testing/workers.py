@@ -184,11 +184,13 @@ def drop_stale_databases(conn: sa.Connection, base: str, now: datetime | None = 
     return dropped
 
 
-def create_worker_database(conn: sa.Connection, name: str) -> None:
-    """``CREATE DATABASE name``; fails (never drops) when it exists."""
+def create_worker_database(conn: sa.Connection, name: str, template: str | None = None) -> None:
+    """``CREATE DATABASE name`` (PostgreSQL: ``TEMPLATE template``, when given); fails
+    (never drops) when it exists."""
     import sqlalchemy as sa
 
-    conn.execute(sa.text(f"CREATE DATABASE {quote(conn, name)}"))
+    copy = f" TEMPLATE {quote(conn, template)}" if template else ""
+    conn.execute(sa.text(f"CREATE DATABASE {quote(conn, name)}{copy}"))
 
 
 def drop_database(conn: sa.Connection, name: str) -> None:
