@@ -165,7 +165,7 @@ def _lock_holder(connection: sa.Connection) -> int | None:
 
 def waiting_for_lock(url: str) -> bool:
     """Whether a second run waits for the migration lock of the database of ``url`` (a
-    session of that database, not the holder, polls ``pg_try_advisory_xact_lock`` or
+    session of that database, not the holder, polls ``pg_try_advisory_lock`` (or its ``_xact`` form) or
     sits in ``GET_LOCK``)."""
     engine = sa.create_engine(url, poolclass=sa.NullPool)
     try:
@@ -175,7 +175,7 @@ def waiting_for_lock(url: str) -> bool:
                 sql = (
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
                     " AND pid <> pg_backend_pid() AND pid <> :holder"
-                    " AND query LIKE 'SELECT pg_try_advisory_xact_lock%%'"
+                    " AND query LIKE 'SELECT pg_try_advisory%%lock(%%'"
                 )
             else:
                 sql = (
