@@ -164,9 +164,9 @@ def _lock_holder(connection: sa.Connection) -> int | None:
 
 
 def waiting_for_lock(url: str) -> bool:
-    """Whether a second run waits for the migration lock of the database of ``url`` (a
-    session of that database, not the holder, polls ``pg_try_advisory_lock`` (or its ``_xact`` form) or
-    sits in ``GET_LOCK``)."""
+    """Whether a second run waits for the migration lock of the database of ``url``: a
+    session of that database, not the holder, polls ``pg_try_advisory_lock`` (or its
+    ``_xact`` form) or sits in ``GET_LOCK``."""
     engine = sa.create_engine(url, poolclass=sa.NullPool)
     try:
         with engine.connect() as connection:
