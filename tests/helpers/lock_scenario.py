@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -163,28 +164,18 @@ def _lock_holder(connection: sa.Connection) -> int | None:
     return None if pid is None else int(pid)
 
 
-def waiting_for_lock(url: str) -> bool:
-    """Whether a second run waits for the migration lock of the database of ``url``: a
-    session of that database, not the holder, polls ``pg_try_advisory_lock`` (or its
-    ``_xact`` form) or sits in ``GET_LOCK``."""
-    engine = sa.create_engine(url, poolclass=sa.NullPool)
-    try:
-        with engine.connect() as connection:
-            holder = _lock_holder(connection)
-            if engine.dialect.name == "postgresql":
-                sql = (
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND pid <> pg_backend_pid() AND pid <> :holder"
-                    " AND query LIKE 'SELECT pg_try_advisory%%lock(%%'"
-                )
-            else:
-                sql = (
-                    "SELECT count(*) FROM information_schema.PROCESSLIST"
-                    " WHERE DB = DATABASE() AND ID <> :holder AND INFO LIKE 'SELECT GET_LOCK%%'"
-                )
-            return bool(connection.execute(sa.text(sql), {"holder": holder or 0}).scalar())
-    finally:
-        engine.dispose()
+def popen_upgrade_logging_errors(package: AppPackage, errors: Path) -> subprocess.Popen[str]:
+    """``flask db upgrade`` in a subprocess whose stderr goes to the file ``errors``, so a
+    test can see its lock notice ("Waiting up to ...") while it runs."""
+    with errors.open("w") as stderr:
+        return subprocess.Popen(
+            [FLASK, "db", "upgrade"],
+            env=package.env(),
+            cwd=package.src,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
 
 
 def kill_lock_holder(url: str) -> None:
