@@ -23,6 +23,7 @@ from flask_entitydb.errors import MigrationError
 from flask_entitydb.migrations._autogenerate import drops
 from flask_entitydb.migrations._config import EntityDBConfig
 from flask_entitydb.migrations._failures import translated
+from flask_entitydb.migrations._scaffold.folder import checked_script
 from flask_entitydb.migrations.binds import bind_database, bind_metadata, selected_bind
 from flask_entitydb.state import EntityDBState, get_state
 
@@ -89,12 +90,15 @@ def read_heads(config: EntityDBConfig, script: ScriptDirectory) -> tuple[str, ..
     return found[0] if found else ()
 
 
-def database_heads(config: EntityDBConfig) -> tuple[str, ...]:
-    """The revisions the database is at, read through ``env.py``.
+def database_heads(
+    config: EntityDBConfig, script: ScriptDirectory | None = None
+) -> tuple[str, ...]:
+    """The revisions the database is at, read through ``env.py`` (with the revisions of
+    ``script`` when given, already loaded).
 
     :raises MigrationError: the database is at a revision no file defines.
     """
-    script = script_directory(config)
+    script = script or script_directory(config)
     heads = read_heads(config, script)
     for rev in heads:
         try:
@@ -120,8 +124,9 @@ def require_head(config: EntityDBConfig) -> tuple[str, ...]:
 
     :raises MigrationError: the database is not at head.
     """
-    current = database_heads(config)
-    heads = head_ids(script_directory(config))
+    script = checked_script(config)  # the revisions make_config loaded
+    current = database_heads(config, script)
+    heads = head_ids(script)
     if set(current) != set(heads):
         at = ", ".join(f"'{rev}'" for rev in current) or "no revision (empty)"
         head = ", ".join(f"'{rev}'" for rev in heads)

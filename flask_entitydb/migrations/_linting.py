@@ -19,6 +19,7 @@ from flask_entitydb.migrations._lint.judge import judge
 from flask_entitydb.migrations._lint.record import record
 from flask_entitydb.migrations._lint.results import LintResult
 from flask_entitydb.migrations._lint.scratch import Seed, touched_tables
+from flask_entitydb.migrations._scaffold.folder import checked_script
 from flask_entitydb.migrations._server_facts import MYSQL
 from flask_entitydb.migrations.binds import bind_database, bind_engine, bind_name, selected_bind
 
@@ -46,11 +47,15 @@ def _judged_on_server(url: sa.URL) -> bool:
     return url.get_backend_name() in (*MYSQL, "postgresql")
 
 
-def _heads_if_readable(app: Flask, directory: PathArg) -> tuple[str, ...] | None:
-    """The database's revisions, or ``None`` when they cannot be read (then the scratch
-    database replays the history and a note says so)."""
+def _heads_if_readable(
+    app: Flask, directory: PathArg, script: ScriptDirectory
+) -> tuple[str, ...] | None:
+    """The database's revisions, read with the revisions already loaded, or ``None`` when
+    they cannot be read (then the scratch database replays the history and a note says
+    so)."""
     try:
-        return database_heads(make_config(app, directory))
+        # the folder was checked by the caller's config; this one only runs env.py
+        return database_heads(make_config(app, directory, must_exist=False), script)
     except (MigrationError, sa.exc.SQLAlchemyError):
         return None
 
@@ -86,8 +91,8 @@ def lint(
         url = bind_database(state, key).url
         reads_db = not rev_range and not all_revisions
         config = make_config(app, directory, runs_env=reads_db)
-        script = ScriptDirectory.from_config(config)
-        found = database_heads(config) if reads_db else None
+        script = checked_script(config)  # the revisions make_config loaded
+        found = database_heads(config, script) if reads_db else None
         try:
             chosen = _selected(script, rev_range, found)
         except Exception as error:
@@ -102,7 +107,7 @@ def lint(
         earlier = order[: max((place[s.revision] for s in chosen), default=-1) + 1]
         before = {s.revision for s in earlier if s.revision not in linted}
         if found is None and chosen and _judged_on_server(url):
-            found = _heads_if_readable(app, directory)
+            found = _heads_if_readable(app, directory, script)
         applied = _applied(script, found) if found is not None else None
         seed = None
         if applied == before:  # the database is at the revision before the linted ones

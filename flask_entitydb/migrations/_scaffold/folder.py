@@ -65,6 +65,19 @@ def check_env(directory: str) -> None:
         )
 
 
+CHECKED_SCRIPT = "flask_entitydb.checked_script"
+"""The key of ``config.attributes`` holding the ``ScriptDirectory`` that
+:func:`check_revision_files` loaded (its revision map built)."""
+
+
+def checked_script(config: Config) -> ScriptDirectory:
+    """The revisions :func:`check_revision_files` loaded for ``config`` (loading 1,000
+    revision files takes seconds: a command that only reads them uses these), else a new
+    ``ScriptDirectory``. Not for a command that writes revision files."""
+    script = config.attributes.get(CHECKED_SCRIPT)
+    return script if isinstance(script, ScriptDirectory) else ScriptDirectory.from_config(config)
+
+
 def check_revision_files(config: Config) -> None:
     """Load every revision file and link them, as any command will.
 
@@ -96,6 +109,7 @@ def check_revision_files(config: Config) -> None:
                 f" {one_line(error)}; fix it and run the command again."
             ) from None
     del caught  # Alembic's own warnings come again when the command loads the files
+    config.attributes[CHECKED_SCRIPT] = script
 
 
 def _missing_parent(script: ScriptDirectory, missing: str) -> str:
