@@ -251,8 +251,9 @@ def test_marked_copy_is_refused_by_the_server(mysql_package: AppPackage) -> None
     result = package.cli("upgrade")
     assert result.exit_code == 1
     lines = [line for line in without_database_line(result.output).splitlines() if line.strip()]
-    assert len(lines) == 1, result.output
-    (line,) = lines
+    assert len(lines) == 2, result.output
+    started, line = lines
+    assert started == "[1/1] Applying b2: revision b2"
     assert line.startswith("Error: Revision 'b2' (revision b2) failed: ")
     assert "forbids: (1846, 'ALGORITHM=INSTANT is not supported." in line
     assert "failed: the server would have to copy the table, blocking writes, which the" in line
