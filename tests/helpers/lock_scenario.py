@@ -196,9 +196,14 @@ def kill_lock_holder(url: str) -> None:
         engine.dispose()
 
 
+NOTICES = ("Waiting up to ", "Database: ")
+"""How the lines start that a run prints on stderr that are not errors: its lock notice,
+the database it works on."""
+
+
 def error_lines(stderr: str) -> list[str]:
-    """The lines of a run's stderr other than its lock notices ("Waiting up to ...")."""
-    return [line for line in stderr.splitlines() if not line.startswith("Waiting up to ")]
+    """The lines of a run's stderr other than its notices (:data:`NOTICES`)."""
+    return [line for line in stderr.splitlines() if not line.startswith(NOTICES)]
 
 
 def finish(process: subprocess.Popen[str], timeout: float = 180) -> tuple[int, str, str]:
