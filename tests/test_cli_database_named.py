@@ -70,7 +70,7 @@ def test_the_password_is_masked_and_named_when_the_command_fails(
     result = package.cli("current")
     assert result.exit_code == 1  # the wrong password
     assert _database_lines(result.stderr) == [
-        "Database: mysql+mysqldb://root:***@127.0.0.1:3306/test?charset=utf8mb4"
+        "Database: mysql+mysqldb://root:***@127.0.0.1:3306/test"
         " (DB_CONNECTION_STRING (app config))"
     ]
     assert "s3cr3tPW" not in result.output
@@ -132,3 +132,20 @@ def test_a_value_cut_by_a_shell_gets_a_hint(make_app: Callable[..., Flask], valu
     assert "looks cut short" in text
     assert "quote" in text
     assert "s3cret" not in text
+
+
+def test_the_database_is_named_as_configured(
+    sqlite_package: AppPackage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """'ssl=true' stays in the line (the driver's own TLS arguments replace it inside)."""
+    url = "mysql+mysqldb://root:s3cr3tPW@127.0.0.1:9/app?ssl=true"
+    package = sqlite_package
+    ok(package.cli("init"))
+    app = package.create_app(DB_CONNECTION_STRING=url)
+    result = package.cli("current", app=app)
+    assert result.exit_code == 1  # nothing listens on port 9
+    assert _database_lines(result.stderr) == [
+        "Database: mysql+mysqldb://root:***@127.0.0.1:9/app?ssl=true"
+        " (DB_CONNECTION_STRING (app config))"
+    ]
+    assert "s3cr3tPW" not in result.output

@@ -11,6 +11,7 @@ from flask import Flask
 from sqlalchemy.engine import URL
 
 from flask_entitydb._settings.liveness import LivenessPolicy, database_liveness
+from flask_entitydb._settings.masking import mask
 from flask_entitydb._settings.model import DatabaseSettings
 from flask_entitydb._settings.option_files import check_option_files
 from flask_entitydb._settings.option_values import check_option_values
@@ -63,7 +64,8 @@ def prepare_database(
     :raises ConfigurationError: the URL or an option is invalid, or the liveness policy
         contradicts the engine options.
     """
-    url, dialect_defaults, tls = prepare_url(parse_url(raw, source), source)
+    parsed = parse_url(raw, source)
+    url, dialect_defaults, tls = prepare_url(parsed, source)
     # every setting is checked on its own, so the message names the one at fault
     check_engine(url, dialect_defaults, source)
     present = [(blame, layer) for blame, layer in layers if layer]
@@ -83,4 +85,5 @@ def prepare_database(
         options,
         tls is not None and tls.encrypt,
         database_liveness(liveness, url, options),
+        shown_url=mask(parsed),
     )

@@ -254,6 +254,7 @@ def load_settings(
         compare_type=flag(app, "ENTITYDB_COMPARE_TYPE", True),
         compare_server_default=flag(app, "ENTITYDB_COMPARE_SERVER_DEFAULT", True),
         model_modules=read_model_modules(app) if model_modules else (),
+        shown_url=default.shown_url,
     )
 
 

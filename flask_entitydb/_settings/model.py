@@ -44,6 +44,8 @@ class DatabaseSettings:
     require_tls: bool
     liveness: LivenessPolicy
     """Its ``ENTITYDB_LIVENESS`` policy, decided for its backend and engine options."""
+    shown_url: str = ""
+    """The URL as configured (``ssl=true`` and all), password masked, for messages."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ class Settings:
     model_modules: tuple[str, ...] = ()
     """With ``EntityDB(flask_sqlalchemy_models=True)``, the modules to import for the
     models (``ENTITYDB_MODEL_MODULES``, default the app's ``models``); else empty."""
+    shown_url: str = ""
+    """The default database's URL as configured, password masked, for messages."""
 
     def bind(self, key: str | None) -> BindSettings:
         """The settings of bind ``key`` (``None``: the default database).
@@ -103,7 +107,12 @@ class Settings:
         """
         if key is None:
             primary = DatabaseSettings(
-                self.url, self.url_source, self.engine_options, self.require_tls, self.liveness
+                self.url,
+                self.url_source,
+                self.engine_options,
+                self.require_tls,
+                self.liveness,
+                shown_url=self.shown_url,
             )
             return BindSettings(None, primary, self.replicas)
         return self.binds[key]

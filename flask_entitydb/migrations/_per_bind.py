@@ -55,7 +55,9 @@ def _target(app: Flask, key: str | None) -> BindTarget:
         key=key,
         name=bind_name(key),
         url=url,
-        database=describe_database(url, primary.url_source, primary.url.database),
+        database=describe_database(
+            primary.shown_url or url, primary.url_source, primary.url.database
+        ),
     )
 
 
