@@ -70,8 +70,7 @@ def test_the_password_is_masked_and_named_when_the_command_fails(
     result = package.cli("current")
     assert result.exit_code == 1  # the wrong password
     assert _database_lines(result.stderr) == [
-        "Database: mysql+mysqldb://root:***@127.0.0.1:3306/test"
-        " (DB_CONNECTION_STRING (app config))"
+        "Database: mysql+mysqldb://root:***@127.0.0.1:3306/test (DB_CONNECTION_STRING (app config))"
     ]
     assert "s3cr3tPW" not in result.output
 
