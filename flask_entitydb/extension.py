@@ -266,6 +266,12 @@ class EntityDB(FlaskSQLAlchemyNames):
         return state.discovery.entities
 
     @property
+    def flask_sqlalchemy_models(self) -> bool:
+        """Whether this instance offers Flask-SQLAlchemy's models (``db.Model``), as
+        ``EntityDB(flask_sqlalchemy_models=True)``."""
+        return self._flask_sqlalchemy_models
+
+    @property
     def sqlalchemy(self) -> SQLAlchemy:
         """The :class:`flask_sqlalchemy.SQLAlchemy` instance this one runs on, for the
         extensions that take one (Flask-Session's ``SESSION_SQLALCHEMY``, ...).

@@ -62,7 +62,7 @@ def test_alembic_run_directly(package: AppPackage) -> None:
     package.write_entity("user", USER_ENTITY)
     app = package.create_app()
     migrations.init(app=app)
-    new = migrations.migrate("users", app=app)
+    new = migrations.migrate(message="users", app=app)
     assert new is not None
     ini = str(package.migrations / "alembic.ini")
     alembic = [sys.executable, "-m", "alembic.config", "-c", ini]

@@ -141,7 +141,7 @@ def _upgrade_measured(
     app = package.create_app(**config)
     with _Writer(package.url, write, rows) as writer:
         started = time.perf_counter()
-        migrations.upgrade(revision, app=app)
+        migrations.upgrade(revision=revision, app=app)
         took = time.perf_counter() - started
     return writer.longest, took
 
@@ -228,7 +228,7 @@ def _upgrade_behind_blocker(
     outcome = "applied"
     with _Writer(package.url, INSERT, 1000) as writer:
         try:
-            migrations.upgrade(revision, app=app)
+            migrations.upgrade(revision=revision, app=app)
         except MigrationError as error:
             outcome = str(error)
         blocker.join()

@@ -286,7 +286,7 @@ def test_host_logging_is_not_reconfigured(
     root_state = (root.level, list(root.handlers))
     try:
         with app.app_context():
-            migrations.migrate("users")
+            migrations.migrate(message="users")
             migrations.upgrade()
             migrations.check()
         assert not app_logger.disabled
@@ -308,7 +308,7 @@ def test_python_api_returns_values(package: AppPackage) -> None:
         migrations.current()
 
     assert migrations.init(app=app) == str(package.migrations)
-    new = migrations.migrate("users", app=app)
+    new = migrations.migrate(message="users", app=app)
     assert new is not None and new.changes == ("add table 'users'",) and new.drops == ()
     with pytest.raises(MigrationError, match="run 'flask db upgrade' first"):
         migrations.migrate(app=app)
@@ -325,12 +325,12 @@ def test_python_api_returns_values(package: AppPackage) -> None:
         assert migrations.check().ok
         assert migrations.pending_revisions() == []
         assert "CREATE TABLE users" in migrations.upgrade_sql("base:head")
-        reverted = migrations.downgrade("base")
+        reverted = migrations.downgrade(revision="base")
         assert [(r.revision, r.action) for r in reverted] == [(new.revision, "downgrade")]
         result = migrations.check()
         assert not result.ok and [i.revision for i in result.unapplied] == [new.revision]
         assert migrations.pending_revisions() == [new.revision]
-        stamped = migrations.stamp("head")
+        stamped = migrations.stamp(revision="head")
         assert [(s.revision, s.action) for s in stamped] == [(new.revision, "stamp")]
 
 

@@ -783,7 +783,7 @@ from shop import create_app
 
 app = create_app({"DB_CONNECTION_STRING": sys.argv[1]})
 migrations.init(app=app)
-print("REVISION", migrations.migrate("create items", app=app).revision)
+print("REVISION", migrations.migrate(message="create items", app=app).revision)
 """
 
 MIGRATIONS_TEST = """

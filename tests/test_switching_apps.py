@@ -29,25 +29,35 @@ FLASK = str(Path(sys.executable).with_name("flask"))
 LEGACY_INIT = """\
 import os
 
-from flask import Flask
+from flask import Flask, session
 from flask_migrate import Migrate, upgrade
+from flask_session import Session
 from flask_sqlalchemy import SQLAlchemy
 
 db = SQLAlchemy()
 migrate = Migrate()
+MIGRATIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "migrations")
 
 
 def create_app(config=None):
     app = Flask(__name__)
     app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["APP_DATABASE_URL"]
+    app.config["SESSION_TYPE"] = "sqlalchemy"
     app.config.update(config or {})
     db.init_app(app)
     migrate.init_app(app, db)
+    app.config["SESSION_SQLALCHEMY"] = db
+    Session(app)
     from . import models  # noqa: F401
+
+    @app.get("/visits")
+    def visits():
+        session["visits"] = session.get("visits", 0) + 1
+        return str(session["visits"])
 
     if os.environ.get("AUTO_MIGRATE") == "1":
         with app.app_context():
-            upgrade()
+            upgrade(MIGRATIONS)
     return app
 """
 
@@ -139,6 +149,8 @@ with app.app_context():
     found = User.query.named("ann").one()
     print(found.latest_post().body, found.latest_post().author_name(), found.followed.count())
     print(User.query.paginate(page=1, per_page=1).total, type(User.query).__name__)
+client = app.test_client()
+print(client.get("/visits").text, client.get("/visits").text)
 """
 
 
@@ -244,20 +256,28 @@ def switch(app: LegacyApp) -> None:
     text = init.read_text()
     # 1. imports and the db line
     text = text.replace(
-        "from flask_migrate import Migrate, upgrade\nfrom flask_sqlalchemy import SQLAlchemy\n",
+        "from flask_migrate import Migrate, upgrade\n",
         "from flask_entitydb import EntityDB\nfrom flask_entitydb.migrations import upgrade\n",
     )
+    text = text.replace("from flask_sqlalchemy import SQLAlchemy\n", "")
     text = text.replace(
         "db = SQLAlchemy()\nmigrate = Migrate()\n", "db = EntityDB(flask_sqlalchemy_models=True)\n"
     )
     text = text.replace("    migrate.init_app(app, db)\n", "")
+    # extensions that check for a Flask-SQLAlchemy instance take db.sqlalchemy
+    text = text.replace(
+        'app.config["SESSION_SQLALCHEMY"] = db\n',
+        'app.config["SESSION_SQLALCHEMY"] = db.sqlalchemy\n',
+    )
+    # the start-up upgrade(directory) follows the folder (step 3)
+    text = text.replace(', os.pardir, "migrations")', ', "migrations")')
     # 2. env.py's include_object becomes a config key
     text = text.replace(
         "    app.config.update(config or {})\n",
         '    app.config["ENTITYDB_EXCLUDE_TABLES"] = ["legacy_*"]\n'
         "    app.config.update(config or {})\n",
     )
-    assert "flask_migrate" not in text and "SQLAlchemy" not in text and "migrate." not in text
+    assert "flask_migrate" not in text and "SQLAlchemy()" not in text and "migrate." not in text
     init.write_text(text)
     # 3. the migrations folder moves into the package
     shutil.move(str(app.src / "migrations"), str(app.path / "migrations"))
@@ -338,7 +358,8 @@ def test_flask_migrate_app_switches_by_the_documented_steps(
     assert app.version() == set()
     # the start-up upgrade migrates again, and the app works on its models
     used = app.ok(sys.executable, "-c", USE_THE_APP.format(name=app.name), AUTO_MIGRATE="1")
-    assert used.stdout.splitlines() == ["again ann 1", "2 UserQuery"]
+    assert used.stdout.splitlines() == ["again ann 1", "2 UserQuery", "1 2"]
+    assert "No valid SQLAlchemy instance" not in used.stderr
     assert app.version() == {"fm3"}
     assert app.ok("db", "check").stdout.startswith("The database is at head (fm3)")
 
@@ -360,24 +381,34 @@ def test_the_documented_code_changes_leave_no_flask_migrate_behind(tmp_path: Pat
         """\
         import os
 
-        from flask import Flask
+        from flask import Flask, session
         from flask_entitydb import EntityDB
         from flask_entitydb.migrations import upgrade
+        from flask_session import Session
 
         db = EntityDB(flask_sqlalchemy_models=True)
+        MIGRATIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations")
 
 
         def create_app(config=None):
             app = Flask(__name__)
             app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["APP_DATABASE_URL"]
+            app.config["SESSION_TYPE"] = "sqlalchemy"
             app.config["ENTITYDB_EXCLUDE_TABLES"] = ["legacy_*"]
             app.config.update(config or {})
             db.init_app(app)
+            app.config["SESSION_SQLALCHEMY"] = db.sqlalchemy
+            Session(app)
             from . import models  # noqa: F401
+
+            @app.get("/visits")
+            def visits():
+                session["visits"] = session.get("visits", 0) + 1
+                return str(session["visits"])
 
             if os.environ.get("AUTO_MIGRATE") == "1":
                 with app.app_context():
-                    upgrade()
+                    upgrade(MIGRATIONS)
             return app
         """
     )

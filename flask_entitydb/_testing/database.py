@@ -379,6 +379,6 @@ def _upgrade_head(app: Flask, state: EntityDBState, database: EntityDBTestDataba
         step += f" (bind '{database.key}')"
     try:
         with using_bind(database.key):
-            upgrade("head", app=app)
+            upgrade(revision="head", app=app)
     except MigrationError as exc:
         fail_migration(database.url, database.worker, step, exc)

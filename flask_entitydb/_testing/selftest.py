@@ -122,10 +122,10 @@ def _round_trip(
     where = "" if key is None else f" (bind '{key}')"
     target = database if key is None else database.binds[key]
     steps: list[tuple[str, Callable[[], object]]] = [
-        ("upgrade head", lambda: upgrade("head", squashed=False, app=app)),
-        ("downgrade base", lambda: downgrade("base", app=app)),
+        ("upgrade head", lambda: upgrade(revision="head", squashed=False, app=app)),
+        ("downgrade base", lambda: downgrade(revision="base", app=app)),
         ("left-over tables", lambda: _no_entity_tables(state, key)),
-        ("upgrade head again", lambda: upgrade("head", squashed=False, app=app)),
+        ("upgrade head again", lambda: upgrade(revision="head", squashed=False, app=app)),
     ]
     with using_bind(key):
         for step, run in steps:

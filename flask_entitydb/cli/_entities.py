@@ -7,7 +7,7 @@ import json
 import click
 
 from flask_entitydb.cli._options import command, current_app_object
-from flask_entitydb.discovery._report import entities_report
+from flask_entitydb.discovery._report import MODEL_SOURCE, entities_report
 from flask_entitydb.migrations import _per_bind
 
 
@@ -22,7 +22,10 @@ def entities_command(as_json: bool) -> None:
         click.echo(json.dumps(report.to_json(_per_bind.table_bind_name)))
         return
     searched = ", ".join(report.searched)
-    if not report.entities:
+    models = report.model_modules
+    if not report.entities and models is not None:
+        click.echo(f"No models found; {_model_modules_hint(models)}.")
+    elif not report.entities:
         click.echo(f"No entities found; searched: {searched}.")
     else:
         rows = [("Class", "Table", "Module file", "Source", "Columns")]
@@ -34,6 +37,8 @@ def entities_command(as_json: bool) -> None:
         for row in rows:
             cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
             click.echo("  ".join(cells).rstrip())
+    if models is not None and report.entities:
+        click.echo(f"Models (source '{MODEL_SOURCE}'): {_model_modules_hint(models)}.")
     if report.not_discovered:
         click.echo(
             "Classes marked 'not discovered' are mapped but were imported by hand, not"
@@ -48,3 +53,13 @@ def entities_command(as_json: bool) -> None:
             "List their package in 'ENTITYDB_ENTITY_PACKAGES', or rename a file that is"
             " not an entity module; 'flask db migrate' does not drop tables while they exist."
         )
+
+
+def _model_modules_hint(modules: tuple[str, ...]) -> str:
+    """Where Flask-SQLAlchemy models are found, for people."""
+    listed = ", ".join(f"'{name}'" for name in modules) or "none"
+    return (
+        "Flask-SQLAlchemy models are found through the app's imports and the modules of"
+        f" 'ENTITYDB_MODEL_MODULES' (now: {listed}); list there a module whose models are"
+        " missing"
+    )

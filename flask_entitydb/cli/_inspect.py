@@ -25,7 +25,7 @@ from flask_entitydb.migrations import _per_bind
 @click.argument("revision", default="head")
 def show_command(directory: str | None, revision: str) -> None:
     """Show REVISION (default: head; 'current': the database's)."""
-    echo_revisions(migrations.show(revision, directory=folder(directory)), verbose=True)
+    echo_revisions(migrations.show(revision=revision, directory=folder(directory)), verbose=True)
 
 
 @command("history")
@@ -39,7 +39,7 @@ def history_command(
 ) -> None:
     """List the revisions, newest first."""
     infos = migrations.history(
-        rev_range,
+        rev_range=rev_range,
         indicate_current=indicate_current,
         journal=verbose,
         directory=folder(directory),

@@ -163,8 +163,8 @@ def merge_command(
         click.echo(f"Nothing to merge in '{name}': it has one head.")
         return
     new = migrations.merge(
-        list(revisions) or "heads",
-        message,
+        revisions=list(revisions) or "heads",
+        message=message,
         branch_label=branch_label,
         rev_id=rev_id,
         directory=folder(directory),

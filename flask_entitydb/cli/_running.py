@@ -55,7 +55,7 @@ def _apply(
     if name != "stamp":
         options["on_start"] = echo_started
     return getattr(migrations, name)(
-        target,
+        revision=target,
         lock_timeout=lock_timeout,
         on_apply=echo_applied,
         on_lock=lock_echo(verbose),

@@ -4,7 +4,7 @@ it did not find, the ``*_entity.py`` files it did not import, and its JSON docum
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from flask import Flask
@@ -31,6 +31,9 @@ class EntitiesReport:
     """The places searched, described for people."""
     undiscovered_modules: tuple[UndiscoveredModule, ...]
     """The ``*_entity.py`` files of the project discovery did not import."""
+    model_modules: tuple[str, ...] | None = None
+    """With Flask-SQLAlchemy's models (``flask_sqlalchemy_models``), the modules of
+    ``ENTITYDB_MODEL_MODULES``; ``None`` for an app of entity modules."""
 
     @property
     def not_discovered(self) -> bool:
@@ -50,6 +53,7 @@ class EntitiesReport:
                 "source": info.source,
                 "columns": info.columns,
                 "discovered": info.source != "not discovered",
+                "model": info.source == MODEL_SOURCE,
             }
             for info in self.entities
         ]
@@ -64,13 +68,23 @@ class EntitiesReport:
         }
 
 
+MODEL_SOURCE = "db.Model"
+"""The source of a Flask-SQLAlchemy model in the report: found through the app's imports
+and ``ENTITYDB_MODEL_MODULES``, not by discovery (which finds ``*_entity.py`` modules)."""
+
+
 def entities_report(app: Flask) -> EntitiesReport:
     """What discovery found for ``app`` and what it missed."""
     state = get_state(app)
     discovery = cast(Discovery, state.discovery)
+    others = undiscovered_classes(state, state.db.metadata)
+    models = bool(getattr(state.db, "flask_sqlalchemy_models", False))
+    if models:
+        others = tuple(replace(info, source=MODEL_SOURCE) for info in others)
     return EntitiesReport(
-        entities=discovery.details + undiscovered_classes(state, state.db.metadata),
-        discovered=len(discovery.details),
+        entities=discovery.details + others,
+        discovered=len(discovery.details) + (len(others) if models else 0),
         searched=discovery.searched,
         undiscovered_modules=tuple(undiscovered_modules(app, state)),
+        model_modules=tuple(state.model_modules) if models else None,
     )

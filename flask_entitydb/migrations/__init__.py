@@ -13,7 +13,11 @@ Coming from Flask-Migrate
     ``flask db init --replace-env``, then remove ``Migrate(app, db)``. Until then, the
     commands that run ``env.py`` stop with a message saying exactly that. ``alembic.ini``
     may stay as it is (its logging sections are never applied); to run Alembic directly
-    it needs ``script_location = %(here)s``, as the one ``flask db init`` writes has.
+    it needs ``script_location = %(here)s``, as the one ``flask db init`` writes has
+    (``--replace-env`` adds it, or replaces a ``script_location = .``).
+
+    The functions Flask-Migrate also has take its arguments in its order, the folder
+    first: ``upgrade(directory, revision)``.
 
 Coming from a hand-made Alembic ``env.py``
     Replace its body with ``run_migrations()`` (``flask db init --replace-env``); options

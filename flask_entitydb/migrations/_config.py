@@ -11,6 +11,7 @@ import argparse
 import importlib.util
 import io
 import os
+import re
 import shutil
 from collections.abc import Sequence
 
@@ -61,6 +62,32 @@ def _elsewhere_hint(path: str) -> str:
         f"; there is one at '{found}' (Flask-Migrate's default place): move it into the"
         " app's package, or set 'ENTITYDB_MIGRATIONS_DIR' to its path"
     )
+
+
+_REVISION_LIKE = re.compile(r"^(heads?|base|current|[+-]?\d+|[0-9a-f]{4,}|\w+@\w+|.*:.*)$")
+"""Revision symbols and ids: what a revision given where the folder goes looks like."""
+
+
+def _given_folder_missing(app: Flask, given: str, path: str) -> str:
+    """The error for a ``directory`` argument (``-d``) naming no folder: where the app's
+    own folder is, and, when it looks like a revision, that the folder comes first (the
+    order of Flask-Migrate's ``upgrade(directory, revision)``)."""
+    message = f"There is no migrations folder at '{path}'"
+    if not os.path.isabs(given):
+        message += " (a relative 'directory' is taken from the working directory)"
+    if _REVISION_LIKE.match(given) and os.sep not in given and "/" not in given:
+        message += (
+            f"; '{given}' looks like a revision: the first argument is the migrations"
+            f" folder, as in Flask-Migrate's upgrade(directory, revision), so write"
+            f" revision='{given}'"
+        )
+    configured = migrations_directory(app)
+    if os.path.isdir(configured):
+        message += (
+            f"; the app's migrations folder is '{configured}' (flask-entitydb keeps it in"
+            " the app's package), used when no directory is given"
+        )
+    return message + "."
 
 
 def _format_hook() -> dict[str, str] | None:
@@ -131,6 +158,8 @@ def make_config(
     """
     path = migrations_directory(app, directory)
     if must_exist:
+        if not os.path.isdir(path) and directory is not None and os.fspath(directory):
+            raise MigrationError(_given_folder_missing(app, os.fspath(directory), path))
         if not os.path.isdir(path):
             hint = _elsewhere_hint(path) if directory is None else ""
             if hint:

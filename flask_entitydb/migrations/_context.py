@@ -9,7 +9,8 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from alembic.runtime.environment import EnvironmentContext
@@ -29,6 +30,23 @@ from flask_entitydb.state import EntityDBState, get_state
 
 PathArg = str | os.PathLike[str] | None
 """A migrations folder (``None``: the app's configured one)."""
+
+XArg = str | Sequence[str] | None
+"""Flask-Migrate's ``x_arg``: one ``-x`` value or several."""
+
+
+def x_arguments(x_arg: XArg, x_args: Sequence[str]) -> list[str]:
+    """The ``-x`` values of a call: Flask-Migrate's ``x_arg`` and flask-entitydb's
+    ``x_args``, together."""
+    given = [x_arg] if isinstance(x_arg, str) else list(x_arg or ())
+    return [*given, *x_args]
+
+
+def printed_sql(sql: str) -> list[Any]:
+    """What ``upgrade(sql=True)`` (and ``downgrade``, ``stamp``) does, as in
+    Flask-Migrate: print the SQL; nothing was applied. ``upgrade_sql()`` returns it."""
+    sys.stdout.write(sql)
+    return []
 
 
 def current_flask_app(app: Flask | None) -> Flask:

@@ -100,10 +100,10 @@ def _unapplied(script: ScriptDirectory, found: tuple[str, ...]) -> tuple[Revisio
 
 
 def show(
-    revision: str = "head", *, directory: PathArg = None, app: Flask | None = None
+    directory: PathArg = None, revision: str = "head", *, app: Flask | None = None
 ) -> list[RevisionInfo]:
     """The revision(s) a symbol names: an id, ``head``, ``base``, ``current``, a branch
-    label (``flask db show``)."""
+    label (``flask db show``); Flask-Migrate's ``show(directory, revision)``."""
     app = current_flask_app(app)
     with running(app):
         config = make_config(app, directory, runs_env=revision == "current")
@@ -115,16 +115,21 @@ def show(
 
 
 def history(
-    rev_range: str | None = None,
-    *,
-    indicate_current: bool = False,
-    journal: bool = False,
     directory: PathArg = None,
+    rev_range: str | None = None,
+    verbose: bool = False,
+    indicate_current: bool = False,
+    *,
+    journal: bool = False,
     app: Flask | None = None,
 ) -> list[RevisionInfo]:
-    """The revisions, newest first (``flask db history``).
+    """The revisions, newest first (``flask db history``); Flask-Migrate's
+    ``history(directory, rev_range, verbose, indicate_current)``.
 
     :param rev_range: ``start:end``, ``start:`` or ``:end``; ``current`` may be used.
+    :param verbose: accepted for Flask-Migrate's signature: the returned
+        :class:`RevisionInfo` has the details ``-v`` prints (``journal=True`` adds the
+        migration journal).
     :param indicate_current: mark the revisions the database is at (reads the database).
     :param journal: fill :attr:`RevisionInfo.journal` from the migration journal (reads
         the database; ``flask db history -v``).
@@ -155,7 +160,11 @@ def history(
 
 
 def heads(
-    *, resolve_dependencies: bool = False, directory: PathArg = None, app: Flask | None = None
+    directory: PathArg = None,
+    verbose: bool = False,
+    resolve_dependencies: bool = False,
+    *,
+    app: Flask | None = None,
 ) -> list[RevisionInfo]:
     """The head revisions of the migrations folder (``flask db heads``)."""
     app = current_flask_app(app)
@@ -169,9 +178,12 @@ def heads(
         return [_info(s, style="heads") for s in found if s is not None]
 
 
-def branches(*, directory: PathArg = None, app: Flask | None = None) -> list[RevisionInfo]:
+def branches(
+    directory: PathArg = None, verbose: bool = False, *, app: Flask | None = None
+) -> list[RevisionInfo]:
     """The branch points: revisions that two or more revisions follow
-    (``flask db branches``); :attr:`RevisionInfo.next_revisions` names the branches."""
+    (``flask db branches``); :attr:`RevisionInfo.next_revisions` names the branches.
+    ``verbose`` is accepted for Flask-Migrate's signature (see :func:`history`)."""
     app = current_flask_app(app)
     with running(app):
         script = script_directory(make_config(app, directory, runs_env=False))
@@ -179,10 +191,15 @@ def branches(*, directory: PathArg = None, app: Flask | None = None) -> list[Rev
 
 
 def current(
-    *, journal: bool = False, directory: PathArg = None, app: Flask | None = None
+    directory: PathArg = None,
+    verbose: bool = False,
+    *,
+    journal: bool = False,
+    app: Flask | None = None,
 ) -> list[RevisionInfo]:
     """The revisions the database is at; empty when none was applied (``flask db
-    current``).
+    current``). ``verbose`` is accepted for Flask-Migrate's signature (see
+    :func:`history`).
 
     :param journal: fill :attr:`RevisionInfo.journal` from the migration journal
         (``flask db current -v``).
@@ -222,7 +239,7 @@ def _edited(
 
 
 def check(
-    *, x_args: Sequence[str] = (), directory: PathArg = None, app: Flask | None = None
+    directory: PathArg = None, *, x_args: Sequence[str] = (), app: Flask | None = None
 ) -> CheckResult:
     """Compare the database with the revisions and the entities (``flask db check``).
 

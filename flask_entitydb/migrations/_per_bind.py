@@ -116,7 +116,7 @@ def bind_holding(
     for key in keys:
         with using_bind(key):
             try:
-                migrations.show(revision, directory=directory, app=app)
+                migrations.show(revision=revision, directory=directory, app=app)
             except MigrationError:
                 continue
             holding.append(key)
@@ -146,7 +146,7 @@ def edit(
 
     key = bind_holding(revision, wanted, directory=directory, app=app, command=command)
     with using_bind(key):
-        migrations.edit(revision, directory=directory, app=app)
+        migrations.edit(revision=revision, directory=directory, app=app)
 
 
 def existing_folder(directory: str | None = None, *, app: Flask | None = None) -> str | None:

@@ -18,15 +18,18 @@ from flask_entitydb.errors import MigrationError
 from flask_entitydb.migrations._config import EntityDBConfig, make_config
 from flask_entitydb.migrations._context import (
     PathArg,
+    XArg,
     current_flask_app,
     database_heads,
+    printed_sql,
     running,
+    x_arguments,
 )
 from flask_entitydb.migrations._locks.locking import Notify
 from flask_entitydb.migrations._run import OnApply, OnStart
 from flask_entitydb.migrations._scaffold import envfile
 from flask_entitydb.migrations._squash.start import start_new_database
-from flask_entitydb.migrations.environment import DEFAULT_LOCK_TIMEOUT
+from flask_entitydb.migrations.environment import DEFAULT_LOCK_TIMEOUT, loading_app_for_alembic
 from flask_entitydb.migrations.results import AppliedRevision
 
 log = logging.getLogger("flask_entitydb")
@@ -46,6 +49,12 @@ def _migrate_database(
     """Run a command that changes the database; the revisions it applied, in order."""
     app = current_flask_app(app)
     applied: list[AppliedRevision] = []
+    if loading_app_for_alembic():
+        log.warning(
+            "Skipped migrating at start-up while Alembic loads the app for its own command"
+            " (that command is the migration)."
+        )
+        return applied
 
     def record(item: AppliedRevision) -> None:
         applied.append(item)
@@ -95,24 +104,34 @@ def _sql(
 
 
 def upgrade(
+    directory: PathArg = None,
     revision: str = "head",
-    *,
+    sql: bool = False,
     tag: str | None = None,
+    x_arg: XArg = None,
+    *,
     x_args: Sequence[str] = (),
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     on_apply: OnApply | None = None,
     on_start: OnStart | None = None,
     on_lock: Notify | None = None,
     squashed: bool = True,
-    directory: PathArg = None,
     app: Flask | None = None,
 ) -> list[AppliedRevision]:
     """Upgrade the database to ``revision`` (``flask db upgrade``).
+
+    The arguments are Flask-Migrate's ``upgrade(directory, revision, sql, tag, x_arg)``,
+    positional or by keyword; the migrations folder comes first, as there.
 
     The migration lock is held for the whole run, so concurrent upgrades (replicas
     starting at once) apply each revision once; the others wait up to ``lock_timeout``
     seconds, then find nothing to do.
 
+    :param directory: the migrations folder (default: the app's; a relative path is
+        relative to the working directory, as in Flask-Migrate).
+    :param sql: print the SQL instead of running it, as Flask-Migrate does
+        (:func:`upgrade_sql` returns it).
+    :param x_arg: ``-x`` values for ``env.py`` (Flask-Migrate's name; ``x_args`` too).
     :param on_apply: called with each revision as soon as it is applied.
     :param on_start: called with each revision as it starts, with its place in the run
         (a :class:`~flask_entitydb.migrations.results.StartedRevision`).
@@ -121,12 +140,17 @@ def upgrade(
         it upgrades through every revision.
     :param on_lock: called with a :class:`~flask_entitydb.migrations._locks.locking.LockNotice`
         when waiting for the lock starts and when it is taken (default: logged).
-    :returns: the revisions applied, in order (empty: already there).
+    :returns: the revisions applied, in order (empty: already there, or ``sql``).
     :raises LockTimeoutError: the lock stayed taken for ``lock_timeout`` seconds.
     :raises MigrationError: a revision failed (the message names it and the state the
         database is left in), unknown revision, no migrations folder, database
         unreachable.
     """
+    x_values = x_arguments(x_arg, x_args)
+    if sql:
+        return printed_sql(
+            upgrade_sql(revision, tag=tag, x_args=x_values, directory=directory, app=app)
+        )
 
     def run(config: EntityDBConfig) -> None:
         if squashed:
@@ -139,7 +163,7 @@ def upgrade(
         on_apply=on_apply,
         on_start=on_start,
         on_lock=on_lock,
-        x_args=x_args,
+        x_args=x_values,
         directory=directory,
         app=app,
     )
@@ -164,30 +188,39 @@ def upgrade_sql(
 
 
 def downgrade(
+    directory: PathArg = None,
     revision: str = "-1",
-    *,
+    sql: bool = False,
     tag: str | None = None,
+    x_arg: XArg = None,
+    *,
     x_args: Sequence[str] = (),
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     on_apply: OnApply | None = None,
     on_start: OnStart | None = None,
     on_lock: Notify | None = None,
-    directory: PathArg = None,
     app: Flask | None = None,
 ) -> list[AppliedRevision]:
     """Downgrade the database to ``revision`` (default: one revision back; ``"base"``
     reverts every revision) (``flask db downgrade``). Holds the migration lock like
-    :func:`upgrade`.
+    :func:`upgrade`, and takes Flask-Migrate's arguments like it; with ``sql``, the
+    default ``-1`` means ``head:-1``, as in Flask-Migrate.
 
     :returns: the revisions reverted, in order.
     """
+    x_values = x_arguments(x_arg, x_args)
+    if sql:
+        span = "head:-1" if revision == "-1" else revision
+        return printed_sql(
+            downgrade_sql(span, tag=tag, x_args=x_values, directory=directory, app=app)
+        )
     return _migrate_database(
         lambda config: command.downgrade(config, revision, tag=tag),
         lock_timeout=lock_timeout,
         on_apply=on_apply,
         on_start=on_start,
         on_lock=on_lock,
-        x_args=x_args,
+        x_args=x_values,
         directory=directory,
         app=app,
     )
@@ -217,22 +250,35 @@ def downgrade_sql(
 
 
 def stamp(
-    revisions: str | Sequence[str] = "head",
-    *,
-    purge: bool = False,
+    directory: PathArg = None,
+    revision: str | Sequence[str] = "head",
+    sql: bool = False,
     tag: str | None = None,
+    purge: bool = False,
+    *,
+    revisions: str | Sequence[str] | None = None,
     x_args: Sequence[str] = (),
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     on_apply: OnApply | None = None,
     on_lock: Notify | None = None,
-    directory: PathArg = None,
     app: Flask | None = None,
 ) -> list[AppliedRevision]:
-    """Set the database's revision without running any migration (``flask db stamp``).
+    """Set the database's revision without running any migration (``flask db stamp``);
+    Flask-Migrate's ``stamp(directory, revision, sql, tag, purge)``.
 
+    :param revision: the revision, or several (``revisions=`` is the same).
+    :param sql: print the SQL instead of running it (:func:`stamp_sql` returns it).
     :param purge: empty the version table first (for a table naming unknown revisions).
     """
-    targets = [revisions] if isinstance(revisions, str) else list(revisions)
+    if revisions is not None:
+        if revision != "head":
+            raise TypeError("stamp() takes 'revision' or 'revisions', not both")
+        revision = revisions
+    if sql:
+        return printed_sql(
+            stamp_sql(revision, tag=tag, x_args=x_args, directory=directory, app=app)
+        )
+    targets = [revision] if isinstance(revision, str) else list(revision)
     return _migrate_database(
         lambda config: command.stamp(config, targets, tag=tag, purge=purge),
         lock_timeout=lock_timeout,

@@ -13,6 +13,7 @@ one (:mod:`._progress`).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import os
 import sys
@@ -115,12 +116,28 @@ def _run_for_alembic(config: Config, configure_options: dict[str, Any]) -> None:
             _migrate(config, app, configure_options)
 
 
+_loading_for_alembic: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "flask_entitydb_loading_for_alembic", default=False
+)
+
+
+def loading_app_for_alembic() -> bool:
+    """Whether ``run_migrations()`` is loading the app for Alembic run directly: an app
+    that migrates at start-up then skips that migration, since the Alembic command in
+    progress is the migration (a second run inside it would end Alembic's own)."""
+    return _loading_for_alembic.get()
+
+
 def _load_app() -> Flask:
     from flask.cli import ScriptInfo, load_dotenv
 
     load_dotenv()
     info = ScriptInfo(app_import_path=os.environ.get("FLASK_APP"), set_debug_flag=False)
-    return info.load_app()
+    token = _loading_for_alembic.set(True)
+    try:
+        return info.load_app()
+    finally:
+        _loading_for_alembic.reset(token)
 
 
 def _migrate(config: Config, app: Flask, options: dict[str, Any]) -> None:

@@ -15,8 +15,10 @@ How the lock is taken depends on the database:
   short sleeps until the deadline, so a timeout never raises inside the database and never
   leaves the connection in a failed transaction. Session-level advisory locks are not
   released by ``COMMIT``/``ROLLBACK``; they are released explicitly, or when the session ends.
-* **SQLite**: an exclusive ``flock`` on a lock file next to the database file
-  (``<database>.migration-lock``). SQLite's own locks cannot do this job:
+* **SQLite**: an exclusive ``flock`` on a lock file in the system's temporary folder,
+  named after the database file's real path (``flask-entitydb-<hash>.migration-lock``),
+  so nothing is left next to the database (a repository, an app's folder). SQLite's own
+  locks cannot do this job:
   ``BEGIN EXCLUSIVE`` on the migration connection lasts only until the first ``COMMIT``,
   and Alembic commits after each revision (and must, for DDL), so between two revisions
   another process could take the database and apply the same revision again; holding an
@@ -34,7 +36,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import os
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -327,10 +331,12 @@ def _sqlite_file(connection: sa.Connection) -> str:
 
 
 def sqlite_lock_file(database_file: str, name: str) -> str:
-    """The lock file of the lock ``name`` of the SQLite database at ``database_file``:
-    ``<database_file>.migration-lock`` for the default name, with a short hash of the
-    name appended for any other name."""
-    path = database_file + SQLITE_LOCK_SUFFIX
+    """The lock file of the lock ``name`` of the SQLite database at ``database_file``: in
+    the temporary folder, ``flask-entitydb-<hash of its real path>.migration-lock`` for
+    the default name, with a short hash of the name appended for any other name. Every
+    process of the machine that opens the database, by any path to it, finds it."""
+    digest = hashlib.sha256(os.path.realpath(database_file).encode()).hexdigest()[:16]
+    path = os.path.join(tempfile.gettempdir(), f"flask-entitydb-{digest}{SQLITE_LOCK_SUFFIX}")
     if name != _name_for(database_file):
         path += "-" + hashlib.sha256(name.encode()).hexdigest()[:12]
     return path

@@ -10,7 +10,7 @@ while the revisions run (a server drops idle connections: ``wait_timeout``,
 =========================  ==========================================================
 Database                   Lock
 =========================  ==========================================================
-SQLite                     ``flock`` on ``<database>.migration-lock``
+SQLite                     ``flock`` on a lock file in the temporary folder
 MySQL / MariaDB            ``GET_LOCK`` on the migrating connection
 MariaDB Galera cluster     a lease row (:mod:`.lease`):
                            ``GET_LOCK`` is node-local there

@@ -9,6 +9,7 @@ database, instead of the exception Alembic raises somewhere in the middle of a c
 from __future__ import annotations
 
 import configparser
+import logging
 import os
 import warnings
 from types import TracebackType
@@ -20,6 +21,8 @@ from flask_entitydb._compat.alembic import revision_files
 from flask_entitydb.errors import MigrationError
 from flask_entitydb.migrations._failures import one_line
 
+log = logging.getLogger("flask_entitydb")
+
 ENV_MARKER = "flask_entitydb"
 """Text every flask-entitydb ``env.py`` contains (used to recognise one)."""
 
@@ -29,16 +32,28 @@ def check_ini(config: Config, path: str) -> None:
 
     :raises MigrationError: the file is not a valid ini file.
     """
+    ini = os.path.join(path, "alembic.ini")
     try:
-        config.file_config  # noqa: B018 - parsed on first access
+        parser = config.file_config
     except configparser.Error as error:
-        ini = os.path.join(path, "alembic.ini")
         line = getattr(error, "lineno", None)
         where = f" (line {line})" if line else ""
         raise MigrationError(
             f"'{ini}' is not a valid ini file{where}: {one_line(error)}; fix it, or delete"
             " it if you only use 'flask db' (it is only needed to run Alembic directly)."
         ) from None
+    location = parser.get("alembic", "script_location", raw=True, fallback=None)
+    if location is not None and location.strip() in {".", "./"} and ini not in _warned:
+        _warned.add(ini)
+        log.warning(
+            "'%s' says 'script_location = .', which Alembic run directly takes from the"
+            " working directory (it finds no env.py outside the folder); run 'flask db"
+            " init --replace-env' or write 'script_location = %%(here)s'.",
+            ini,
+        )
+
+
+_warned: set[str] = set()
 
 
 def check_env(directory: str) -> None:
