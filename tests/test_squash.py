@@ -61,7 +61,7 @@ def squashed_files(package: AppPackage) -> list[Path]:
 def upgrade(package: AppPackage, revision: str = "head", **options: object) -> list[str]:
     """The revisions an upgrade applied, with ' (squashed)' after a squashed one."""
     app = package.create_app()
-    applied = migrations.upgrade(revision, app=app, **options)  # type: ignore[arg-type]
+    applied = migrations.upgrade(revision=revision, app=app, **options)  # type: ignore[arg-type]
     return [
         item.revision + (" (squashed)" if item.message.startswith("Squash") else "")
         for item in applied
@@ -91,13 +91,13 @@ def test_squash_then_new_partway_and_past_databases(
     # what it built is what the revisions build: back to base through the revisions
     # themselves, then partway and on through them
     app = package.create_app()
-    reverted = [item.revision for item in migrations.downgrade("base", app=app)]
+    reverted = [item.revision for item in migrations.downgrade(revision="base", app=app)]
     assert reverted == ["a4", "a3", "a2", "a1"]
     assert upgrade(package, "a1") == ["a1"]
     assert upgrade(package) == ["a2", "a3", "a4"]
     # a database at the squashed revision or past it: nothing changes for it
     package.create_app()
-    migrations.downgrade("a3", app=package.create_app())
+    migrations.downgrade(revision="a3", app=package.create_app())
     assert upgrade(package) == ["a4"]
     # history, heads and current show the revisions as they are
     history = ok(package.cli("history"))
@@ -272,7 +272,7 @@ def test_squash_of_200_revisions(package: AppPackage) -> None:
         engine.dispose()
     # partway (back through the revisions themselves), then on through them
     app = package.create_app()
-    reverted = migrations.downgrade("g185", app=app)
+    reverted = migrations.downgrade(revision="g185", app=app)
     assert [item.revision for item in reverted] == [f"g{n}" for n in range(199, 185, -1)]
     assert upgrade(package) == [f"g{n}" for n in range(186, 200)]
     assert package.version() == {"g199"}
