@@ -138,3 +138,17 @@ def count(url):
     engine.dispose()
     return n
 """
+
+
+def test_a_failed_command_closes_its_connection(package: AppPackage) -> None:
+    """A run that fails discards its connection (the server may be gone): the driver's
+    connection is closed too, not left for the garbage collector."""
+    from flask_entitydb.errors import MigrationError
+
+    _migrations_folder(package)
+    ok(package.cli("upgrade"))
+    before = server_connections(package)
+    for _ in range(3):
+        with pytest.raises(MigrationError, match="Can't locate revision"):
+            migrations.upgrade(revision="nope", app=package.create_app())
+    assert server_connections(package) == before
