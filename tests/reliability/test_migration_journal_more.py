@@ -25,7 +25,7 @@ def test_every_entry_point_keeps_the_journal(package: AppPackage) -> None:
                                          ("r3", 1, "applied")]  # fmt: skip
     app = package.create_app()
     with app.app_context():
-        assert [a.revision for a in migrations.downgrade("r1")] == ["r3", "r2"]
+        assert [a.revision for a in migrations.downgrade(revision="r1")] == ["r3", "r2"]
     assert package.version() == {"r1"}
     ok(package.cli("upgrade"))  # the CLI
     assert journal_rows(package.url) == [
