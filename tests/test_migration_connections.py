@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from helpers.migration_apps import USER_ENTITY, AppPackage, ok
+from helpers.migration_apps import USER_ENTITY, USER_ENTITY_WITH_EMAIL, AppPackage, ok
 
 from flask_entitydb import migrations
 
@@ -108,19 +108,21 @@ def test_commands_close_what_they_opened(package: AppPackage, args: tuple[str, .
 
 def test_a_process_that_upgraded_holds_no_connection_at_exit(package: AppPackage) -> None:
     """Nothing is left for the interpreter to close at exit (the ~10 s exit of issue 29):
-    the process that upgraded ten apps has no connection to the database as it ends."""
+    the process that upgraded ten apps has no more connections to the database as it
+    ends than it had before (counted from inside it: the test process's own are not its)."""
     _migrations_folder(package)
     script = (
         "import sys\n"
         f"from {package.name} import create_app\n"
         "from flask_entitydb import migrations\n"
+        "before = count(sys.argv[1])\n"
         "apps = []\n"
         "for _ in range(10):\n"
         "    app = create_app(DB_CONNECTION_STRING=sys.argv[1])\n"
         "    with app.app_context():\n"
         "        migrations.upgrade()\n"
         "    apps.append(app)\n"
-        "print(count(sys.argv[1]))\n"
+        "print(count(sys.argv[1]) - before)\n"
     )
     result = package.run_command([sys.executable, "-c", COUNT_HELPER + script, package.url])
     assert result.returncode == 0, result.stderr
@@ -151,4 +153,18 @@ def test_a_failed_command_closes_its_connection(package: AppPackage) -> None:
     for _ in range(3):
         with pytest.raises(MigrationError, match="Can't locate revision"):
             migrations.upgrade(revision="nope", app=package.create_app())
+    assert server_connections(package) == before
+
+
+def test_migrate_with_a_change_closes_what_it_opened(package: AppPackage) -> None:
+    """``flask db migrate`` lints the revision it wrote (on MariaDB on a scratch database
+    seeded from the app's database): that seeding borrowed a connection of the app's
+    pool and left it there."""
+    package.write_entity("user", USER_ENTITY)
+    ok(package.cli("init"))
+    before = server_connections(package)
+    ok(package.cli("migrate", "-m", "users"))
+    ok(package.cli("upgrade"))
+    package.write_entity("user", USER_ENTITY_WITH_EMAIL)
+    ok(package.cli("migrate", "-m", "email"))
     assert server_connections(package) == before

@@ -25,6 +25,7 @@ from alembic.operations import ops
 from sqlalchemy.engine import URL
 
 from flask_entitydb._settings.masking import mask_text
+from flask_entitydb.migrations._connections import closed_after
 from flask_entitydb.migrations._schema_copy import copy_schema, with_neighbours
 from flask_entitydb.migrations._slow import slow_step
 
@@ -91,7 +92,7 @@ def _seed(engine: sa.Engine, seed: Seed) -> None:
             source_connection = seed.source
             copied = _copy(source_connection, engine, seed.tables)
         else:
-            with seed.source.connect() as source_connection:
+            with closed_after(seed.source) as source_connection:
                 copied = _copy(source_connection, engine, seed.tables)
     COUNTS.copied_tables += len(copied)
     log.debug("scratch database: %d table(s) copied from the database", len(copied))
