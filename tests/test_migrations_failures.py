@@ -54,6 +54,28 @@ def test_database_unreachable(package: AppPackage) -> None:
         assert "s3cr3t-pw" not in stderr
 
 
+@pytest.mark.parametrize(
+    "backend",
+    [
+        pytest.param("mysql", marks=pytest.mark.mysql),
+        pytest.param("postgresql", marks=pytest.mark.postgresql),
+    ],
+)
+def test_cannot_connect_names_the_url_as_configured(package: AppPackage) -> None:
+    """The error names the URL the user wrote (``ssl=true`` kept, no ``charset`` added
+    by the dialect defaults), password masked."""
+    package.write_entity("user", USER_ENTITY)
+    ok(package.cli("init"))
+    configured = _unreachable(package.url) + "?ssl=true&connect_timeout=5"
+    app = package.create_app(DB_CONNECTION_STRING=configured)
+    for command in ("current", "upgrade"):
+        stderr = _one_error_line(package.cli(command, app=app), "Cannot connect to the database")
+        shown = stderr.split("'")[1]
+        assert ":***@127.0.0.1:9/" in shown, stderr
+        assert sorted(shown.split("?")[1].split("&")) == ["connect_timeout=5", "ssl=true"], stderr
+        assert "s3cr3t-pw" not in stderr, stderr
+
+
 # only MariaDB's test server checks passwords: SQLite has none, and the PostgreSQL test
 # server trusts local connections
 @pytest.mark.parametrize("backend", [pytest.param("mysql", marks=pytest.mark.mysql)])

@@ -85,7 +85,7 @@ def running(app: Flask) -> Iterator[EntityDBState]:
             pushed = False
         if not pushed:
             stack.enter_context(app.app_context())
-        stack.enter_context(translated(database.url, database.url_source))
+        stack.enter_context(translated(database.url, database.url_source, database.shown_url))
         yield state
 
 

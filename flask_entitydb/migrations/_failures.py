@@ -29,9 +29,14 @@ def one_line(error: BaseException) -> str:
     return mask(first).rstrip(".")
 
 
-def database_error(error: sa.exc.DBAPIError, url: sa.URL, source: str) -> MigrationError:
-    """A :class:`MigrationError` for a database error outside of any revision."""
-    where = f"'{mask(url)}' (from {source})"
+def database_error(
+    error: sa.exc.DBAPIError, url: sa.URL, source: str, shown: str = ""
+) -> MigrationError:
+    """A :class:`MigrationError` for a database error outside of any revision.
+
+    :param shown: the URL as configured, masked (else ``url``, as prepared, is named).
+    """
+    where = f"'{shown or mask(url)}' (from {source})"
     if error.statement is None or isinstance(error, sa.exc.InterfaceError):
         reason = one_line(error)
         return MigrationError(
@@ -82,8 +87,9 @@ def reported_here() -> contextlib.AbstractContextManager[None]:
 
 
 @contextlib.contextmanager
-def translated(url: sa.URL, source: str) -> Iterator[None]:
-    """Re-raise expected failures as :class:`MigrationError` with one clear line."""
+def translated(url: sa.URL, source: str, shown: str = "") -> Iterator[None]:
+    """Re-raise expected failures as :class:`MigrationError` with one clear line (naming
+    the database as ``shown``: the URL as configured, masked)."""
     try:
         with reported_here():
             yield
@@ -92,7 +98,7 @@ def translated(url: sa.URL, source: str) -> Iterator[None]:
     except (CommandError, RevisionError) as error:
         raise command_error(error) from error
     except sa.exc.DBAPIError as error:
-        raise database_error(error, url, source) from error
+        raise database_error(error, url, source, shown) from error
 
 
 def version_table_state(migration: MigrationContext) -> str:

@@ -174,7 +174,9 @@ def _migrate(config: Config, app: Flask, options: dict[str, Any]) -> None:
     except sa.exc.DBAPIError as error:
         if run_of(config) is not None:
             raise  # the API reports it
-        raise database_error(error, database.url, database.url_source) from error
+        raise database_error(
+            error, database.url, database.url_source, database.shown_url
+        ) from error
 
 
 def _migrate_offline(database: DatabaseSettings, settings: Settings, opts: dict[str, Any]) -> None:
