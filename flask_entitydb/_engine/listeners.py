@@ -214,9 +214,12 @@ def install_listeners(
     encrypted (``Ssl_cipher``, ``pg_stat_ssl``); the connections of a read ``replica``
     are made read-only at the server (``SET SESSION TRANSACTION READ ONLY``,
     ``default_transaction_read_only``), and verified to be. Connection failures and lost
-    connections are logged on the ``flask_entitydb`` logger.
+    connections are logged on the ``flask_entitydb`` logger, except a replica's: the
+    router skips a failed replica with one WARNING line of its own, and the read runs on
+    the primary (:mod:`flask_entitydb._engine.routing`).
     """
-    sa.event.listen(engine, "handle_error", _log_connection_failure)
+    if not replica:
+        sa.event.listen(engine, "handle_error", _log_connection_failure)
     backend = engine.url.get_backend_name()
     if backend == "sqlite":
         sa.event.listen(engine, "connect", _enable_sqlite_foreign_keys)

@@ -289,8 +289,9 @@ class Router(LastWriteCookie):
         return positions
 
 
-def make_replica(engine: sa.Engine) -> Replica:
-    """A :class:`Replica` of ``engine``, named by its masked URL; a write it refuses
-    raises :class:`~flask_entitydb.errors.ReplicaWriteError`."""
+def make_replica(engine: sa.Engine, name: str = "") -> Replica:
+    """A :class:`Replica` of ``engine``, named ``name`` (its URL as configured, masked)
+    or else by its masked URL; a write it refuses raises
+    :class:`~flask_entitydb.errors.ReplicaWriteError`."""
     refuse_writes(engine)
-    return Replica(engine=engine, name=mask_url(engine.url))
+    return Replica(engine=engine, name=name or mask_url(engine.url))

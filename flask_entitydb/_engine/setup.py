@@ -73,8 +73,8 @@ def setup_engines(app: Flask, sqlalchemy: SQLAlchemy, settings: Settings) -> Rou
                 key=key,
                 primary=primaries[key],
                 replicas=[
-                    make_replica(engines[replica_bind_key(key, number)])
-                    for number in range(1, len(settings.bind(key).replicas) + 1)
+                    make_replica(engines[replica_bind_key(key, number)], replica.shown_url)
+                    for number, replica in enumerate(settings.bind(key).replicas, 1)
                 ],
             )
             for key in settings.bind_keys
