@@ -225,6 +225,8 @@ def _migrate_online(
         ):
             checkpoint.lock = lock
             journal_hook.journal = journal
+            if journal is not None and lock is not None:
+                journal.fence = lock.fence
             progress.start()
             try:
                 with context.begin_transaction():
@@ -237,6 +239,10 @@ def _migrate_online(
                 _after_rollback(journal, str(error), migration)
                 raise
             except Exception as error:
+                cause = _rollback_failure_cause(error)
+                if cause is not None:
+                    _after_rollback(journal, str(cause), migration)
+                    raise cause from None
                 lost = lock.lost() if lock is not None else None
                 committed = journal.failure_committed_part if journal is not None else None
                 failure = revision_failure(
@@ -278,6 +284,18 @@ def _journal_if_locked(
         connection=connection,
         migration=migration,
     )
+
+
+def _rollback_failure_cause(error: Exception) -> EntityDBError | None:
+    """The error a run stopped with, when rolling it back then failed too (a Galera node
+    answers the rollback of a transaction it aborted for another node's schema change
+    with a deadlock error): the stop is what the user needs to read."""
+    if not isinstance(error, sa.exc.DBAPIError) or error.statement is not None:
+        return None
+    cause = error.__context__  # the driver's error; the stop is the one before it
+    while cause is not None and not isinstance(cause, EntityDBError):
+        cause = cause.__context__
+    return cause
 
 
 def _after_rollback(

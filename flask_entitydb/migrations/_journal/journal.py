@@ -24,7 +24,7 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 
-from flask_entitydb.errors import MigrationError
+from flask_entitydb.errors import LockLostError, MigrationError
 from flask_entitydb.migrations._journal.entries import Entry, entry_of, last_entry
 from flask_entitydb.migrations._journal.table import (
     APPLIED,
@@ -96,6 +96,9 @@ class Journal:
         """Whether a revision of this run committed mid-way."""
         self.failure_committed_part: bool | None = None
         """Whether the revision that failed in this run may have committed part of it."""
+        self.fence: Callable[[], str | None] | None = None
+        """Why the run lost its migration lock, if it did (the lock's ``fence``): asked
+        before each statement that commits implicitly."""
 
     # -- the journal's connection ------------------------------------------------------
 
@@ -244,11 +247,24 @@ class Journal:
     def before_statement(self, statement: str) -> None:
         """MySQL/MariaDB: a statement that commits implicitly (DDL, ``COMMIT``) is about
         to run."""
-        if self.current is None or self._marked or self.backend not in {"mysql", "mariadb"}:
+        if self.current is None or self.backend not in {"mysql", "mariadb"}:
             return
         words = statement.lstrip(" \t\r\n(").split(None, 1)
-        if words and words[0].upper() not in _TRANSACTIONAL_STATEMENTS:
-            self.mark_committed_part()
+        if not words or words[0].upper() in _TRANSACTIONAL_STATEMENTS:
+            return
+        why = self.fence() if self.fence is not None else None
+        if why is not None:
+            done = (
+                "it committed part of its changes before (a schema change commits implicitly)"
+                if self.current.committed_part
+                else "nothing of it was committed (its transaction is rolled back)"
+            )
+            raise LockLostError(
+                f"Revision '{self.current.revision}' stopped before its next schema change"
+                f" because this run lost the migration lock while it ran ({why}); {done};"
+                " check 'flask db current -v', then run the command again."
+            )
+        self.mark_committed_part()
 
     # -- after it ----------------------------------------------------------------------
 

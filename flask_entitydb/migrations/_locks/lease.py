@@ -17,6 +17,9 @@ inserted on a primary key is replicated and certified like any write, so exactly
   :attr:`Lease.seconds`.
 * The holder checks the lease (one synchronous renewal) after each revision, before it is
   committed, and stops with :class:`~flask_entitydb.errors.LockLostError` when it was lost.
+* Before each statement that commits implicitly (MySQL/MariaDB DDL) the journal asks
+  :meth:`Lease.fence` (one primary-key read), so a holder paused past its lease and resumed
+  after a takeover commits nothing more.
 
 The table (:data:`LEASE_TABLE`) is created on first use and left out of autogenerate.
 """
@@ -290,6 +293,30 @@ class Lease:
                 " the next revision: check 'flask db current', then run 'flask db upgrade'"
                 " again."
             )
+
+    def fence(self) -> str | None:
+        """Why the lease is no longer this process's, or ``None`` while it is: asked
+        before each statement that commits implicitly. One primary-key read (with
+        ``wsrep_sync_wait`` on Galera); a synchronous renewal only when the last one is
+        older than half the lease (after a pause, say), so a waiter cannot take it over
+        while the statement runs."""
+        stale = False
+        with self._guard:  # the renewing thread uses the same connection
+            if self._lost is None:
+                row = self._row()
+                if row is None or row[1] != self.token:
+                    holder = f"'{row[0]}'" if row is not None else "nobody (the row was deleted)"
+                    self._lost = f"it is now held by {holder}"
+                else:
+                    stale = time.monotonic() - self._last_renewal >= self.seconds / 2
+        if stale:
+            self._renew()
+        return self._lost
+
+    def lost_reason(self) -> str | None:
+        """Why the lease was lost, if it was (one renewal; asked after a failure)."""
+        self._renew()
+        return self._lost
 
     def release(self) -> None:
         """Stop renewing and delete the row if it is still ours."""

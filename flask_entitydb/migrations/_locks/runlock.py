@@ -101,6 +101,12 @@ class RunLock:
         """Why the lock was lost, if it was (asked after a revision failed)."""
         return None
 
+    def fence(self) -> str | None:
+        """Why the lock was lost, if it was: asked before each statement that commits
+        implicitly (MySQL/MariaDB DDL), so a run that lost it commits nothing more. A
+        session lock cannot be lost without its connection, which the statement needs."""
+        return None
+
 
 class _SQLiteLock(RunLock):
     def __init__(self, path: str) -> None:
@@ -140,12 +146,14 @@ class _LeaseLock(RunLock):
 
     def lost(self) -> str | None:
         try:
-            self.lease.check()
-        except LockLostError as error:
-            return str(error)
+            why = self.lease.lost_reason()
         except sa.exc.DBAPIError:
             return None
-        return None
+        return None if why is None else f"lease '{self.lease.name}': {why}"
+
+    def fence(self) -> str | None:
+        why = self.lease.fence()
+        return None if why is None else f"lease '{self.lease.name}': {why}"
 
     def check(self, **_: Any) -> None:
         self.lease.check()
