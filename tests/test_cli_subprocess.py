@@ -4,12 +4,14 @@ subprocesses, on SQLite, MariaDB and PostgreSQL: the workflow, the raw-Alembic r
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
 import pytest
 import sqlalchemy as sa
 from helpers.migration_apps import (
+    INIT,
     USER_ENTITY,
     USER_ENTITY_WITH_EMAIL,
     AppPackage,
@@ -195,3 +197,49 @@ def test_errors_are_one_line_without_password(package: AppPackage) -> None:
     assert result.returncode == 1
     assert without_database_line(result.stderr).count("\n") == 1, result.stderr
     assert "There is no migrations folder at" in result.stderr
+
+
+# values of driver arguments that fail only when connecting: a traceback before
+DRIVER_ARGUMENTS = {
+    "mysql": [
+        ({"init_command": 5}, "'init_command'"),
+        ({"local_infile": "x"}, "'local_infile'"),
+        ({"client_flag": "x"}, "'client_flag'"),
+    ],
+    "postgresql": [
+        ({"prepare_threshold": "x"}, "'prepare_threshold'"),
+        ({"port": "x"}, "connection option"),
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        pytest.param("mysql", marks=pytest.mark.mysql),
+        pytest.param("postgresql", marks=pytest.mark.postgresql),
+    ],
+)
+def test_a_driver_argument_of_the_wrong_type_is_one_line(
+    package: AppPackage, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ENTITYDB_ENGINE_OPTIONS`` set through the environment (``from_prefixed_env``)."""
+    package.write_entity("user", USER_ENTITY)
+    package.write(
+        "__init__.py",
+        INIT.replace(
+            "app.config.update(config)",
+            "app.config.from_prefixed_env('MYAPP')\n    app.config.update(config)",
+        ),
+    )
+    _ok(package, "init")
+    for connect_args, named in DRIVER_ARGUMENTS[backend]:
+        options = json.dumps({"connect_args": connect_args})
+        monkeypatch.setenv("MYAPP_ENTITYDB_ENGINE_OPTIONS", options)
+        result = package.run("current")
+        errors = without_database_line(result.stderr)
+        assert result.returncode == 1, (options, result.stdout + result.stderr)
+        assert "Traceback" not in result.stderr, (options, result.stderr)
+        assert errors.startswith("Error: ") and errors.count("\n") == 1, (options, errors)
+        assert named in errors, (options, errors)
+        assert "check that the server is running" not in errors, (options, errors)

@@ -1,5 +1,6 @@
 """Listeners on live engines: the per-new-connection checks (TLS really on, SQLite's
-foreign keys, a read replica's connections read-only), the pg8000 connect hook, and one
+foreign keys, a read replica's connections read-only), the connect hook (a driver's
+refusal of an argument's type in one line; pg8000's TLS errors), and one
 clear log line with a hint when a connection fails or is lost."""
 
 from __future__ import annotations
@@ -140,6 +141,12 @@ def is_unknown_database(reason: str) -> bool:
     return _UNKNOWN_DATABASE.search(reason) is not None
 
 
+# libpq refusing a value of the connection string (before any network traffic)
+_BAD_OPTION_VALUE = re.compile(
+    r"invalid (integer|sslmode|\w+) value|bad value for|invalid connection option", re.I
+)
+
+
 def connect_error_hint(reason: str, url: URL) -> str:
     """What to do about a failure to connect to ``url`` whose driver message is ``reason``."""
     if _NO_TLS_ON_SERVER.search(reason):
@@ -166,6 +173,11 @@ def connect_error_hint(reason: str, url: URL) -> str:
         )
     if "access denied" in reason.lower() or "authentication failed" in reason.lower():
         return "check the user name and password"
+    if _BAD_OPTION_VALUE.search(reason):
+        return (
+            "the driver refused the value of a connection option: fix it in the URL or in"
+            " connect_args of the engine options"
+        )
     return "check that the server is running and the connection string is right"
 
 
@@ -195,17 +207,66 @@ def _log_connection_failure(context: sa.engine.ExceptionContext) -> None:
         )
 
 
-def _pg8000_connect(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> Any:
-    """pg8000 raises :class:`ssl.SSLError` itself when the certificate is refused; make it
-    the driver's ``InterfaceError``, so that SQLAlchemy reports it like any failed connect."""
+def _checked_connect(source: str, given: frozenset[str]) -> Callable[..., Any]:
+    """The driver's ``connect()``, with a one-line error naming the argument when the
+    driver refuses one of its type or value (``TypeError``/``ValueError``: a number given
+    as text, ...), which the start-up checks did not cover; ``given`` are the argument
+    names the configuration set (``connect_args`` and the URL's query)."""
+
+    def connect(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> Any:
+        try:
+            return _driver_connect(dialect, cargs, cparams)
+        except (TypeError, ValueError) as error:
+            culprits = [
+                name
+                for name in sorted(given & set(cparams))
+                if _accepts(dialect, cargs, {k: v for k, v in cparams.items() if k != name})
+            ]
+            names = culprits or sorted(given & set(cparams))
+            which = ", ".join(f"'{name}'" for name in names) or "its arguments"
+            driver = f"{dialect.name}+{dialect.driver}"
+            reason = mask(str(error)).strip().split("\n")[0] or type(error).__name__
+            raise ConfigurationError(
+                f"The '{driver}' driver refused the connection argument{'s' * (len(names) > 1)}"
+                f" {which} (from connect_args in the engine options or the URL of {source}):"
+                f" {type(error).__name__}: {reason}; give {'it' if len(names) == 1 else 'them'}"
+                " a value of the type the driver documents."
+            ) from None
+
+    return connect
+
+
+def _driver_connect(dialect: Any, cargs: Any, cparams: Any) -> Any:
+    """The driver's ``connect()``; pg8000 raises :class:`ssl.SSLError` itself when the
+    certificate is refused: made the driver's ``InterfaceError``, so that SQLAlchemy
+    reports it like any failed connect."""
     try:
-        return dialect.dbapi.connect(*cargs, **cparams)
+        return dialect.connect(*cargs, **cparams)
     except ssl.SSLError as error:
+        if dialect.driver != "pg8000":
+            raise
         raise dialect.dbapi.InterfaceError(str(error)) from error
 
 
+def _accepts(dialect: Any, cargs: Any, cparams: Any) -> bool:
+    """Whether the driver takes these arguments' types and values (it may still fail to
+    connect); a connection it makes is closed at once."""
+    try:
+        _driver_connect(dialect, cargs, cparams).close()
+    except (TypeError, ValueError):
+        return False
+    except Exception:  # a server or network error: the arguments themselves passed
+        return True
+    return True
+
+
 def install_listeners(
-    engine: sa.Engine, *, require_tls: bool, source: str, replica: bool = False
+    engine: sa.Engine,
+    *,
+    require_tls: bool,
+    source: str,
+    replica: bool = False,
+    connect_args: Any = None,
 ) -> None:
     """Attach the per-new-connection checks to ``engine``.
 
@@ -227,5 +288,5 @@ def install_listeners(
         sa.event.listen(engine, "connect", _tls_check(source, engine.url))
     if replica and backend in {"mysql", "mariadb", "postgresql"}:
         sa.event.listen(engine, "connect", _read_only_session(source, engine.url))
-    if engine.url.get_driver_name() == "pg8000":
-        sa.event.listen(engine, "do_connect", _pg8000_connect)
+    given = frozenset(engine.url.query) | frozenset(connect_args or ())
+    sa.event.listen(engine, "do_connect", _checked_connect(source, given))

@@ -61,6 +61,7 @@ def setup_engines(app: Flask, sqlalchemy: SQLAlchemy, settings: Settings) -> Rou
                 require_tls=database.require_tls,
                 source=database.url_source,
                 replica=is_replica,
+                connect_args=database.engine_options.get("connect_args"),
             )
             install_liveness(
                 engines[name], settings.liveness_of(database), settings.liveness_ping_idle

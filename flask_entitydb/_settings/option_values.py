@@ -91,7 +91,10 @@ _CONNECT_NUMBERS: tuple[tuple[frozenset[str], frozenset[str]], ...] = (
         frozenset({"connect_timeout", "read_timeout", "write_timeout", "port"}),
     ),
     (frozenset({"sqlite"}), frozenset({"timeout"})),
+    (frozenset({"postgresql"}), frozenset({"prepare_threshold"})),
 )
+# of those, the ones that also take None (psycopg: never prepare)
+_CONNECT_NONE = frozenset({"prepare_threshold"})
 
 
 def _isolation_levels(url: URL) -> tuple[str, ...]:
@@ -126,6 +129,8 @@ def check_option_values(url: URL, options: Mapping[str, Any], blame: str) -> Non
             continue
         for key in keys & set(connect_args):
             value = connect_args[key]
+            if value is None and key in _CONNECT_NONE:
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 example = value.strip() if isinstance(value, str) else 10
                 raise ConfigurationError(
