@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from helpers.migration_apps import without_database_line
 from helpers.servers import PG_OS_USER, MariaDBServer, PostgreSQLServer, pg_private_dir
 from helpers.tls import TLSFiles
 
@@ -281,7 +282,7 @@ def test_flask_db_upgrade_refused_without_tls(
     result = run_flask(migrating_app, plain_mariadb.app_url(database, ssl="true"), "db", "upgrade")
     assert result.returncode != 0
     assert "Traceback" not in result.stderr + result.stdout
-    lines = result.stderr.strip().splitlines()
+    lines = without_database_line(result.stderr).strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
     assert "TLS" in lines[0]
     assert plain_mariadb.app_password not in result.stderr + result.stdout
@@ -414,7 +415,7 @@ def check_verification(
             assert _connects_encrypted(make_app, backend, url)
             return
         assert code == 1
-        lines = output.strip().splitlines()
+        lines = without_database_line(output).strip().splitlines()
         assert len(lines) == 1, output
         assert lines[0].startswith("Error: Cannot connect to the database"), output
         assert refusal in lines[0], output
