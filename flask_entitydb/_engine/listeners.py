@@ -207,22 +207,46 @@ def _log_connection_failure(context: sa.engine.ExceptionContext) -> None:
         )
 
 
-def _checked_connect(source: str, given: frozenset[str]) -> Callable[..., Any]:
-    """The driver's ``connect()``, with a one-line error naming the argument when the
+def _checked_connect(dialect: Any, source: str, given: frozenset[str]) -> Callable[..., Any]:
+    """``dialect.connect`` (the driver's ``connect()``, called after any ``do_connect``
+    listener of the app's own), with a one-line error naming the argument when the
     driver refuses one of its type or value (``TypeError``/``ValueError``: a number given
     as text, ...), which the start-up checks did not cover; ``given`` are the argument
-    names the configuration set (``connect_args`` and the URL's query)."""
+    names the configuration set (``connect_args`` and the URL's query). pg8000 raises
+    :class:`ssl.SSLError` itself when the certificate is refused: made the driver's
+    ``InterfaceError``, so that SQLAlchemy reports it like any failed connect."""
+    original = dialect.connect
 
-    def connect(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> Any:
+    def driver_connect(cargs: Any, cparams: Any) -> Any:
         try:
-            return _driver_connect(dialect, cargs, cparams)
+            return original(*cargs, **cparams)
+        except ssl.SSLError as error:
+            if dialect.driver != "pg8000":
+                raise
+            raise dialect.dbapi.InterfaceError(str(error)) from error
+
+    def accepts(cargs: Any, cparams: Any) -> bool:
+        """Whether the driver takes these arguments' types and values (it may still
+        fail to connect); a connection it makes is closed at once."""
+        try:
+            driver_connect(cargs, cparams).close()
+        except (TypeError, ValueError):
+            return False
+        except Exception:  # a server or network error: the arguments themselves passed
+            return True
+        return True
+
+    def connect(*cargs: Any, **cparams: Any) -> Any:
+        try:
+            return driver_connect(cargs, cparams)
         except (TypeError, ValueError) as error:
+            set_here = sorted(given & set(cparams))
             culprits = [
                 name
-                for name in sorted(given & set(cparams))
-                if _accepts(dialect, cargs, {k: v for k, v in cparams.items() if k != name})
+                for name in set_here
+                if accepts(cargs, {k: v for k, v in cparams.items() if k != name})
             ]
-            names = culprits or sorted(given & set(cparams))
+            names = culprits or set_here
             which = ", ".join(f"'{name}'" for name in names) or "its arguments"
             driver = f"{dialect.name}+{dialect.driver}"
             reason = mask(str(error)).strip().split("\n")[0] or type(error).__name__
@@ -234,30 +258,6 @@ def _checked_connect(source: str, given: frozenset[str]) -> Callable[..., Any]:
             ) from None
 
     return connect
-
-
-def _driver_connect(dialect: Any, cargs: Any, cparams: Any) -> Any:
-    """The driver's ``connect()``; pg8000 raises :class:`ssl.SSLError` itself when the
-    certificate is refused: made the driver's ``InterfaceError``, so that SQLAlchemy
-    reports it like any failed connect."""
-    try:
-        return dialect.connect(*cargs, **cparams)
-    except ssl.SSLError as error:
-        if dialect.driver != "pg8000":
-            raise
-        raise dialect.dbapi.InterfaceError(str(error)) from error
-
-
-def _accepts(dialect: Any, cargs: Any, cparams: Any) -> bool:
-    """Whether the driver takes these arguments' types and values (it may still fail to
-    connect); a connection it makes is closed at once."""
-    try:
-        _driver_connect(dialect, cargs, cparams).close()
-    except (TypeError, ValueError):
-        return False
-    except Exception:  # a server or network error: the arguments themselves passed
-        return True
-    return True
 
 
 def install_listeners(
@@ -289,4 +289,5 @@ def install_listeners(
     if replica and backend in {"mysql", "mariadb", "postgresql"}:
         sa.event.listen(engine, "connect", _read_only_session(source, engine.url))
     given = frozenset(engine.url.query) | frozenset(connect_args or ())
-    sa.event.listen(engine, "do_connect", _checked_connect(source, given))
+    # the connect step itself, so that an app's own do_connect listeners still run first
+    setattr(engine.dialect, "connect", _checked_connect(engine.dialect, source, given))  # noqa: B010
