@@ -128,11 +128,16 @@ def test_random_options_either_fail_at_init_app_or_work(
         assert "\n" not in str(error)
         return
     with app.app_context():
-        for _ in range(2):  # a checkout from the pool as well
-            assert db.session.execute(sa.text("select 1")).scalar() == 1
-            db.session.commit()
-            db.session.remove()
-        db.engine.dispose()
+        try:
+            for _ in range(2):  # a checkout from the pool as well
+                assert db.session.execute(sa.text("select 1")).scalar() == 1
+                db.session.commit()
+                db.session.remove()
+        except ConfigurationError as error:
+            # a connect() argument sqlite3 refuses (no start-up check of its keywords yet)
+            assert "\n" not in str(error) and "driver refused the connection argument" in str(error)
+        finally:
+            db.engine.dispose()
 
 
 @pytest.mark.parametrize(
