@@ -215,8 +215,8 @@ def test_two_binds_mysql_postgresql_migrated_queried_checked(
     assert len(list((bind_folder / "versions").glob("*.py"))) == 1
 
     ok(package.cli("upgrade"))
-    assert _tables(mysql_url) == {"alembic_version", "users"}
-    assert _tables(postgresql_url) == {"alembic_version", "events"}
+    assert _tables(mysql_url) == {"alembic_version", "flask_entitydb_journal", "users"}
+    assert _tables(postgresql_url) == {"alembic_version", "flask_entitydb_journal", "events"}
 
     app = package.create_app()
     module = __import__(f"{package.name}.entities.event_entity", fromlist=["Event"])
@@ -252,8 +252,8 @@ def test_two_binds_mysql_postgresql_migrated_queried_checked(
     assert "source" in history and "first" in history
 
     ok(package.cli("downgrade", "--bind", "analytics", "base"))
-    assert _tables(postgresql_url) == {"alembic_version"}
-    assert _tables(mysql_url) == {"alembic_version", "users"}
+    assert _tables(postgresql_url) == {"alembic_version", "flask_entitydb_journal"}
+    assert _tables(mysql_url) == {"alembic_version", "flask_entitydb_journal", "users"}
 
     result = package.cli("upgrade", "--bind", "nope")
     assert result.exit_code == 1
