@@ -85,10 +85,15 @@ def project_roots(app: Flask) -> list[str]:
     module = sys.modules.get(app.import_name.partition(".")[0])
     paths = list(getattr(module, "__path__", []) or [])
     origin = str(paths[0]) if paths else getattr(module, "__file__", None)
-    if not origin:
-        # Flask("name", root_path=...): no module of that name; the app's code is there
-        origin = app.root_path
-    root = os.path.dirname(os.path.realpath(origin))
+    if origin:
+        root = os.path.dirname(os.path.realpath(origin))
+    else:
+        # Flask("name", root_path=...): no module of that name; the app's code is in
+        # that folder. Without root_path Flask falls back to the working directory,
+        # which says nothing of where the app's code is: nothing is searched then.
+        if os.path.realpath(app.root_path) == os.path.realpath(os.getcwd()):
+            return []
+        root = os.path.dirname(os.path.realpath(app.root_path))
     if any(part in ("site-packages", "dist-packages") for part in root.split(os.sep)):
         return []
     parent = os.path.dirname(root)
