@@ -218,7 +218,7 @@ def test_migrate_without_drops_still_names_a_missed_module(sqlite_package: AppPa
     assert package.revision_files()[1:] == []  # nothing written
     assert (
         "Warning: discovery did not import the entity module"
-        f" '{package.name}/models/comment_entity.py'; its tables are not part of the revision."
+        f" '{package.name}/models/comment_entity.py'; its tables are not part of the revision;"
     ) in result.stderr
 
 
