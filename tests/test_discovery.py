@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from helpers.migration_apps import without_database_line
 
 from flask_entitydb import EntityDB, EntityDiscoveryError, EntityDiscoveryWarning
 
@@ -834,8 +835,7 @@ def test_cli_warnings_are_one_line_and_not_repeated(src: Src) -> None:
     )
     assert result.returncode == 1
     # every command that works on a database names it first (test_cli_database_named.py)
-    lines = [line for line in result.stderr.splitlines() if not line.startswith("Database: ")]
-    warning, error = lines
+    warning, error = without_database_line(result.stderr).splitlines()
     assert warning.startswith(f"Warning: No entity classes found; searched: '{pkg}.entities'")
     assert error == (
         "Error: No entities were found (see the warning above), so autogenerate would drop"

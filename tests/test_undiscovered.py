@@ -17,21 +17,17 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from helpers.migration_apps import FLASK, INIT, USER_ENTITY, AppPackage, ok
+from helpers.migration_apps import (
+    FLASK,
+    INIT,
+    ORDER_ENTITY,
+    TAG_ENTITY,
+    USER_ENTITY,
+    AppPackage,
+    ok,
+)
 
 from flask_entitydb import MigrationError, migrations
-
-ORDER_ENTITY = """\
-class Order(Base):
-    __tablename__ = "orders"
-    id: Mapped[int] = mapped_column(primary_key=True)
-"""
-
-TAG_ENTITY = """\
-class Tag(Base):
-    __tablename__ = "tags"
-    id: Mapped[int] = mapped_column(primary_key=True)
-"""
 
 
 def _three_tables(package: AppPackage) -> None:

@@ -8,19 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
-from helpers.migration_apps import INIT, USER_ENTITY, AppPackage, ok
-
-ORDER_ENTITY = """\
-class Order(Base):
-    __tablename__ = "orders"
-    id: Mapped[int] = mapped_column(primary_key=True)
-"""
-
-TAG_ENTITY = """\
-class Tag(Base):
-    __tablename__ = "tags"
-    id: Mapped[int] = mapped_column(primary_key=True)
-"""
+from helpers.migration_apps import INIT, ORDER_ENTITY, TAG_ENTITY, USER_ENTITY, AppPackage, ok
 
 ROOT_PATH_INIT = INIT.replace(
     "from flask import Flask\n", "import os\n\nfrom flask import Flask\n"

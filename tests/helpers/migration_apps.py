@@ -273,6 +273,18 @@ def without_database_line(text: str) -> str:
     )
 
 
+ORDER_ENTITY = """\
+class Order(Base):
+    __tablename__ = "orders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+"""
+
+TAG_ENTITY = """\
+class Tag(Base):
+    __tablename__ = "tags"
+    id: Mapped[int] = mapped_column(primary_key=True)
+"""
+
 USER_ENTITY = """\
 class User(Base):
     __tablename__ = "users"
