@@ -272,38 +272,24 @@ class ReplicaReads:
     did. Mixed into the session class only when an app has replicas, so apps without pay
     nothing."""
 
-    def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+    def _read(self, method: Callable[..., Any], statement: Any, args: Any, kwargs: Any) -> Any:
+        """``method(statement, ...)``, run again on the primary if the replica failed it."""
         try:
-            return super().execute(statement, *args, **kwargs)  # type: ignore[misc]
-        except ReplicaWriteError:
-            if not _switch_to_primary(self, statement, kwargs.get("bind_arguments"), None):
+            return method(statement, *args, **kwargs)
+        except (ReplicaWriteError, *REPLICA_FAILURES) as error:
+            cause = None if isinstance(error, ReplicaWriteError) else error
+            if not _switch_to_primary(self, statement, kwargs.get("bind_arguments"), cause):
                 raise
-        except REPLICA_FAILURES as error:
-            if not _switch_to_primary(self, statement, kwargs.get("bind_arguments"), error):
-                raise
-        return super().execute(statement, *args, **kwargs)  # type: ignore[misc]
+        return method(statement, *args, **kwargs)
+
+    def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        return self._read(super().execute, statement, args, kwargs)  # type: ignore[misc]
 
     def scalars(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().scalars(statement, *args, **kwargs)  # type: ignore[misc]
-        except ReplicaWriteError:
-            if not _switch_to_primary(self, statement, kwargs.get("bind_arguments"), None):
-                raise
-        except REPLICA_FAILURES as error:
-            if not _switch_to_primary(self, statement, kwargs.get("bind_arguments"), error):
-                raise
-        return super().scalars(statement, *args, **kwargs)  # type: ignore[misc]
+        return self._read(super().scalars, statement, args, kwargs)  # type: ignore[misc]
 
     def scalar(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().scalar(statement, *args, **kwargs)  # type: ignore[misc]
-        except ReplicaWriteError:
-            if not _switch_to_primary(self, statement, kwargs.get("bind_arguments"), None):
-                raise
-        except REPLICA_FAILURES as error:
-            if not _switch_to_primary(self, statement, kwargs.get("bind_arguments"), error):
-                raise
-        return super().scalar(statement, *args, **kwargs)  # type: ignore[misc]
+        return self._read(super().scalar, statement, args, kwargs)  # type: ignore[misc]
 
 
 def install_routing(app: Flask, session: orm.scoped_session[Any], router: Router) -> None:
