@@ -25,6 +25,7 @@ from typing import TypeVar
 import sqlalchemy as sa
 
 from flask_entitydb.errors import LockLostError, MigrationError
+from flask_entitydb.migrations._failures import one_line
 from flask_entitydb.migrations._journal.entries import Entry, entry_of, last_entry
 from flask_entitydb.migrations._journal.table import (
     APPLIED,
@@ -41,6 +42,7 @@ from flask_entitydb.migrations._journal.table import (
 from flask_entitydb.migrations._journal.verdicts import fence_line, retry_line, stop_line
 from flask_entitydb.migrations._locks.discard import rollback_or_discard
 from flask_entitydb.migrations._locks.lease import private_engine
+from flask_entitydb.migrations._server_facts import error_code
 
 log = logging.getLogger("flask_entitydb")
 
@@ -50,6 +52,17 @@ _TRANSACTIONAL_STATEMENTS = frozenset(
     {"SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "SET", "SHOW", "WITH", "DO", "VALUES"}
 )
 """MySQL statements that do not commit the transaction implicitly (anything else may)."""
+
+_READS = frozenset({"SELECT", "SET", "SHOW", "DO", "VALUES"})
+"""Of those, the ones that leave nothing for a later implicit commit to commit."""
+
+_DDL = frozenset({"CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE"})
+"""MySQL statements that change the schema and, refused by the server, change nothing
+(a stored procedure's ``CALL``, ``COMMIT``, ``LOCK TABLES`` are not among them)."""
+
+_CLIENT_ERRORS = range(2000, 3000)
+"""MySQL/MariaDB error numbers of the client library (a lost connection: the statement
+may have run on the server); the server's own errors are the others."""
 
 
 class Stopped(Exception):
@@ -91,6 +104,14 @@ class Journal:
         self.current: Entry | None = None
         """The row of the revision running now."""
         self._marked = False
+        """The row of the revision running now says ``committed_part``."""
+        self._committed = False
+        """The revision running now did commit part of its changes (known, not feared)."""
+        self._writes_pending = False
+        """MySQL: the revision ran writes that the next implicit commit commits."""
+        self._ddl: str | None = None
+        """MySQL: the statement that commits implicitly running now (its row already says
+        ``committed_part``: were the run to die in it, nobody could tell what it did)."""
         self.started: list[tuple[str, int]] = []
         self.committed_in_run = False
         """Whether a revision of this run committed mid-way."""
@@ -211,12 +232,23 @@ class Journal:
         self.current = Entry(**row)  # type: ignore[arg-type]
         self.started.append((revision, seq))
         self._marked = False
+        self._committed = False
+        self._writes_pending = False
+        self._ddl = None
 
     def _set(
-        self, entry: Entry, state: str, *, finished: bool = True, error: str | None = None
+        self,
+        entry: Entry,
+        state: str,
+        *,
+        finished: bool = True,
+        error: str | None = None,
+        committed_part: bool | None = None,
     ) -> int:
         t = self.table
         values: dict[str, object] = {"state": state}
+        if committed_part is not None:
+            values["committed_part"] = committed_part
         if finished:
             values["finished_at"] = utcnow()
         if error is not None:
@@ -230,12 +262,20 @@ class Journal:
     # -- while it runs -----------------------------------------------------------------
 
     def mark_committed_part(self) -> None:
-        """Record, before it happens, that the revision running now commits part of its
-        changes (once per revision)."""
+        """The revision running now commits part of its changes (a commit of the migrating
+        connection: ``autocommit_block()``): record it before the commit (once per
+        revision)."""
+        if self.current is None:
+            return
+        self._committed = True
+        self.committed_in_run = True
+        self._mark()
+
+    def _mark(self) -> None:
+        """Commit ``committed_part`` on the row of the revision running now (once)."""
         if self.current is None or self._marked:
             return
         self._marked = True
-        self.committed_in_run = True
         t = self.table
         self._write(
             t.update()
@@ -245,18 +285,30 @@ class Journal:
         self.current = _with(self.current, committed_part=True)
 
     def before_statement(self, statement: str) -> None:
-        """MySQL/MariaDB: a statement that commits implicitly (DDL, ``COMMIT``) is about
-        to run."""
+        """MySQL/MariaDB: a statement of the revision is about to run.
+
+        A write is remembered (the next implicit commit commits it). Before a statement
+        that commits implicitly (DDL, ``COMMIT``) the row is marked ``committed_part``: it
+        commits the revision's earlier writes as it starts, and whether the statement
+        itself applied cannot be known if the run dies while it runs. The mark is taken
+        back if the server refuses the statement and nothing was committed before
+        (:meth:`failed`).
+        """
         if self.current is None or self.backend not in {"mysql", "mariadb"}:
             return
-        words = statement.lstrip(" \t\r\n(").split(None, 1)
-        if not words or words[0].upper() in _TRANSACTIONAL_STATEMENTS:
+        verb = _verb(statement)
+        if verb in _TRANSACTIONAL_STATEMENTS:
+            if verb not in _READS:
+                self._writes_pending = True
             return
+        if self._ddl is not None:
+            # the statement before raised and the revision went on: what it did is unknown
+            self._committed = True
         why = self.fence() if self.fence is not None else None
         if why is not None:
             done = (
                 "it committed part of its changes before (a schema change commits implicitly)"
-                if self.current.committed_part
+                if self._committed
                 else "nothing of it was committed (its transaction is rolled back)"
             )
             raise LockLostError(
@@ -264,7 +316,42 @@ class Journal:
                 f" because this run lost the migration lock while it ran ({why}); {done};"
                 " check 'flask db current -v', then run the command again."
             )
-        self.mark_committed_part()
+        if self._writes_pending:
+            self._committed = True  # the implicit commit as the statement starts
+            self._writes_pending = False
+        self._ddl = statement
+        self._mark()
+        if self._committed:
+            self.committed_in_run = True
+
+    def after_statement(self, statement: str) -> None:
+        """MySQL/MariaDB: a statement of the revision ran; one that commits implicitly
+        committed (the revision did commit part of its changes)."""
+        if self.current is None or self._ddl is None or statement != self._ddl:
+            return
+        self._ddl = None
+        self._committed = True
+        self.committed_in_run = True
+
+    def _refused(self, error: BaseException) -> bool:
+        """Whether ``error`` is the server refusing the statement that commits implicitly
+        running now, a statement that then changed nothing."""
+        statement = self._ddl
+        if statement is None or _verb(statement) not in _DDL:
+            return False
+        if _verb(statement) == "DROP" and "," in statement:
+            return False  # MariaDB drops the tables it can of 'DROP TABLE a, b'
+        cause: BaseException | None = error
+        while cause is not None:
+            if isinstance(cause, sa.exc.DBAPIError) and cause.statement == statement:
+                code = error_code(cause)
+                return (
+                    code is not None
+                    and code not in _CLIENT_ERRORS
+                    and not cause.connection_invalidated
+                )
+            cause = cause.__cause__ or cause.__context__
+        return False
 
     # -- after it ----------------------------------------------------------------------
 
@@ -307,15 +394,28 @@ class Journal:
             )
         )
 
-    def failed(self, error: str) -> bool:
+    def failed(self, error: BaseException) -> bool:
         """The revision running now raised ``error``: record it (``failed`` when it may
         have committed part of its changes, else ``rolled_back``). Whether part of it was
-        committed."""
+        committed.
+
+        On MySQL/MariaDB a schema change the server refused (a lock wait timeout, an
+        ``ALGORITHM`` it cannot use, a duplicate name...) applied nothing: when nothing of
+        the revision was committed before it either, the row's ``committed_part``, marked
+        before the statement ran, is taken back."""
         current, self.current = self.current, None
         if current is None:
             return False
+        if current.committed_part and not self._committed and self._refused(error):
+            current = _with(current, committed_part=False)
+        self._ddl = None
         try:
-            self._set(current, FAILED if current.committed_part else ROLLED_BACK, error=error)
+            self._set(
+                current,
+                FAILED if current.committed_part else ROLLED_BACK,
+                error=one_line(error),
+                committed_part=current.committed_part,
+            )
         except sa.exc.DBAPIError:
             log.warning(
                 "The migration journal could not record the failure of '%s'.", current.revision
@@ -348,6 +448,12 @@ class Journal:
             return None if row is None else entry_of(row)
 
         return self._on_own(read)
+
+
+def _verb(statement: str) -> str:
+    """The first word of a statement, upper case (empty for none)."""
+    words = statement.lstrip(" \t\r\n(").split(None, 1)
+    return words[0].upper() if words else ""
 
 
 def _with(entry: Entry, **changes: object) -> Entry:

@@ -1,7 +1,7 @@
 """How the journal sees a run: each revision's ``upgrade()``/``downgrade()`` wrapped for
 the run (the row before its first statement, the failure after it), the migrating
-connection's statements and commits (what may have committed part of it), and an
-``on_version_apply`` hook (``applied`` with the version table's update)."""
+connection's statements (before and after each) and commits (what committed part of it),
+and an ``on_version_apply`` hook (``applied`` with the version table's update)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext, MigrationInfo
 from alembic.script import Script, ScriptDirectory
 
-from flask_entitydb.migrations._failures import one_line
 from flask_entitydb.migrations._journal.journal import Journal
 from flask_entitydb.migrations._journal.table import checksum
 
@@ -36,7 +35,7 @@ def _wrapped(
         try:
             return function(*args, **kwargs)
         except BaseException as error:
-            journal.failed(one_line(error))
+            journal.failed(error)
             raise
 
     return run
@@ -55,6 +54,9 @@ def watching(
     def before(conn: sa.Connection, cursor: Any, statement: str, *_: Any) -> None:
         journal.before_statement(statement)
 
+    def after(conn: sa.Connection, cursor: Any, statement: str, *_: Any) -> None:
+        journal.after_statement(statement)
+
     def on_commit(conn: sa.Connection) -> None:
         journal.mark_committed_part()  # only while a revision runs (autocommit_block())
 
@@ -67,6 +69,7 @@ def watching(
                     originals.append((module, direction, function))
                     setattr(module, direction, _wrapped(journal, script, direction, function))
         sa.event.listen(connection, "before_cursor_execute", before)
+        sa.event.listen(connection, "after_cursor_execute", after)
         sa.event.listen(connection, "commit", on_commit)
         yield
     finally:
@@ -74,6 +77,7 @@ def watching(
             setattr(module, direction, function)
         if sa.event.contains(connection, "before_cursor_execute", before):
             sa.event.remove(connection, "before_cursor_execute", before)
+            sa.event.remove(connection, "after_cursor_execute", after)
             sa.event.remove(connection, "commit", on_commit)
 
 
