@@ -10,8 +10,8 @@ import contextlib
 import io
 import os
 import sys
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
@@ -27,6 +27,8 @@ from flask_entitydb.migrations._failures import translated
 from flask_entitydb.migrations._scaffold.folder import checked_script
 from flask_entitydb.migrations.binds import bind_database, bind_metadata, selected_bind
 from flask_entitydb.state import EntityDBState, get_state
+
+_T = TypeVar("_T")
 
 PathArg = str | os.PathLike[str] | None
 """A migrations folder (``None``: the app's configured one)."""
@@ -94,18 +96,36 @@ def script_directory(config: EntityDBConfig) -> ScriptDirectory:
     return ScriptDirectory.from_config(config)
 
 
+def _through_env(
+    config: EntityDBConfig, script: ScriptDirectory, read: Callable[[MigrationContext], _T]
+) -> _T | None:
+    """``read`` of the migration context ``env.py`` configures (its options, such as the
+    version table, apply); ``None`` when ``env.py`` configured none."""
+    found: list[_T] = []
+
+    def run(rev: Any, context: MigrationContext) -> list[Any]:
+        found.append(read(context))
+        return []
+
+    with EnvironmentContext(config, script, fn=run, dont_mutate=True):
+        script.run_env()
+    return found[0] if found else None
+
+
 def read_heads(config: EntityDBConfig, script: ScriptDirectory) -> tuple[str, ...]:
     """The revisions the database is at, read through ``env.py`` (so its options, such as
     the version table, apply), as they are: unknown revisions included."""
-    found: list[tuple[str, ...]] = []
+    heads = _through_env(config, script, lambda context: tuple(context.get_current_heads()))
+    return heads or ()
 
-    def read(rev: Any, context: MigrationContext) -> list[Any]:
-        found.append(tuple(context.get_current_heads()))
-        return []
 
-    with EnvironmentContext(config, script, fn=read, dont_mutate=True):
-        script.run_env()
-    return found[0] if found else ()
+def version_table(config: EntityDBConfig, script: ScriptDirectory) -> tuple[str, str | None]:
+    """The version table ``env.py`` gives ``run_migrations()`` (``version_table``,
+    ``version_table_schema``): its name and schema."""
+    found = _through_env(
+        config, script, lambda context: (context.version_table, context.version_table_schema)
+    )
+    return found or ("alembic_version", None)
 
 
 def database_heads(

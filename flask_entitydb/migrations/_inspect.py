@@ -30,9 +30,9 @@ from flask_entitydb.migrations._context import (
     script_directory,
 )
 from flask_entitydb.migrations._journal.report import (
-    applied_entries,
-    applied_line,
     edited_applied_revisions,
+    journal_entries,
+    journal_lines,
 )
 from flask_entitydb.migrations.binds import bind_engine, selected_bind
 from flask_entitydb.migrations.results import CheckResult, RevisionInfo
@@ -216,12 +216,13 @@ def current(
 
 
 def _with_journal(state: EntityDBState, infos: list[RevisionInfo]) -> list[RevisionInfo]:
-    """``infos`` with what the journal says of each (when, by whom, how long)."""
-    entries = applied_entries(
+    """``infos`` with what the journal says of each: every attempt, when, by whom, how
+    long and how it ended."""
+    entries = journal_entries(
         bind_engine(state, selected_bind()), state.settings.migration_journal_table
     )
     return [
-        dataclasses.replace(info, journal=applied_line(entries[info.revision]))
+        dataclasses.replace(info, journal=journal_lines(entries[info.revision]))
         if info.revision in entries
         else info
         for info in infos

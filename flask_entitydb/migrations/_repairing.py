@@ -13,7 +13,13 @@ from flask import Flask
 from flask_entitydb.errors import MigrationError
 from flask_entitydb.migrations._config import make_config
 from flask_entitydb.migrations._connections import closed_after
-from flask_entitydb.migrations._context import PathArg, current_flask_app, running, script_directory
+from flask_entitydb.migrations._context import (
+    PathArg,
+    current_flask_app,
+    running,
+    script_directory,
+    version_table,
+)
 from flask_entitydb.migrations._journal.checks import edited_revisions, version_heads
 from flask_entitydb.migrations._journal.entries import Entry, last_entries
 from flask_entitydb.migrations._journal.table import (
@@ -60,6 +66,7 @@ def repair(
         config = make_config(app, directory)
         script = script_directory(config)
         table = journal_table(state.settings.migration_journal_table)
+        versions = version_table(config, script)  # env.py's, as upgrade uses it
         engine = bind_engine(state, selected_bind())
         with (
             closed_after(engine) as connection,
@@ -72,7 +79,7 @@ def repair(
         ):
             create_if_missing(connection, table)
             if checksums:
-                return _accept_checksums(connection, table, script)
+                return _accept_checksums(connection, table, script, versions)
             entry = _unfinished(connection, table, revision)
             found = script.get_revision(entry.revision)
             if found is None:
@@ -100,7 +107,9 @@ def repair(
                 )
             )
             if applied:
-                MigrationContext.configure(connection).stamp(script, entry.revision)
+                name, schema = versions
+                options = {"version_table": name, "version_table_schema": schema}
+                MigrationContext.configure(connection, opts=options).stamp(script, entry.revision)
             connection.commit()
             return RepairResult((entry.revision,), new_state)
 
@@ -132,9 +141,12 @@ def _unfinished(connection: sa.Connection, table: sa.Table, revision: str | None
 
 
 def _accept_checksums(
-    connection: sa.Connection, table: sa.Table, script: ScriptDirectory
+    connection: sa.Connection,
+    table: sa.Table,
+    script: ScriptDirectory,
+    versions: tuple[str, str | None],
 ) -> RepairResult:
-    heads = version_heads(connection, "alembic_version", None)
+    heads = version_heads(connection, *versions)
     edited = edited_revisions(connection, table, script, heads)
     for item in edited:
         connection.execute(

@@ -89,9 +89,10 @@ class RevisionInfo:
     details: str
     """Alembic's verbose, multi-line description, as ``alembic show`` prints it."""
     journal: str = ""
-    """When, by whom and how fast it was applied, from the migration journal
-    (``history(journal=True)``, ``current(journal=True)``); empty when not asked or not
-    recorded."""
+    """Every attempt of the revision in the migration journal, one line each, oldest
+    first: when, by whom, how long and how it ended (applied, failed, rolled back,
+    interrupted, repaired; with the error) (``history(journal=True)``,
+    ``current(journal=True)``); empty when not asked or not recorded."""
 
 
 @dataclass(frozen=True)

@@ -106,3 +106,29 @@ def test_repair_says_what_is_wrong(sqlite_package: AppPackage) -> None:
         "Error: Nothing to repair: no revision is interrupted or failed in the journal.\n"
     )
     assert "--applied" in ok(package.cli("repair", "--help"))
+
+
+def _custom_version_table(package: AppPackage) -> None:
+    env = package.migrations / "env.py"
+    env.write_text(
+        env.read_text().replace("run_migrations()", 'run_migrations(version_table="acme_versions")')
+    )
+
+
+def test_repair_checksums_reads_the_version_table_env_py_uses(sqlite_package: AppPackage) -> None:
+    """``run_migrations(version_table=...)`` in env.py: ``repair --checksums`` reads the
+    revisions applied from that table, as upgrade and check do (before: it read
+    ``alembic_version``, found no applied revision and accepted nothing)."""
+    package = sqlite_package
+    write_slow_revisions(package, 0)
+    _custom_version_table(package)
+    path = package.write_revision("r2", "r1", "op.execute('SELECT 1')")
+    ok(package.cli("upgrade"))
+    assert "alembic_version" not in package.tables()
+    path.write_text(path.read_text().replace("SELECT 1", "SELECT 2"))
+    assert "Revision 'r2' (r2_rev.py) was edited" in package.cli("check").output
+    repaired = ok(package.cli("repair", "--checksums"))
+    assert repaired == "Accepted the edited file(s) of 'r2': their checksums are recorded now.\n"
+    assert "was edited" not in package.cli("check").output
+    assert "alembic_version" not in package.tables()
+

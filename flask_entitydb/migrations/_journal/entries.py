@@ -68,6 +68,15 @@ def last_entries(connection: sa.Connection, table: sa.Table) -> dict[str, Entry]
     return latest
 
 
+def all_entries(connection: sa.Connection, table: sa.Table) -> dict[str, list[Entry]]:
+    """Every row of every revision, oldest first."""
+    found: dict[str, list[Entry]] = {}
+    for row in connection.execute(sa.select(table).order_by(table.c.revision, table.c.seq)):
+        entry = entry_of(row)
+        found.setdefault(entry.revision, []).append(entry)
+    return found
+
+
 def last_applied(connection: sa.Connection, table: sa.Table) -> dict[str, Entry]:
     """The latest ``applied`` upgrade (or stamp) row of every revision."""
     latest: dict[str, Entry] = {}
