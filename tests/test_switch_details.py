@@ -207,6 +207,8 @@ def test_a_composite_index_that_became_a_foreign_keys_index(package: AppPackage)
     refused = package.cli("downgrade", "c1")
     assert refused.exit_code == 1
     assert "1553" in refused.output and "c2" in refused.output
+    assert "it was rolled back and the version table is at 'c2'" in refused.output
+    assert "repair" not in refused.output
     assert package.version() == {"c2"}
 
     package.write_revision(
@@ -215,8 +217,8 @@ def test_a_composite_index_that_became_a_foreign_keys_index(package: AppPackage)
         'op.create_index("ix_books_author_id_year", "books", ["author_id", "year"])',
         COMPOSITE_INDEX_DOWNGRADE_FIXED,
     )
-    # the failed downgrade changed nothing: c2 is still all there, as the error says
-    ok(package.cli("repair", "c2", "--applied"))
+    # the server refused the downgrade's only statement: it changed nothing, the journal
+    # knows it, so it runs again without 'flask db repair'
     ok(package.cli("downgrade", "c1"))
     assert before == {"fk_books_author_id_authors"}
     assert _index_names(package) == {"ix_books_author_id"}

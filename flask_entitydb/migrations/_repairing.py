@@ -56,6 +56,8 @@ def repair(
     ``checksums``, accept the edited files of applied revisions.
 
     Check the database first: the journal records what ran, not what the database holds.
+    The version table is the one ``env.py`` gives ``run_migrations()``, as for
+    ``upgrade``.
 
     :param revision: the revision to repair; ``None``: the one revision left unfinished.
     :raises MigrationError: nothing to repair, several candidates, or the revision is not
