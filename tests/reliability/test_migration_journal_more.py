@@ -131,4 +131,3 @@ def test_repair_checksums_reads_the_version_table_env_py_uses(sqlite_package: Ap
     assert repaired == "Accepted the edited file(s) of 'r2': their checksums are recorded now.\n"
     assert "was edited" not in package.cli("check").output
     assert "alembic_version" not in package.tables()
-
