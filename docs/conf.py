@@ -7,7 +7,7 @@ import logging
 import flask_entitydb
 
 project = "flask-entitydb"
-copyright = "flask-entitydb developers"  # noqa: A001
+copyright = "flask-entitydb developers"
 version = release = flask_entitydb.__version__
 
 extensions = [
