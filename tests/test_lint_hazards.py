@@ -201,6 +201,62 @@ def test_data_migration(package: AppPackage, server: str) -> None:
     _report("data-migration", server, hazard, recipe)
 
 
+ISSUE_ROWS = 200_000
+"""The table size of issue 27's measurements (a statement over all of it blocks a writer
+of its rows for more than a second on MariaDB here)."""
+ARCHIVE = "CREATE TABLE arch (id integer PRIMARY KEY, n integer)"
+BATCHES = """
+with op.get_context().autocommit_block():
+    for low in range(1, {rows} + 1, 2000):
+        op.execute(f"{sql}")
+"""
+
+
+@pytest.mark.parametrize(
+    ("flagged", "batch"),
+    [
+        pytest.param(
+            "UPDATE items SET m = n + 1 WHERE id > 0",
+            "UPDATE items SET m = n + 2 WHERE id BETWEEN {low} AND {low + 1999}",
+            id="where-bounds-nothing",
+        ),
+        pytest.param(
+            "INSERT INTO arch (id, n) SELECT id, n FROM items",
+            "INSERT INTO arch (id, n) SELECT id, n FROM items"
+            " WHERE id BETWEEN {low} AND {low + 1999}",
+            id="insert-select",
+        ),
+    ],
+)
+def test_data_statement_forms(package: AppPackage, server: str, flagged: str, batch: str) -> None:
+    """Issue 27's data statements that lint used to miss: a WHERE that bounds nothing and
+    an INSERT ... SELECT (on MySQL/MariaDB it locks the rows it reads), on 200,000 rows,
+    while a writer updates random rows of 'items'. Flagged, they block it; the recipe
+    (key-range batches, each committed) does not. On PostgreSQL an INSERT ... SELECT locks
+    no row it reads: not flagged, and it blocks nobody."""
+    _items(package, server, ISSUE_ROWS)
+    engine = package.engine()
+    with engine.begin() as connection:
+        connection.exec_driver_sql(ARCHIVE)
+    engine.dispose()
+    locks_reads = server == "mysql" or flagged.startswith("UPDATE")
+    package.write_revision("b2", "a1", f'op.execute("{flagged}")')
+    assert _lint_rules(package, "b2") == (["data-migration"] if locks_reads else [])
+    hazard = _upgrade_measured(package, "b2", UPDATE_ROW, ISSUE_ROWS)
+    if not locks_reads:
+        print(f"MEASURED INSERT ... SELECT [{server}]: writer waited {hazard[0]:.3f} s")
+        assert hazard[0] < BLOCKED, hazard
+        return
+    engine = package.engine()
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DELETE FROM arch")
+    engine.dispose()
+    package.write_revision("c3", "b2", BATCHES.format(rows=ISSUE_ROWS, sql=batch))
+    assert _lint_rules(package, "c3") == []
+    recipe = _upgrade_measured(package, "c3", UPDATE_ROW, ISSUE_ROWS)
+    _report(f"data-migration ({flagged.split()[0]})", server, hazard, recipe)
+
+
 def _blocker(url: str, seconds: float) -> threading.Thread:
     """A transaction that reads 'items' and stays open for ``seconds`` (a slow request)."""
 

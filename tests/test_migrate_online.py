@@ -5,6 +5,8 @@ have to copy the table refuses it with a one-line error."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,7 +113,7 @@ def test_new_table_and_indexed_foreign_key_column(
     assert "online_ddl" not in next(b for b in blocks if "create_table(" in b)
     assert 'add_column(sa.Column("team_id"' in next(b for b in blocks if '"INSTANT"' in b)
     assert 'create_index(batch_op.f("ix_users_team_id")' in next(
-        b for b in blocks if '"INPLACE"' in b
+        b for b in blocks if '"NOCOPY"' in b
     )
     assert "online_ddl" not in next(b for b in blocks if "create_foreign_key(" in b)
     assert ": mysql-table-copy: " in result.output
@@ -140,10 +142,10 @@ def test_later_hooks_still_have_alembic_op(mysql_package: AppPackage) -> None:
 
 
 @pytest.mark.mysql
-def test_new_index_is_inplace_and_type_change_unmarked(mysql_package: AppPackage) -> None:
-    """Adding an index: MariaDB builds it in place (not instantly); changing INT to VARCHAR
-    copies the table: no block, and the lint finding says so. One table's batch block is
-    split where the algorithm changes."""
+def test_new_index_is_nocopy_and_type_change_unmarked(mysql_package: AppPackage) -> None:
+    """Adding an index: MariaDB builds it in place without rebuilding the table (NOCOPY,
+    not INSTANT); changing INT to VARCHAR copies the table: no block, and the lint
+    finding says so. One table's batch block is split where the algorithm changes."""
     package = mysql_package
     _start(package, _users("    age: Mapped[int | None]\n    code: Mapped[int | None]\n"))
     package.write_entity(
@@ -158,19 +160,21 @@ def test_new_index_is_inplace_and_type_change_unmarked(mysql_package: AppPackage
     assert result.exit_code == 0, result.output
     text = _newest(package, "index")
     body = text.split("def upgrade() -> None:\n", 1)[1].split("def downgrade")[0]
-    assert '    with online_ddl(op, "INPLACE"):\n' in body
+    assert '    with online_ddl(op, "NOCOPY"):\n' in body
     assert '    with online_ddl(op, "INSTANT"):\n' in body
+    assert '"INPLACE"' not in body
     blocks = body.split("\n\n")
     instant = next(b for b in blocks if '"INSTANT"' in b)
-    inplace = next(b for b in blocks if '"INPLACE"' in b)
+    nocopy = next(b for b in blocks if '"NOCOPY"' in b)
     plain = next(b for b in blocks if "alter_column(" in b)
     assert 'add_column(sa.Column("note"' in instant
-    assert 'create_index(batch_op.f("ix_users_age")' in inplace
+    assert 'create_index(batch_op.f("ix_users_age")' in nocopy
     assert "online_ddl" not in plain
     assert ": mysql-table-copy: op.alter_column('users', 'code'" in result.output
     assert "Cannot change column type" in result.output
     assert "1 hazard in 1 revision (mysql)" in result.output, result.output
 
+    # offline, a mysql:// URL does not say the server is MariaDB: MySQL's INPLACE is written
     sql = ok(package.cli("upgrade", "--sql"))
     assert "CREATE INDEX ix_users_age ON users (age) ALGORITHM=INPLACE LOCK=NONE;" in sql
     assert "ALTER TABLE users MODIFY code VARCHAR(20) NULL;" in sql
@@ -181,7 +185,7 @@ def test_new_index_is_inplace_and_type_change_unmarked(mysql_package: AppPackage
     # the downgrade is judged too, on the scratch database after the upgrade
     down = text.split("def downgrade() -> None:\n", 1)[1]
     blocks = down.split("\n\n")
-    assert 'drop_index(batch_op.f("ix_users_age"))' in next(b for b in blocks if "INPLACE" in b)
+    assert 'drop_index(batch_op.f("ix_users_age"))' in next(b for b in blocks if "NOCOPY" in b)
     assert 'drop_column("note")' in next(b for b in blocks if "INSTANT" in b)
     assert "online_ddl" not in next(b for b in blocks if "alter_column(" in b)
     sql = ok(package.cli("downgrade", "--sql", "head:-1"))
@@ -190,6 +194,53 @@ def test_new_index_is_inplace_and_type_change_unmarked(mysql_package: AppPackage
     ok(package.cli("downgrade", "-1"))
     assert not _has_index(package)
     assert "note" not in _columns(package, "users")
+
+
+@pytest.mark.mysql
+def test_rebuild_is_inplace_with_an_estimate(mysql_package: AppPackage) -> None:
+    """A column made NOT NULL: MariaDB refuses INSTANT and NOCOPY and runs it INPLACE,
+    rebuilding the table: migrate's block says so, and lint's note gives a rough time
+    from the table's size; an index on the same table is NOCOPY (no rebuild)."""
+    package = mysql_package
+    _start(package, _users("    age: Mapped[int | None]\n"))
+    engine = package.engine()
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                "INSERT INTO users (name, age) SELECT MD5(seq), seq FROM seq_1_to_20000"
+            )
+            connection.exec_driver_sql("ANALYZE TABLE users")
+    finally:
+        engine.dispose()
+    package.write_entity("user", _users("    age: Mapped[int] = mapped_column(index=True)\n"))
+    result = package.cli("migrate", "-m", "strict")
+    assert result.exit_code == 0, result.output
+    body = _newest(package, "strict").split("def downgrade")[0]
+    assert (
+        "    # MariaDB rebuilds the table in place ('flask db lint' says how long)\n"
+        '    with online_ddl(op, "INPLACE"):\n'
+    ) in body, body
+    assert "nullable=False" in next(b for b in body.split("\n\n") if '"INPLACE"' in b)
+    assert "ix_users_age" in next(b for b in body.split("\n\n") if '"NOCOPY"' in b)
+    (rebuild,) = [line for line in result.output.splitlines() if line.startswith("Rebuild:")]
+    assert "alter_column" in rebuild and "Note:" not in result.output, result.output
+    assert "ALGORITHM=INPLACE, LOCK=NONE but not NOCOPY, so it rebuilds 'users'" in rebuild
+    assert re.search(r"takes (under a second|about \d+ s) for the \d+ rows \(\d+\.\d MB\)", rebuild)
+    assert "0 hazards in 1 revision (mysql)." in result.output, result.output
+    assert "has hazards" not in result.output, result.output
+
+    lint = package.cli("lint", "--json")
+    assert lint.exit_code == 0, lint.output
+    verdicts = {v["operation"].split("(")[0]: v for v in json.loads(lint.output)["online"]}
+    assert verdicts["op.create_index"]["algorithm"] == "NOCOPY"
+    assert not verdicts["op.create_index"]["rebuilds"]
+    assert "in place without rebuilding 'users'" in verdicts["op.create_index"]["message"]
+    rebuilt = verdicts["op.alter_column"]
+    assert (rebuilt["algorithm"], rebuilt["rebuilds"]) == ("INPLACE", True)
+    assert rebuilt["table"] == "users"
+    assert rebuilt["rows"] > 10_000 and rebuilt["megabytes"] > 0 and rebuilt["seconds"] >= 0
+    ok(package.cli("upgrade"))
+    assert package.scalar("SELECT COUNT(*) FROM users WHERE age IS NOT NULL") == 20000
 
 
 def _has_index(package: AppPackage) -> bool:
@@ -202,16 +253,17 @@ def _has_index(package: AppPackage) -> bool:
 
 
 @pytest.mark.mysql
-def test_dropped_index_is_inplace_and_lints_clean(mysql_package: AppPackage) -> None:
+def test_dropped_index_is_nocopy_and_lints_clean(mysql_package: AppPackage) -> None:
     """MariaDB's DROP INDEX takes no algorithm: the block runs it as ALTER TABLE ... DROP
-    INDEX, which does; lint judges it the same way (no 'server check stopped' note)."""
+    INDEX, which does (NOCOPY); lint judges it the same way (no 'server check stopped'
+    note)."""
     package = mysql_package
     _start(package, _users("    age: Mapped[int | None] = mapped_column(index=True)\n"))
     package.write_entity("user", _users("    age: Mapped[int | None]\n"))
     out = ok(package.cli("migrate", "-m", "unindex"))
     assert "hazard" not in out and "Note:" not in out, out
     text = _newest(package, "unindex")
-    assert '    with online_ddl(op, "INPLACE"):\n' in text.split("def downgrade")[0]
+    assert '    with online_ddl(op, "NOCOPY"):\n' in text.split("def downgrade")[0]
     assert "ALTER TABLE users DROP INDEX ix_users_age, ALGORITHM=INPLACE, LOCK=NONE;" in ok(
         package.cli("upgrade", "--sql")
     )
@@ -274,6 +326,43 @@ def test_marked_copy_is_refused_by_the_server(mysql_package: AppPackage) -> None
     assert isinstance(cause, sa.exc.DBAPIError)
     assert cause.statement is not None
     assert cause.statement.endswith("MODIFY n VARCHAR(20) NULL, ALGORITHM=INSTANT")
+
+
+@pytest.mark.mysql
+def test_marked_nocopy_rebuild_is_refused_by_the_server(mysql_package: AppPackage) -> None:
+    """A hand-written NOCOPY block on a change MariaDB makes by rebuilding the table (NOT
+    NULL): lint says the upgrade will fail, and it does, in one line that says to use
+    INPLACE; the statement the server received carried ALGORITHM=NOCOPY."""
+    package = mysql_package
+    ok(package.cli("init"))
+    package.write_revision(
+        "a1",
+        None,
+        'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True),'
+        ' sa.Column("n", sa.Integer))',
+    )
+    ok(package.cli("upgrade"))
+    package.write_revision(
+        "b2",
+        "a1",
+        """
+        from flask_entitydb.migrations import online_ddl
+
+        with online_ddl(op, "NOCOPY"):
+            op.alter_column("t", "n", nullable=False, existing_type=sa.Integer())
+        """,
+    )
+    lint = package.cli("lint", "b2")
+    assert lint.exit_code == 1
+    assert "online_ddl(op, 'NOCOPY') is refused, so the upgrade fails" in lint.output
+
+    result = package.cli("upgrade")
+    assert result.exit_code == 1
+    (line,) = [x for x in without_database_line(result.output).splitlines() if "Error" in x]
+    assert "MariaDB would have to rebuild the table, which the revision's online_ddl(op," in line
+    assert "use online_ddl(op, 'INPLACE')" in line
+    assert "ALGORITHM=NOCOPY is not supported" in line
+    assert package.version() == {"a1"}
 
 
 @pytest.mark.mysql

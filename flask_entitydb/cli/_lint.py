@@ -34,8 +34,9 @@ def lint_new_revision(revision: str, directory: str | None) -> None:
     except MigrationError as error:
         click.secho(f"Warning: the new revision was not linted: {error}", fg="yellow", err=True)
         return
-    if result.findings or result.notes:
+    if result.findings or result.notes or any(v.rebuilds for v in result.online):
         echo_lint(result)
+    if not result.ok:
         click.secho(
             "Warning: the new revision has hazards for a running app (above); apply the"
             " recipes, or mark reviewed ones '# entitydb: allow <rule>'.",

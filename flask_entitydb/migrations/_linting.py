@@ -16,6 +16,7 @@ from flask_entitydb.errors import MigrationError
 from flask_entitydb.migrations._config import make_config
 from flask_entitydb.migrations._context import PathArg, current_flask_app, database_heads, running
 from flask_entitydb.migrations._lint.judge import judge
+from flask_entitydb.migrations._lint.mysql import server_is_mariadb
 from flask_entitydb.migrations._lint.record import record
 from flask_entitydb.migrations._lint.results import LintResult
 from flask_entitydb.migrations._lint.scratch import Seed, touched_tables
@@ -110,12 +111,13 @@ def lint(
             found = _heads_if_readable(app, directory, script)
         applied = _applied(script, found) if found is not None else None
         seed = None
+        mariadb = server_is_mariadb(engine)
         if applied == before:  # the database is at the revision before the linted ones
-            recorded = record(chosen, url)
+            recorded = record(chosen, url, mariadb)
             operations = [item.operation for r in recorded for item in r.operations]
             seed = Seed(engine, touched_tables(operations))
         else:
-            recorded = record(earlier, url)
+            recorded = record(earlier, url, mariadb)
         at = ", ".join(found or ()) or "base" if found is not None else "unknown"
         at_previous = "" if applied == before else f"at {at}" if found is not None else None
         result = judge(

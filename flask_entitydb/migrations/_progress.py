@@ -172,7 +172,17 @@ def revision_failure(
             " the timeout)"
         )
     what = one_line(error)
-    if error_code(error) in NOT_SUPPORTED:
+    rebuilds = "ALGORITHM=NOCOPY is not" in what and "Try ALGORITHM=INPLACE" in what
+    if error_code(error) in NOT_SUPPORTED and rebuilds:
+        what = (
+            "MariaDB would have to rebuild the table, which the revision's"
+            f" online_ddl(op, 'NOCOPY') block forbids: {what}"
+        )
+        fix = (
+            "use online_ddl(op, 'INPLACE') (the server rebuilds the table in place; writes"
+            " go on, and 'flask db lint' says roughly how long),"
+        )
+    elif error_code(error) in NOT_SUPPORTED:
         what = (
             "the server would have to copy the table, blocking writes, which the revision's"
             f" 'online_ddl' block forbids: {what}"

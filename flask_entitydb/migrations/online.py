@@ -2,8 +2,10 @@
 MariaDB).
 
 Inside ``with online_ddl(op, "INSTANT"):`` every ``ALTER TABLE``, ``CREATE INDEX`` and
-``DROP INDEX`` the revision runs carries ``ALGORITHM=INSTANT`` (``"INPLACE"``:
-``ALGORITHM=INPLACE, LOCK=NONE``), online and in ``flask db upgrade --sql``. A server that
+``DROP INDEX`` the revision runs carries ``ALGORITHM=INSTANT`` (``"NOCOPY"``, MariaDB only:
+``ALGORITHM=NOCOPY, LOCK=NONE``, ``ALGORITHM=INPLACE, LOCK=NONE`` on MySQL; ``"INPLACE"``:
+``ALGORITHM=INPLACE, LOCK=NONE``), online and in ``flask db upgrade --sql`` (there
+``NOCOPY`` needs a ``mariadb://`` URL, else it is written as ``INPLACE``). A server that
 cannot run the statement that way refuses it (error 1845 or 1846) instead of copying the
 table while writes wait. On other databases the block changes nothing, so the revision
 stays portable. ``flask db migrate`` writes these blocks, judged by the server (see
@@ -37,11 +39,20 @@ from sqlalchemy.sql.compiler import DDLCompiler
 from flask_entitydb._compat.alembic import statements_rewritten
 from flask_entitydb.migrations._server_facts import MYSQL
 
-ALGORITHMS = ("INSTANT", "INPLACE")
-"""The algorithms of :func:`online_ddl`, strongest first."""
+ALGORITHMS = ("INSTANT", "NOCOPY", "INPLACE")
+"""The algorithms of :func:`online_ddl`, strongest first. ``NOCOPY`` is MariaDB's (in
+place without rebuilding the table); MySQL has none, and runs a ``NOCOPY`` block with
+``INPLACE`` (:func:`algorithms_of`)."""
 
-CLAUSES = {"INSTANT": "ALGORITHM=INSTANT", "INPLACE": "ALGORITHM=INPLACE, LOCK=NONE"}
+CLAUSES = {
+    "INSTANT": "ALGORITHM=INSTANT",
+    "NOCOPY": "ALGORITHM=NOCOPY, LOCK=NONE",
+    "INPLACE": "ALGORITHM=INPLACE, LOCK=NONE",
+}
 """The clause each algorithm adds to an ``ALTER TABLE``."""
+
+MARIADB_ONLY = ("NOCOPY",)
+"""The algorithms only MariaDB knows."""
 
 _ONLINE_DDL = (AlterTable, CreateIndex, DropIndex, AddConstraint, DropConstraint)
 
@@ -58,9 +69,24 @@ class OnlineDDL(ExecutableDDLElement):
         self.algorithm = algorithm
 
 
+def algorithms_of(dialect: Any) -> tuple[str, ...]:
+    """The algorithms the server of ``dialect`` knows, strongest first: MariaDB's
+    (``is_mariadb``, known once connected or from a ``mariadb://`` URL) include
+    ``NOCOPY``; MySQL's do not."""
+    if getattr(dialect, "is_mariadb", False):
+        return ALGORITHMS
+    return tuple(name for name in ALGORITHMS if name not in MARIADB_ONLY)
+
+
+def known_to(algorithm: str, dialect: Any) -> str:
+    """``algorithm`` as the server of ``dialect`` runs it: ``NOCOPY`` is ``INPLACE`` on
+    MySQL (which may rebuild the table in place; it never copies it either)."""
+    return algorithm if algorithm in algorithms_of(dialect) else "INPLACE"
+
+
 @compiles(OnlineDDL)
 def _compile(element: OnlineDDL, compiler: DDLCompiler, **kw: Any) -> str:
-    clause = CLAUSES[element.algorithm]
+    clause = CLAUSES[known_to(element.algorithm, compiler.dialect)]
     inner = element.element
     if isinstance(inner, DropIndex):
         # MariaDB's DROP INDEX takes no algorithm; ALTER TABLE ... DROP INDEX does (MySQL too)
@@ -111,22 +137,24 @@ def clauses_added(impl: DefaultImpl) -> Iterator[None]:
 @contextlib.contextmanager
 def online_ddl(op: Any, algorithm: str) -> Iterator[None]:
     """Run the block's ``ALTER TABLE``, ``CREATE INDEX`` and ``DROP INDEX`` statements with
-    ``ALGORITHM=INSTANT`` (``algorithm="INSTANT"``) or ``ALGORITHM=INPLACE, LOCK=NONE``
-    (``"INPLACE"``) on MySQL/MariaDB, so that a server that would have to copy the table
-    refuses them (error 1846) rather than block writes for the copy. Nothing changes on
-    other databases. Wrap a whole ``op.batch_alter_table(...)`` block (its statements run
-    when it ends)::
+    ``ALGORITHM=INSTANT`` (``algorithm="INSTANT"``), ``ALGORITHM=NOCOPY, LOCK=NONE``
+    (``"NOCOPY"``: MariaDB; MySQL, which has no NOCOPY, runs it as ``"INPLACE"``) or
+    ``ALGORITHM=INPLACE, LOCK=NONE`` (``"INPLACE"``) on MySQL/MariaDB, so that a server that
+    would have to copy the table refuses them (error 1846) rather than block writes for
+    the copy. Nothing changes on other databases. Wrap a whole ``op.batch_alter_table(...)``
+    block (its statements run when it ends)::
 
         with online_ddl(op, "INSTANT"):
             with op.batch_alter_table("users", schema=None) as batch_op:
                 batch_op.add_column(sa.Column("age", sa.Integer(), nullable=True))
 
     :param op: the revision's ``op`` (``from alembic import op``).
-    :raises ValueError: ``algorithm`` is neither ``"INSTANT"`` nor ``"INPLACE"``.
+    :raises ValueError: ``algorithm`` is not ``"INSTANT"``, ``"NOCOPY"`` or ``"INPLACE"``.
     """
     if algorithm not in CLAUSES:
         raise ValueError(
-            f"online_ddl() algorithm {algorithm!r} is not known; use 'INSTANT' or 'INPLACE'."
+            f"online_ddl() algorithm {algorithm!r} is not known; use 'INSTANT', 'NOCOPY' or"
+            " 'INPLACE'."
         )
     with clauses_added(op.get_context().impl), algorithm_in_force(algorithm):
         yield

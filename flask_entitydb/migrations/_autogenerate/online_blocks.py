@@ -5,9 +5,11 @@ A scratch database is built on the app's server from the recorded revisions (as
 ``flask db lint`` does, :mod:`~flask_entitydb.migrations._lint.mysql`, whose scratch
 database, recorder and judging it uses), then the new revision's operations are run on it,
 each ``ALTER TABLE`` / ``CREATE INDEX`` / ``DROP INDEX`` with ``ALGORITHM=INSTANT``, else
-``ALGORITHM=INPLACE, LOCK=NONE``. The operations the server accepts are written in
-``with online_ddl(op, "INSTANT"):`` (or ``"INPLACE"``) blocks; those it refuses both are
-written as they are (the table is copied; ``flask db lint`` reports it). When the check
+(MariaDB only) ``ALGORITHM=NOCOPY, LOCK=NONE``, else ``ALGORITHM=INPLACE, LOCK=NONE``. The
+operations the server accepts are written in ``with online_ddl(op, "INSTANT"):`` (or
+``"NOCOPY"``, ``"INPLACE"``) blocks, a MariaDB ``"INPLACE"`` one with a comment that it
+rebuilds the table; those it refuses all are written as they are (the table is copied;
+``flask db lint`` reports it). When the check
 cannot be made, nothing is marked and a warning says why.
 """
 
@@ -41,16 +43,24 @@ class OnlineDDLOp(ops.OpContainer):
     """Operations run with an algorithm clause. Rendered as
     ``with online_ddl(op, "INSTANT"):`` and the operations."""
 
-    def __init__(self, algorithm: str, operations: list[ops.MigrateOperation]) -> None:
+    def __init__(
+        self, algorithm: str, operations: list[ops.MigrateOperation], rebuilds: bool = False
+    ) -> None:
         super().__init__(operations)
         self.algorithm = algorithm
+        self.rebuilds = rebuilds
+        """MariaDB runs it ``INPLACE`` but not ``NOCOPY``: it rebuilds the table."""
+
+
+REBUILD_COMMENT = "# MariaDB rebuilds the table in place ('flask db lint' says how long)"
 
 
 def _render(autogen_context: Any, op: OnlineDDLOp) -> list[str]:
     from alembic.autogenerate.render import render_op
 
     autogen_context.imports.add(IMPORT)
-    lines = [f'with online_ddl(op, "{op.algorithm}"):']
+    lines = [REBUILD_COMMENT] if op.rebuilds else []
+    lines.append(f'with online_ddl(op, "{op.algorithm}"):')
     for inner in op.ops:
         lines += render_op(autogen_context, inner)
     return [*lines, ""]
@@ -91,8 +101,9 @@ def online_algorithms(context: Any, revision: Any, directives: list[Any]) -> Non
             error,
         )
         return
+    mariadb = bool(getattr(context.connection.dialect, "is_mariadb", False))
     for container in steps:
-        container.ops = _marked(container.ops, algorithms)
+        container.ops = _marked(container.ops, algorithms, mariadb)
 
 
 def _operations(container: ops.OpContainer) -> list[tuple[ops.MigrateOperation, bool]]:
@@ -113,8 +124,9 @@ def _judge(context: Any, heads: Any, steps: list[Any]) -> dict[int, str | None]:
     """The algorithm of each operation (by ``id``) of ``steps`` (upgrade and downgrade
     containers, run in this order) on tables that exist before its step."""
     url: sa.URL = context.connection.engine.url
-    recorded, seed = _start(context, heads, steps)
-    forms = OnlineForms(url)
+    mariadb = bool(getattr(context.connection.dialect, "is_mariadb", False))
+    recorded, seed = _start(context, heads, steps, mariadb)
+    forms = OnlineForms(url, mariadb)
     algorithms: dict[int, str | None] = {}
     try:
         with (
@@ -140,7 +152,7 @@ def _judge(context: Any, heads: Any, steps: list[Any]) -> dict[int, str | None]:
 
 
 def _start(
-    context: Any, heads: Any, steps: list[Any]
+    context: Any, heads: Any, steps: list[Any], mariadb: bool
 ) -> tuple[list[RecordedRevision], Seed | None]:
     """Where the scratch database starts: the live database's schema of the tables the
     new operations touch when it is at the new revision's parents (as autogenerate
@@ -151,7 +163,7 @@ def _start(
         return [], Seed(context.connection, touched_tables(operations))
     script = context.script or ScriptDirectory.from_config(context.environment_context.config)
     order = list(reversed(list(script.iterate_revisions(heads, "base")))) if heads else []
-    recorded = record(order, context.connection.engine.url)
+    recorded = record(order, context.connection.engine.url, mariadb)
     for revision in recorded:
         if revision.error is not None:
             raise _NotJudged(
@@ -176,15 +188,22 @@ def _as_written(op: ops.MigrateOperation, statements: list[str]) -> list[str]:
 
 
 def _marked(
-    operations: list[ops.MigrateOperation], algorithms: dict[int, str | None]
+    operations: list[ops.MigrateOperation],
+    algorithms: dict[int, str | None],
+    mariadb: bool = False,
 ) -> list[ops.MigrateOperation]:
     """``operations`` with runs of the same algorithm in :class:`OnlineDDLOp` blocks (a
-    table's batch block split where the algorithm changes)."""
+    table's batch block split where the algorithm changes; on MariaDB an ``INPLACE`` block
+    rebuilds the table)."""
+
+    def block(algorithm: str, inner: ops.MigrateOperation) -> OnlineDDLOp:
+        return OnlineDDLOp(algorithm, [inner], rebuilds=mariadb and algorithm == "INPLACE")
+
     result: list[ops.MigrateOperation] = []
     for op in operations:
         if not isinstance(op, ops.ModifyTableOps):
             algorithm = algorithms.get(id(op))
-            result.append(op if algorithm is None else OnlineDDLOp(algorithm, [op]))
+            result.append(op if algorithm is None else block(algorithm, op))
             continue
         groups = [
             (algorithm, list(group))
@@ -194,5 +213,5 @@ def _marked(
             part = op
             if len(groups) > 1:
                 part = ops.ModifyTableOps(op.table_name, group, schema=op.schema)
-            result.append(part if algorithm is None else OnlineDDLOp(algorithm, [part]))
+            result.append(part if algorithm is None else block(algorithm, part))
     return result

@@ -17,10 +17,11 @@ from flask_entitydb._settings.masking import mask_text
 from flask_entitydb.migrations._connections import closed_after
 from flask_entitydb.migrations._lint.data import DEFAULT_MAX_ROWS, data_findings
 from flask_entitydb.migrations._lint.live import failing_on_data
-from flask_entitydb.migrations._lint.mysql import copy_findings
+from flask_entitydb.migrations._lint.mysql import server_verdicts
 from flask_entitydb.migrations._lint.postgresql import judged_type_change, type_rewrites
+from flask_entitydb.migrations._lint.rebuild import online_verdicts
 from flask_entitydb.migrations._lint.record import Recorded, RecordedRevision, revision_allows
-from flask_entitydb.migrations._lint.results import LintFinding, LintResult
+from flask_entitydb.migrations._lint.results import LintFinding, LintResult, OnlineVerdict
 from flask_entitydb.migrations._lint.rules import RULES, check_generic, describe
 from flask_entitydb.migrations._lint.scratch import Seed, replay_notice
 from flask_entitydb.migrations._lint.squawk import squawk_findings
@@ -69,6 +70,7 @@ def judge(
         revisions=tuple(s.revision for s in chosen),
         findings=tuple(judgement.findings(backend)),
         notes=tuple(judgement.notes),
+        online=tuple(judgement.online),
     )
 
 
@@ -98,6 +100,8 @@ class _Judgement:
         self.seed: Seed | None = None
         """Where the scratch databases start from (``None``: a replay of the history)."""
         self.replay_reason = ""
+        self.online: list[OnlineVerdict] = []
+        """MariaDB: the operations the server runs NOCOPY or INPLACE (a rebuild)."""
 
     def note_replay(self) -> None:
         """Say in one line that a scratch database replayed the earlier revisions."""
@@ -129,13 +133,16 @@ class _Judgement:
             )
 
     def check_on_mysql(self) -> None:
-        """Table copies (the server on a scratch database), Galera, the lock timeout."""
+        """Table copies (the server on a scratch database) and, on MariaDB, the operations
+        that run NOCOPY or rebuild the table; Galera; the lock timeout."""
         self.note_replay()
-        copies, failed, notes = copy_findings(self.url, self.recorded, self.linted, self.seed)
-        self.judged = {id(item) for item in self.items} - failed
-        self.notes += notes
-        for copy in copies:
+        verdicts = server_verdicts(self.url, self.recorded, self.linted, self.seed)
+        self.judged = {id(item) for item in self.items} - verdicts.failed
+        self.notes += verdicts.notes
+        for copy in verdicts.copies:
             self.add(copy.item, "mysql-table-copy", copy.reason)
+        if verdicts.mariadb:
+            self.online = online_verdicts(verdicts.online, self.engine)
         galera = _galera_note(self.engine, self.items)
         if galera is not None:
             self.notes.append(galera)

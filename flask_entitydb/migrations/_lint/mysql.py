@@ -3,27 +3,32 @@
 An empty scratch database is built on the app's server from the recorded statements of the
 revisions, oldest first. Each ``ALTER TABLE`` / ``CREATE INDEX`` / ``DROP INDEX`` of a
 linted revision on a table that existed before it is tried there with
-``ALGORITHM=INSTANT``, then with ``ALGORITHM=INPLACE, LOCK=NONE`` (the forms
+``ALGORITHM=INSTANT``, then (MariaDB only) ``ALGORITHM=NOCOPY, LOCK=NONE``, then with
+``ALGORITHM=INPLACE, LOCK=NONE`` (the forms
 :func:`~flask_entitydb.migrations.online_ddl` gives it; only the algorithm of its block
-when it runs in one); when the server refuses both (errors 1845/1846), the operation would
-copy the table and block writes (in a block: the upgrade fails). Which algorithm an
-operation supports depends on the operation and the server version, not on the rows, so
-the empty copy answers for the real table. ``flask db migrate`` judges new operations the
-same way (:func:`run_judged`, :mod:`~flask_entitydb.migrations._autogenerate.online_blocks`).
+when it runs in one); when the server refuses them all (errors 1845/1846), the operation
+would copy the table and block writes (in a block: the upgrade fails). On MariaDB an
+operation that runs ``INPLACE`` but not ``NOCOPY`` rebuilds the table in place: writes go
+on, but it takes time in proportion to the table's size (:mod:`.rebuild` estimates it).
+Which algorithm an operation supports depends on the operation and the server version,
+not on the rows, so the empty copy answers for the real table. ``flask db migrate`` judges
+new operations the same way (:func:`run_judged`,
+:mod:`~flask_entitydb.migrations._autogenerate.online_blocks`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
+from flask_entitydb.migrations._connections import closed_after
 from flask_entitydb.migrations._lint.record import Recorded, RecordedRevision
 from flask_entitydb.migrations._lint.scratch import Seed, scratch_database, server_message
-from flask_entitydb.migrations._server_facts import NOT_SUPPORTED, error_code
-from flask_entitydb.migrations.online import ALGORITHMS
+from flask_entitydb.migrations._server_facts import MYSQL, NOT_SUPPORTED, error_code
+from flask_entitydb.migrations.online import ALGORITHMS, algorithms_of, known_to
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,30 @@ class CopyFinding:
 
 
 @dataclass(frozen=True)
+class OnlineRun:
+    """An operation of a linted revision the server runs online with ``algorithm``."""
+
+    item: Recorded
+    algorithm: str
+
+
+@dataclass
+class ServerVerdicts:
+    """What the scratch database said about the operations of one lint run."""
+
+    copies: list[CopyFinding] = field(default_factory=list)
+    """The operations that copy the table."""
+    failed: set[int] = field(default_factory=set)
+    """The ``id()`` of the operations the server could not judge."""
+    notes: list[str] = field(default_factory=list)
+    """What could not be checked."""
+    online: list[OnlineRun] = field(default_factory=list)
+    """The operations that run online, with the algorithm (every one tried)."""
+    mariadb: bool = False
+    """The server is MariaDB (``NOCOPY`` was tried)."""
+
+
+@dataclass(frozen=True)
 class Verdict:
     """How the server ran one statement that takes an algorithm clause."""
 
@@ -45,6 +74,18 @@ class Verdict:
     """The strongest algorithm tried that the server accepted; ``None``: it refused all."""
     reason: str = ""
     """The server's reason for refusing the last algorithm tried, when it refused all."""
+
+
+def server_is_mariadb(engine: sa.Engine) -> bool:
+    """Whether the MySQL-family server of ``engine`` is MariaDB (``False`` when it cannot
+    be reached: its operations are then rendered without ``NOCOPY``)."""
+    if engine.dialect.name not in MYSQL:
+        return False
+    try:
+        with closed_after(engine) as connection:
+            return bool(getattr(connection.dialect, "is_mariadb", False))
+    except sa.exc.DBAPIError:
+        return False
 
 
 def weakest(verdicts: list[Verdict]) -> str | None:
@@ -62,11 +103,12 @@ def run_judged(
 ) -> list[Verdict]:
     """Run an operation's statements on a scratch database, each with the first of
     ``algorithms`` the server accepts (forms from ``online``), else as it is (the server
-    copies the table).
+    copies the table). ``NOCOPY`` is tried on MariaDB only; on MySQL it is ``INPLACE``.
 
     :returns: one verdict per statement that takes an algorithm clause.
     :raises sqlalchemy.exc.DBAPIError: the server failed otherwise.
     """
+    algorithms = list(dict.fromkeys(known_to(a, connection.dialect) for a in algorithms))
     verdicts: list[Verdict] = []
     for index, statement in enumerate(statements):
         forms = [
@@ -89,44 +131,44 @@ def _run(connection: sa.Connection, statement: str) -> None:
     connection.commit()
 
 
-def copy_findings(
-    url: URL, revisions: list[RecordedRevision], linted: set[str], seed: Seed | None = None
-) -> tuple[list[CopyFinding], set[int], list[str]]:
+def server_verdicts(
+    url: URL,
+    revisions: list[RecordedRevision],
+    linted: set[str],
+    seed: Seed | None = None,
+) -> ServerVerdicts:
     """Run the recorded statements on a scratch database (started from ``seed``; the
     revisions not in ``linted`` are replayed).
 
     A revision that could not be read contributes the operations recorded before the
     error; an operation whose statements then fail on the scratch database (its table or
     column came from the part that was not read) is not judged, and the others are.
-
-    :returns: the operations of ``linted`` revisions that copy the table, the ``id()`` of
-        the operations the server could not judge, and notes on what could not be checked.
     """
-    found: list[CopyFinding] = []
-    failed: set[int] = set()
-    notes: list[str] = []
+    found = ServerVerdicts()
     try:
         replays = sum(1 for r in revisions if r.script.revision not in linted)
         with (
             scratch_database(url, seed, replays=replays) as engine,
             engine.connect() as connection,
         ):
+            found.mariadb = bool(getattr(connection.dialect, "is_mariadb", False))
             for revision in revisions:
                 for item in revision.operations:
                     try:
-                        found += _judged(connection, item, linted)
+                        _judged(connection, item, linted, found)
                     except sa.exc.DBAPIError as error:
                         connection.rollback()
-                        failed.add(id(item))
+                        found.failed.add(id(item))
                         if item.revision in linted:
-                            notes.append(_not_judged(item, server_message(error, url)))
+                            found.notes.append(_not_judged(item, server_message(error, url)))
     except sa.exc.DBAPIError as error:
         note = (
             f"the server check stopped ({server_message(error, url)}); 'alter-column-type'"
             " is judged by rule instead"
         )
-        return found, {id(i) for r in revisions for i in r.operations}, [note]
-    return found, failed, notes
+        found.failed = {id(i) for r in revisions for i in r.operations}
+        found.notes = [note]
+    return found
 
 
 def _not_judged(item: Recorded, message: str) -> str:
@@ -136,15 +178,18 @@ def _not_judged(item: Recorded, message: str) -> str:
     )
 
 
-def _judged(connection: sa.Connection, item: Recorded, linted: set[str]) -> list[CopyFinding]:
-    """Run one operation on the scratch database; its table copies when it is linted."""
+def _judged(
+    connection: sa.Connection, item: Recorded, linted: set[str], found: ServerVerdicts
+) -> None:
+    """Run one operation on the scratch database; when it is linted, add to ``found``
+    whether it copies its table, else the algorithm it runs with."""
     if item.revision not in linted or item.new_table or not item.online:
         for statement in item.statements:
             _run(connection, statement)
-        return []
-    found: list[CopyFinding] = []
-    wanted = [item.algorithm] if item.algorithm else ALGORITHMS
-    for verdict in run_judged(connection, item.statements, item.online, wanted):
+        return
+    wanted = [item.algorithm] if item.algorithm else algorithms_of(connection.dialect)
+    verdicts = run_judged(connection, item.statements, item.online, wanted)
+    for verdict in verdicts:
         if verdict.algorithm is None:
             reason = verdict.reason
             if item.algorithm:
@@ -152,8 +197,10 @@ def _judged(connection: sa.Connection, item: Recorded, linted: set[str]) -> list
                     f"the revision's online_ddl(op, '{item.algorithm}') is"
                     f" refused, so the upgrade fails: {reason}"
                 )
-            found.append(CopyFinding(item, verdict.statement, reason))
-    return found
+            found.copies.append(CopyFinding(item, verdict.statement, reason))
+    algorithm = weakest(verdicts)
+    if algorithm is not None:
+        found.online.append(OnlineRun(item, algorithm))
 
 
 def _try_online(connection: sa.Connection, statement: str, forms: list[tuple[str, str]]) -> Verdict:

@@ -30,9 +30,9 @@ from flask_entitydb._compat.alembic import op_proxy_restored
 from flask_entitydb.migrations._lint.sqltext import has_algorithm, target_table
 from flask_entitydb.migrations._server_facts import MYSQL
 from flask_entitydb.migrations.online import (
-    ALGORITHMS,
     CLAUSES,
     algorithm_in_force,
+    algorithms_of,
     clauses_added,
     current_algorithm,
 )
@@ -231,14 +231,24 @@ def raw_online_forms(sql: str) -> dict[str, list[str]]:
     return {}
 
 
-class OnlineForms:
-    """Renders operations offline with each ``online_ddl`` algorithm (MySQL/MariaDB)."""
+def offline_context(url: URL, sink: Any, mariadb: bool = False) -> MigrationContext:
+    """An offline (``as_sql``) migration context for ``url`` writing to ``sink``; with
+    ``mariadb``, its MySQL dialect knows the server is MariaDB, as a connected one would
+    (``NOCOPY`` clauses, MariaDB's quoting)."""
+    return MigrationContext.configure(
+        url=url,
+        dialect_opts={"is_mariadb": True} if mariadb else None,  # type: ignore[dict-item]
+        opts={"as_sql": True, "output_buffer": sink, "literal_binds": True},
+    )
 
-    def __init__(self, url: URL) -> None:
+
+class OnlineForms:
+    """Renders operations offline with each ``online_ddl`` algorithm (MySQL/MariaDB; with
+    ``mariadb``, MariaDB's ``NOCOPY`` too)."""
+
+    def __init__(self, url: URL, mariadb: bool = False) -> None:
         self.sink = _StatementSink()
-        context = MigrationContext.configure(
-            url=url, opts={"as_sql": True, "output_buffer": self.sink, "literal_binds": True}
-        )
+        context = offline_context(url, self.sink, mariadb)
         self._operations = Operations(context)
         self._impl = context.impl
 
@@ -261,7 +271,7 @@ class OnlineForms:
             return {}
         forms: dict[str, list[str]] = {}
         with clauses_added(self._impl):
-            for algorithm in (None, *ALGORITHMS):
+            for algorithm in (None, *algorithms_of(self._impl.dialect)):
                 start = len(self.sink.statements)
                 with algorithm_in_force(algorithm):
                     self._operations.invoke(operation)
@@ -275,13 +285,10 @@ class OnlineForms:
 class _Recorder:
     """Records operations for one revision at a time."""
 
-    def __init__(self, url: URL, renders_sql: bool) -> None:
+    def __init__(self, url: URL, renders_sql: bool, mariadb: bool = False) -> None:
         self.url = url
         self.sink = _StatementSink()
-        self.context = MigrationContext.configure(
-            url=url,
-            opts={"as_sql": True, "output_buffer": self.sink, "literal_binds": True},
-        )
+        self.context = offline_context(url, self.sink, mariadb)
         self.renders_sql = renders_sql
         self.current: list[Recorded] = []
         self.script: Script | None = None
@@ -292,7 +299,7 @@ class _Recorder:
         self.first = 0
         self.autocommit = 0
         self._render = Operations(self.context)
-        self._forms = OnlineForms(url) if renders_sql else None
+        self._forms = OnlineForms(url, mariadb) if renders_sql else None
 
     def start(self, script: Script) -> None:
         self.script = script
@@ -395,14 +402,15 @@ class _Recorder:
             yield
 
 
-def record(scripts: list[Script], url: URL) -> list[RecordedRevision]:
-    """Run the ``upgrade()`` of each script (oldest first) in recording mode.
+def record(scripts: list[Script], url: URL, mariadb: bool = False) -> list[RecordedRevision]:
+    """Run the ``upgrade()`` of each script (oldest first) in recording mode (``mariadb``:
+    the MySQL server of ``url`` is MariaDB).
 
     A revision whose code needs a live database (``op.get_bind()`` results, reflection)
     is reported with the error instead of its operations.
     """
     renders_sql = url.get_backend_name() != "sqlite"
-    recorder = _Recorder(url, renders_sql)
+    recorder = _Recorder(url, renders_sql, mariadb)
     found: list[RecordedRevision] = []
     with recorder.installed():
         for script in scripts:

@@ -42,6 +42,28 @@ class LintFinding:
 
 
 @dataclass(frozen=True)
+class OnlineVerdict:
+    """MariaDB: an operation the server runs online but not instantly, as it said on the
+    scratch database (not a hazard: writes go on)."""
+
+    revision: str
+    line: int
+    operation: str
+    table: str | None
+    algorithm: str
+    """``NOCOPY`` (in place, no rebuild) or ``INPLACE`` (the table is rebuilt in place)."""
+    rebuilds: bool
+    rows: int | None = None
+    """The table's rows in the database lint reads (the server's estimate), if it has it."""
+    megabytes: float | None = None
+    """Its data and indexes, in MB."""
+    seconds: float | None = None
+    """Roughly how long the rebuild takes at the measured rate (``None``: not a rebuild,
+    or the table's size is unknown)."""
+    message: str = ""
+
+
+@dataclass(frozen=True)
 class LintResult:
     """What ``flask db lint`` found."""
 
@@ -53,6 +75,9 @@ class LintResult:
     """What could not be checked, and why."""
     bind: str = "default"
     """The bind whose revisions were linted (its ``ENTITYDB_BINDS`` key, or ``default``)."""
+    online: tuple[OnlineVerdict, ...] = ()
+    """MariaDB: the linted operations the server runs ``NOCOPY`` or ``INPLACE`` (a
+    rebuild; printed, with a rough time)."""
 
     @property
     def ok(self) -> bool:
@@ -65,6 +90,7 @@ class LintResult:
         for finding in self.findings:
             lines += finding.describe()
         lines += [f"Note: {note}" for note in self.notes]
+        lines += [f"Rebuild: {verdict.message}" for verdict in self.online if verdict.rebuilds]
         count = sum(1 for f in self.findings if not f.allowed)
         allowed = len(self.findings) - count
         revisions = len(self.revisions)
@@ -87,6 +113,7 @@ class LintResult:
             "ok": self.ok,
             "findings": [{**asdict(finding), "bind": self.bind} for finding in self.findings],
             "notes": list(self.notes),
+            "online": [asdict(verdict) for verdict in self.online],
         }
 
 
