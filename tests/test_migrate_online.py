@@ -223,6 +223,7 @@ def test_rebuild_is_inplace_with_an_estimate(mysql_package: AppPackage) -> None:
     assert "nullable=False" in next(b for b in body.split("\n\n") if '"INPLACE"' in b)
     assert "ix_users_age" in next(b for b in body.split("\n\n") if '"NOCOPY"' in b)
     (rebuild,) = [line for line in result.output.splitlines() if line.startswith("Rebuild:")]
+    print(rebuild)  # the example in docs/safe-migrations.md
     assert "alter_column" in rebuild and "Note:" not in result.output, result.output
     assert "ALGORITHM=INPLACE, LOCK=NONE but not NOCOPY, so it rebuilds 'users'" in rebuild
     assert re.search(r"takes (under a second|about \d+ s) for the \d+ rows \(\d+\.\d MB\)", rebuild)

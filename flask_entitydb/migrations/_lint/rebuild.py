@@ -23,11 +23,12 @@ from flask_entitydb.migrations._lint.results import OnlineVerdict
 from flask_entitydb.migrations._lint.rules import describe
 from flask_entitydb.migrations._lint.sqltext import target_table
 
-REBUILD_BYTES_PER_SECOND = 100_000_000
+REBUILD_BYTES_PER_SECOND = 20_000_000
 """How fast MariaDB rebuilds a table in place (``ALGORITHM=INPLACE``), in bytes of data
-and indexes per second: measured on this project's 2-core machine with MariaDB 10.11
-(``python benchmarks/rebuild_rate_bench.py``, docs/safe-migrations.md). A rough figure:
-a server's disks and load change it several-fold."""
+and indexes per second: 21 to 24 MB/s measured on this project's 2-core machine under load
+with MariaDB 10.11 (``python benchmarks/rebuild_rate_bench.py --rounds 3``; about 100 MB/s
+when idle), rounded down; see docs/safe-migrations.md. A rough figure that leans long: a
+server's disks, load and indexes change it several-fold."""
 
 
 @dataclass(frozen=True)
