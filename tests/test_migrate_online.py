@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from click.testing import Result
 from helpers.migration_apps import (
     USER_ENTITY,
     AppPackage,
@@ -273,12 +274,9 @@ def test_dropped_index_is_nocopy_and_lints_clean(mysql_package: AppPackage) -> N
     assert "0 hazards in 2 revisions (mysql)" in ok(package.cli("lint", "--all"))
 
 
-@pytest.mark.mysql
-def test_marked_copy_is_refused_by_the_server(mysql_package: AppPackage) -> None:
-    """A hand-written INSTANT block on a change the server can only make by copying: the
-    server refuses the statement (1846: it received the clause), the command says so in
-    one line, and the table is unchanged; lint says the upgrade will fail."""
-    package = mysql_package
+def _marked_block(package: AppPackage, algorithm: str, change: str) -> Result:
+    """Table 't' (id, n INTEGER) applied, then revision 'b2' changing 'n' by hand in an
+    ``online_ddl(op, algorithm)`` block; lint's result on 'b2'."""
     ok(package.cli("init"))
     package.write_revision(
         "a1",
@@ -290,14 +288,23 @@ def test_marked_copy_is_refused_by_the_server(mysql_package: AppPackage) -> None
     package.write_revision(
         "b2",
         "a1",
-        """
+        f"""
         from flask_entitydb.migrations import online_ddl
 
-        with online_ddl(op, "INSTANT"):
-            op.alter_column("t", "n", type_=sa.String(20), existing_type=sa.Integer())
+        with online_ddl(op, "{algorithm}"):
+            op.alter_column("t", "n", {change}, existing_type=sa.Integer())
         """,
     )
-    lint = package.cli("lint", "b2")
+    return package.cli("lint", "b2")
+
+
+@pytest.mark.mysql
+def test_marked_copy_is_refused_by_the_server(mysql_package: AppPackage) -> None:
+    """A hand-written INSTANT block on a change the server can only make by copying: the
+    server refuses the statement (1846: it received the clause), the command says so in
+    one line, and the table is unchanged; lint says the upgrade will fail."""
+    package = mysql_package
+    lint = _marked_block(package, "INSTANT", "type_=sa.String(20)")
     assert lint.exit_code == 1
     assert "online_ddl(op, 'INSTANT') is refused, so the upgrade fails" in lint.output
 
@@ -335,25 +342,7 @@ def test_marked_nocopy_rebuild_is_refused_by_the_server(mysql_package: AppPackag
     NULL): lint says the upgrade will fail, and it does, in one line that says to use
     INPLACE; the statement the server received carried ALGORITHM=NOCOPY."""
     package = mysql_package
-    ok(package.cli("init"))
-    package.write_revision(
-        "a1",
-        None,
-        'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True),'
-        ' sa.Column("n", sa.Integer))',
-    )
-    ok(package.cli("upgrade"))
-    package.write_revision(
-        "b2",
-        "a1",
-        """
-        from flask_entitydb.migrations import online_ddl
-
-        with online_ddl(op, "NOCOPY"):
-            op.alter_column("t", "n", nullable=False, existing_type=sa.Integer())
-        """,
-    )
-    lint = package.cli("lint", "b2")
+    lint = _marked_block(package, "NOCOPY", "nullable=False")
     assert lint.exit_code == 1
     assert "online_ddl(op, 'NOCOPY') is refused, so the upgrade fails" in lint.output
 
