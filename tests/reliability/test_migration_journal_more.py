@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import sqlalchemy as sa
 from helpers.journal import journal_rows
 from helpers.lock_scenario import finish, popen_api_upgrade, write_slow_revisions
 from helpers.migration_apps import AppPackage, ok, without_database_line
@@ -94,6 +95,27 @@ def test_history_and_current_verbose_show_the_journal(sqlite_package: AppPackage
     with app.app_context():
         infos = migrations.history(journal=True)
     assert [bool(line.match(info.journal)) for info in infos] == [True, True]
+
+
+def test_the_journal_times_a_revision_below_the_second(package: AppPackage) -> None:
+    """``r2`` sleeps 0.3 s on the server: ``history -v`` says it took at least that. Before,
+    MySQL/MariaDB kept the journal's times in whole seconds (``DATETIME``), so a revision
+    of 0.12 s showed "in 0.00 s"."""
+    write_slow_revisions(package, 0.3)
+    ok(package.cli("upgrade"))
+    history = ok(package.cli("history", "-v"))  # newest first: r2, then r1
+    took = re.findall(r"^Applied .* in (\d+\.\d\d) s$", history, re.MULTILINE)
+    assert len(took) == 2 and float(took[0]) >= 0.3, history
+    engine = package.engine()
+    try:
+        with engine.connect() as connection:
+            table = sa.Table("flask_entitydb_journal", sa.MetaData(), autoload_with=connection)
+            row = connection.execute(
+                sa.select(table.c.started_at, table.c.finished_at).where(table.c.revision == "r2")
+            ).one()
+    finally:
+        engine.dispose()
+    assert (row.finished_at - row.started_at).microseconds != 0, row  # not whole seconds
 
 
 def test_repair_says_what_is_wrong(sqlite_package: AppPackage) -> None:

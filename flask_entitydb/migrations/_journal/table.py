@@ -25,6 +25,7 @@ import tokenize
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 
 from flask_entitydb._version import __version__
 
@@ -41,6 +42,10 @@ or a person said so with ``flask db repair``."""
 
 ERROR_LENGTH = 2000
 
+# MySQL/MariaDB's DATETIME keeps whole seconds unless given a fraction: microseconds, as
+# SQLite and PostgreSQL keep them, so 'history -v' can say a revision took 0.12 s
+_TIMESTAMP = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
 
 def journal_table(name: str) -> sa.Table:
     """The journal table named ``name`` (a metadata of its own)."""
@@ -56,8 +61,8 @@ def journal_table(name: str) -> sa.Table:
         sa.Column("pid", sa.Integer, nullable=False),
         sa.Column("db_user", sa.String(128), nullable=False),
         sa.Column("tool", sa.String(64), nullable=False),
-        sa.Column("started_at", sa.DateTime, nullable=False),
-        sa.Column("finished_at", sa.DateTime, nullable=True),
+        sa.Column("started_at", _TIMESTAMP, nullable=False),
+        sa.Column("finished_at", _TIMESTAMP, nullable=True),
         sa.Column("committed_part", sa.Boolean, nullable=False),
         sa.Column("error", sa.Text, nullable=True),
         sa.Column("checksum", sa.String(64), nullable=False),
