@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from flask_entitydb import ConfigurationError, EntityDB
+from flask_entitydb._settings.keys import KNOWN_KEYS
 from flask_entitydb._settings.masking import mask_text, mask_url
 from flask_entitydb._settings.options import MYSQL_POOL_RECYCLE
 
@@ -264,13 +266,97 @@ def test_an_empty_password_is_shown_as_empty() -> None:
     assert mask_url(sa.make_url("mysql+mysqldb://root:pw@h/db")) == "mysql+mysqldb://root:***@h/db"
 
 
-def test_flask_cli_prints_one_line_for_bad_config(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("config", "environ", "message"),
+    [
+        (
+            {"ENTITYDB_LIVENES": "ping"},
+            {},
+            "The app config sets 'ENTITYDB_LIVENES', which flask-entitydb does not read (did"
+            " you mean 'ENTITYDB_LIVENESS'?); fix its name or remove it"
+            " (docs/configuration.md lists the keys).",
+        ),
+        (
+            {"DB_CONECTION_STRING": MYSQL},
+            {},
+            "The app config sets 'DB_CONECTION_STRING', not 'DB_CONNECTION_STRING' (a typo?);"
+            " rename it, or the app would use another database.",
+        ),
+        (
+            {},
+            {"DB_CONNECTION_STRIN": MYSQL},
+            "The environment sets 'DB_CONNECTION_STRIN', not 'DB_CONNECTION_STRING' (a"
+            " typo?); rename it, or the app would use the embedded SQLite database instead.",
+        ),
+    ],
+)
+def test_a_misspelled_key_is_an_error(
+    make_app: Callable[..., Flask],
+    monkeypatch: pytest.MonkeyPatch,
+    config: dict[str, object],
+    environ: dict[str, str],
+    message: str,
+) -> None:
+    """Before, each was ignored: the app ran on its defaults (the SQLite file)."""
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    app = make_app(**config)
+    with pytest.raises(ConfigurationError) as caught:
+        EntityDB(app)
+    assert str(caught.value) == message
+    assert "s3cret-pw" not in str(caught.value)
+
+
+def test_bind_urls_and_other_keys_are_no_typo(
+    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DB_CONNECTION_STRING_STATS", f"sqlite:///{tmp_path}/stats.db")
+    app = make_app(DB_CONNECTION_STRING=f"sqlite:///{tmp_path}/app.db", ENTITYDB_LIVENESS="none")
+    app.config["MY_DB_SETTING"] = 1
+    EntityDB(app)
+
+
+def test_every_config_key_read_is_known_and_documented() -> None:
+    """The keys the package names, the known ones and docs/configuration.md's table agree,
+    so a new key cannot be refused as a typo."""
+    root = Path(__file__).resolve().parent.parent
+    named = {
+        key
+        for path in (root / "flask_entitydb").rglob("*.py")
+        for key in re.findall(r"ENTITYDB_[A-Z0-9_]*[A-Z0-9]", path.read_text())
+    } - {"ENTITYDB_TEST_URL"}  # the pytest plugin's environment variable
+    documented = set(
+        re.findall(r"^\| `(ENTITYDB_\w+)`", (root / "docs/configuration.md").read_text(), re.M)
+    )
+    assert named == set(KNOWN_KEYS) == documented
+
+
+@pytest.mark.parametrize(
+    ("config_line", "error"),
+    [
+        (
+            "app.config['DB_CONNECTION_STRING'] = 'mysql+mysqldb://root:hunter2@h/x?ssl=maybe'",
+            "Error: DB_CONNECTION_STRING (app config) has 'ssl=maybe' in"
+            " 'mysql+mysqldb://root:***@h/x?ssl=maybe'; use 'ssl=true' or 'ssl=false'.",
+        ),
+        (
+            "app.config['ENTITYDB_PENDING_MIGRATION'] = 'error'",
+            "Error: The app config sets 'ENTITYDB_PENDING_MIGRATION', which flask-entitydb"
+            " does not read (did you mean 'ENTITYDB_PENDING_MIGRATIONS'?); fix its name or"
+            " remove it (docs/configuration.md lists the keys).",
+        ),
+    ],
+    ids=["bad-value", "misspelled-key"],
+)
+def test_flask_cli_prints_one_line_for_bad_config(
+    tmp_path: Path, config_line: str, error: str
+) -> None:
     (tmp_path / "badapp.py").write_text(
         "from flask import Flask\n"
         "from flask_entitydb import EntityDB\n"
         "def create_app():\n"
         "    app = Flask(__name__)\n"
-        "    app.config['DB_CONNECTION_STRING'] = 'mysql+mysqldb://root:hunter2@h/x?ssl=maybe'\n"
+        f"    {config_line}\n"
         "    EntityDB(app)\n"
         "    return app\n"
     )
@@ -282,10 +368,7 @@ def test_flask_cli_prints_one_line_for_bad_config(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 1
-    assert result.stderr.strip() == (
-        "Error: DB_CONNECTION_STRING (app config) has 'ssl=maybe' in"
-        " 'mysql+mysqldb://root:***@h/x?ssl=maybe'; use 'ssl=true' or 'ssl=false'."
-    )
+    assert result.stderr.strip() == error
     assert "hunter2" not in result.stdout + result.stderr
 
 

@@ -76,6 +76,7 @@ from sqlalchemy.exc import ArgumentError
 
 from flask_entitydb._settings.binds import configured_binds, default_replicas, read_bind
 from flask_entitydb._settings.database import option_layers, prepare_database
+from flask_entitydb._settings.keys import check_config_keys, check_environment
 from flask_entitydb._settings.liveness import read_liveness
 from flask_entitydb._settings.masking import describe_unparsed, mask
 from flask_entitydb._settings.model import (
@@ -131,6 +132,7 @@ def _raw_url(app: Flask) -> tuple[str | URL, str]:
             return value, source
     if from_env is not None:
         return from_env, "DB_CONNECTION_STRING (environment)"
+    check_environment(os.environ)
     name = app.config.get("ENTITYDB_SQLITE_FILE", "entitydb.sqlite3")
     if not isinstance(name, str) or not name.strip():
         raise ConfigurationError(
@@ -170,6 +172,7 @@ def load_settings(
         ``flask_sqlalchemy_models``).
     :raises ConfigurationError: a value is invalid; the message names the key.
     """
+    check_config_keys(app.config)
     raw, source = _raw_url(app)
     # before the databases: each one's liveness policy is decided with its settings
     liveness, ping_idle = read_liveness(app.config)
