@@ -153,8 +153,14 @@ def _report(rule: str, server: str, hazard: tuple[float, float], recipe: tuple[f
         f" (upgrade {recipe[1]:.2f} s)"
     )
     # blocked for more than a second, or (on a machine fast enough to finish the operation
-    # sooner) for most of the time the operation ran: the writer waits as long as it runs
-    assert hazard[0] > BLOCKED or hazard[0] > 0.6 * hazard[1], hazard
+    # sooner) for most of the time the operation ran: the writer waits as long as it runs;
+    # on a loaded machine the upgrade's own start-up inflates its time, so a wait of half a
+    # second that is ten times the recipe's is the same evidence
+    assert (
+        hazard[0] > BLOCKED
+        or hazard[0] > 0.6 * hazard[1]
+        or (hazard[0] > BLOCKED / 2 and hazard[0] > 10 * recipe[0])
+    ), (hazard, recipe)
     assert recipe[0] < BLOCKED, recipe
 
 
