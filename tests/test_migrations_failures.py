@@ -183,6 +183,27 @@ def test_failing_revision_is_named_and_upgrade_continues_after_the_fix(
     assert package.scalar("SELECT COUNT(*) FROM t2") == 1
 
 
+def test_a_python_error_in_a_revision_names_its_line(sqlite_package: AppPackage) -> None:
+    """Before, only "failed: division by zero": no word of which line raised it."""
+    package = sqlite_package
+    package.write_entity("user", USER_ENTITY)
+    ok(package.cli("init"))
+    package.write_revision("r1", None, "op.create_table('t1', sa.Column('id', sa.Integer))")
+    body = """
+        op.create_table('t2', sa.Column('id', sa.Integer))
+        rate = 1 / 0
+    """
+    path = package.write_revision("r2", "r1", body, message="python bug")
+    line = path.read_text().splitlines().index("    rate = 1 / 0") + 1
+    stderr = _one_error_line(package.cli("upgrade"))
+    assert stderr == (
+        f"Error: Revision 'r2' (python bug) failed: ZeroDivisionError on line {line} of"
+        f" {path.name}: division by zero; it was rolled back and the version table is at"
+        " 'r1'; fix the revision and run the command again.\n"
+    )
+    assert package.version() == {"r1"}
+
+
 _INDEX_NEEDED_BY_A_FOREIGN_KEY = """
     if op.get_bind().dialect.name in ("mysql", "mariadb"):
         # the app's own bug: the foreign key needs the index (MariaDB error 1553)

@@ -12,13 +12,14 @@ import os
 import time
 from typing import Any, Literal
 
+import sqlalchemy as sa
 from alembic import context
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext, MigrationInfo
 from alembic.script import Script, ScriptDirectory
 
 from flask_entitydb._compat.alembic import step_revision, steps_announced
-from flask_entitydb.errors import LockLostError, MigrationError
+from flask_entitydb.errors import EntityDBError, LockLostError, MigrationError
 from flask_entitydb.migrations._failures import one_line, version_table_state
 from flask_entitydb.migrations._locks.runlock import RunLock
 from flask_entitydb.migrations._locks.timeouts import is_lock_timeout
@@ -103,14 +104,17 @@ class Progress:
             self._run.on_apply(item)
 
 
-def _revision_in_traceback(error: BaseException, config: Config) -> Script | None:
-    """The revision whose file the error was raised in (its innermost frame wins)."""
-    paths: list[str] = []
+def _revision_in_traceback(error: BaseException, config: Config) -> tuple[Script, int] | None:
+    """The revision whose file the error was raised in (its innermost frame wins), and
+    the line of that file it was raised on."""
+    frames: list[tuple[str, int]] = []
     traceback = error.__traceback__
     while traceback is not None:
-        paths.append(os.path.realpath(traceback.tb_frame.f_code.co_filename))
+        frames.append(
+            (os.path.realpath(traceback.tb_frame.f_code.co_filename), traceback.tb_lineno)
+        )
         traceback = traceback.tb_next
-    if not paths:
+    if not frames:
         return None
     try:
         scripts = {
@@ -119,9 +123,9 @@ def _revision_in_traceback(error: BaseException, config: Config) -> Script | Non
         }
     except Exception:  # the folder itself is broken; report the original error
         return None
-    for path in reversed(paths):
+    for path, line in reversed(frames):
         if path in scripts:
-            return scripts[path]
+            return scripts[path], line
     return None
 
 
@@ -144,9 +148,10 @@ def revision_failure(
     :param lost_lock: why the migration lock was lost, if it was (the failure is then a
         consequence: another run took over).
     """
-    script = _revision_in_traceback(error, config)
-    if script is None:
+    found = _revision_in_traceback(error, config)
+    if found is None:
         return None
+    script, line = found
     if lost_lock is not None:
         where = version_table_state(context.get_context())
         done = (
@@ -172,6 +177,9 @@ def revision_failure(
             " the timeout)"
         )
     what = one_line(error)
+    if not isinstance(error, (sa.exc.SQLAlchemyError, EntityDBError)):
+        # a Python error of the revision's own code: where it is, not only what it says
+        what = f"{type(error).__name__} on line {line} of {os.path.basename(script.path)}: {what}"
     rebuilds = "ALGORITHM=NOCOPY is not" in what and "Try ALGORITHM=INPLACE" in what
     if error_code(error) in NOT_SUPPORTED and rebuilds:
         what = (
