@@ -3,11 +3,15 @@ the ``db`` group and every command's help, exit 0, and names the error in one li
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
+
+from flask_entitydb.cli import db_group
 
 pytestmark = pytest.mark.slow
 
@@ -60,3 +64,16 @@ def test_help_works_with_a_bad_configuration(
     assert len(warning) == 1, result.stderr
     assert warning[0].startswith("Warning (only help is shown until this is fixed): ")
     # a command (not its help) still fails with the error: tests/test_config.py
+
+
+def test_a_help_names_an_options_value_with_its_option() -> None:
+    """A word of a command's help that is an option's value (``REVISION`` of ``--to``)
+    comes with the option: 'squash the history up to REVISION' read as an argument, and
+    'flask db squash abc123' failed with "Got unexpected extra argument"."""
+    for name, command in db_group.commands.items():
+        arguments = {p.human_readable_name for p in command.params if isinstance(p, click.Argument)}
+        for option in command.params:
+            if not isinstance(option, click.Option) or option.metavar in (None, *arguments):
+                continue
+            if re.search(rf"\b{option.metavar}\b", command.help or ""):
+                assert f"{option.opts[-1]} {option.metavar}" in (command.help or ""), name

@@ -34,9 +34,10 @@ def squash_command(
     message: str | None,
     dry_run: bool,
 ) -> None:
-    """Squash the history up to REVISION into one revision that new databases upgrade
-    through; databases partway keep the revisions. Written only when its schema equals the
-    history's on scratch databases; exit 1 (and nothing written) when it does not."""
+    """Squash the history up to --to REVISION (default: the head) into one revision that
+    new databases upgrade through; databases partway keep the revisions. Written only when
+    its schema equals the history's on scratch databases; exit 1 (and nothing written) when
+    it does not."""
     result = migrations.squash(to, message=message, dry_run=dry_run, directory=folder(directory))
     count = len(result.replaces)
     if not result.ok:
