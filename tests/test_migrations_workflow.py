@@ -213,6 +213,17 @@ def test_offline_sql(package: AppPackage) -> None:
     assert "'head:base'" in result.stderr
 
 
+def test_merge_with_one_head_writes_nothing(sqlite_package: AppPackage) -> None:
+    """Before, 'flask db merge' on one head wrote an empty revision after it."""
+    package = sqlite_package
+    package.write_entity("user", USER_ENTITY)
+    ok(package.cli("init"))
+    package.write_revision("a1", None, "pass", message="root")
+    out = without_database_line(ok(package.cli("merge", "-m", "join")))
+    assert out == "Nothing to merge: the migrations have one head ('a1'); nothing written.\n"
+    assert [path.name for path in package.revision_files()] == ["a1_rev.py"]
+
+
 def test_history_heads_show_branches_merge_stamp(
     package: AppPackage, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -158,9 +158,14 @@ def merge_command(
             "Revisions to merge belong to one bind; name it with"
             f" '{group_command('merge --bind KEY ' + ' '.join(revisions))}'."
         )
-    if several and len(migrations.heads(directory=folder(directory))) < 2:
-        name = _per_bind.selected_target().name
-        click.echo(f"Nothing to merge in '{name}': it has one head.")
+    heads = [] if revisions else migrations.heads(directory=folder(directory))
+    if not revisions and len(heads) < 2:
+        if several:
+            name = _per_bind.selected_target().name
+            click.echo(f"Nothing to merge in '{name}': it has one head.")
+        else:  # Alembic would write an empty revision after it
+            what = f"one head ('{heads[0].revision}')" if heads else "no revision"
+            click.echo(f"Nothing to merge: the migrations have {what}; nothing written.")
         return
     new = migrations.merge(
         revisions=list(revisions) or "heads",
