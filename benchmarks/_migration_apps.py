@@ -23,6 +23,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+REPOSITORY = Path(__file__).resolve().parents[1]
+"""The checkout these benchmarks belong to: the flask_entitydb they measure."""
+
 TOOLS = ("flask-migrate", "flask-alembic", "entitydb")
 """The tools compared; Flask-Migrate is the baseline."""
 
@@ -171,7 +174,11 @@ def flask_env(workdir: Path, url: str, migrations: Path) -> dict[str, str]:
     """The environment of a ``flask`` subprocess for one app."""
     return {
         **os.environ,
-        "PYTHONPATH": str(workdir),
+        # the generated apps, this checkout's flask_entitydb (not an installed one), then
+        # the caller's PYTHONPATH
+        "PYTHONPATH": os.pathsep.join(
+            [str(workdir), str(REPOSITORY), *filter(None, [os.environ.get("PYTHONPATH")])]
+        ),
         "BENCH_DB_URL": url,
         "BENCH_MIGRATIONS": str(migrations),
         "PYTHONDONTWRITEBYTECODE": "",

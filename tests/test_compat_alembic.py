@@ -10,6 +10,8 @@ from typing import Any
 
 import alembic.op
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
 from alembic.ddl.base import AlterTable
 from alembic.ddl.impl import DefaultImpl
 from alembic.operations import Operations, ops
@@ -19,6 +21,7 @@ from alembic.script import ScriptDirectory
 from flask_entitydb._compat.alembic import (
     op_proxy_restored,
     revision_files,
+    script_reused,
     statements_rewritten,
     step_revision,
     steps_announced,
@@ -132,6 +135,37 @@ def test_revision_files_are_loaded_without_the_revision_map(tmp_path: Path) -> N
     assert [(s.revision, s.down_revision) for s in found] == [("c0ffee", "missing")]
     assert Path(found[0].path).resolve() == (versions / "c0ffee_orphan.py").resolve()
     assert found[0].dependencies is None
+
+
+def test_commands_use_the_script_directory_given(tmp_path: Path) -> None:
+    """Alembic's commands build their ``ScriptDirectory`` with
+    ``ScriptDirectory.from_config(config)``: inside ``script_reused`` they use the one
+    given (its revisions not loaded again), and the revision ``command.revision`` writes is
+    added to its map; other configs, and everything after the block, are unaffected."""
+    folder = tmp_path / "migrations"
+    config = Config(str(tmp_path / "alembic.ini"), stdout=io.StringIO())
+    config.set_main_option("script_location", str(folder))
+    command.init(config, str(folder))
+    command.revision(config, message="first", rev_id="aaaa")
+    script = ScriptDirectory.from_config(config)
+    assert script.get_current_head() == "aaaa"
+    (folder / "versions" / "zzzz_later.py").write_text(  # only the files know it
+        'revision = "zzzz"\ndown_revision = "aaaa"\ndepends_on = None\n'
+        "branch_labels = None\n\ndef upgrade():\n    pass\n",
+        encoding="utf-8",
+    )
+    other = Config(stdout=io.StringIO())
+    other.set_main_option("script_location", str(folder))
+    with script_reused(config, script):
+        assert ScriptDirectory.from_config(config) is script
+        assert ScriptDirectory.from_config(other).get_heads() == ["zzzz"]  # from the files
+        written = command.revision(config, message="second", rev_id="bbbb")
+    assert not isinstance(written, list) and written is not None
+    assert written.down_revision == "aaaa"  # the head of the map given, not the files' zzzz
+    assert script.get_revision("bbbb") is written
+    assert script.get_heads() == ["bbbb"]
+    assert sorted(ScriptDirectory.from_config(config).get_heads()) == ["bbbb", "zzzz"]
+    assert ScriptDirectory.from_config(config) is not script
 
 
 def test_each_step_is_announced_before_it_runs(tmp_path: Path) -> None:

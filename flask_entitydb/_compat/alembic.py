@@ -1,6 +1,6 @@
 """The private parts of Alembic flask-entitydb relies on, each behind one small function.
 
-Alembic has no public hook for these three needs; everything else goes through its public
+Alembic has no public hook for these needs; everything else goes through its public
 API. ``tests/test_compat_alembic.py`` checks each one against the installed Alembic, so an
 upstream change fails there, by name, rather than somewhere in ``flask db``.
 """
@@ -8,10 +8,13 @@ upstream change fails there, by name, rather than somewhere in ``flask db``.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 import alembic.op
+from alembic.config import Config
 from alembic.ddl.impl import DefaultImpl
 from alembic.script import Script, ScriptDirectory
 
@@ -70,6 +73,49 @@ def revision_files(script: ScriptDirectory) -> Iterator[Script]:
     Private: ``ScriptDirectory._load_revisions()``; the public methods all build the map.
     """
     return script._load_revisions()
+
+
+_reused: ContextVar[tuple[Config, ScriptDirectory] | None] = ContextVar(
+    "flask_entitydb_reused_script", default=None
+)
+_from_config = ScriptDirectory.__dict__["from_config"]  # Alembic's own classmethod
+_installed = 0
+_installing = threading.Lock()
+
+
+def _reusing_from_config(cls: type[ScriptDirectory], config: Config) -> ScriptDirectory:
+    reused = _reused.get()
+    if reused is not None and reused[0] is config:
+        return reused[1]
+    return _from_config.__func__(cls, config)  # type: ignore[no-any-return]
+
+
+@contextlib.contextmanager
+def script_reused(config: Config, script: ScriptDirectory) -> Iterator[None]:
+    """While the block runs, an Alembic command given ``config`` (``command.revision``,
+    ``command.upgrade``, ...) works on ``script``, whose revision files are already loaded,
+    instead of loading every revision file of the folder again (seconds for 1,000). A
+    revision the command writes is added to ``script``'s map by Alembic itself
+    (``ScriptDirectory.generate_revision``), so ``script`` stays whole for later readers.
+    Other configs, and other threads, are not affected.
+
+    Private: that the commands build their ``ScriptDirectory`` with
+    ``ScriptDirectory.from_config(config)``, which is replaced for the block.
+    """
+    global _installed
+    token = _reused.set((config, script))
+    with _installing:
+        if _installed == 0:
+            ScriptDirectory.from_config = classmethod(_reusing_from_config)  # type: ignore[assignment,method-assign]
+        _installed += 1
+    try:
+        yield
+    finally:
+        with _installing:
+            _installed -= 1
+            if _installed == 0:
+                ScriptDirectory.from_config = _from_config  # type: ignore[method-assign]
+        _reused.reset(token)
 
 
 StepStarting = Callable[[int, int, Any], None]

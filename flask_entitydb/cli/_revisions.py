@@ -108,17 +108,21 @@ def migrate_command(directory: str | None, allow_drop: bool, verbose: bool, **op
     A revision that drops a table is written only with --allow-drop or when confirmed on
     a terminal, and never while an '<name>_entity.py' file of the project was not discovered.
     """
-    with alembic_log_lines(not verbose):
-        new = migrations.migrate(
-            allow_drop=drop_permission(allow_drop), directory=folder(directory), **options
-        )
-    warn_undiscovered()  # after: a refusal names the files itself
-    warn_sqlite_enums()
-    if new is None:
-        echo_no_changes()
-        return
-    echo_new_revision(new, verbose)
-    lint_new_revision(new.revision, folder(directory))
+    # imports Alembic: only when the command runs
+    from flask_entitydb.migrations._scaffold.folder import revisions_kept
+
+    with revisions_kept():  # the revision files are loaded once, for both
+        with alembic_log_lines(not verbose):
+            new = migrations.migrate(
+                allow_drop=drop_permission(allow_drop), directory=folder(directory), **options
+            )
+        warn_undiscovered()  # after: a refusal names the files itself
+        warn_sqlite_enums()
+        if new is None:
+            echo_no_changes()
+            return
+        echo_new_revision(new, verbose)
+        lint_new_revision(new.revision, folder(directory))
 
 
 @command("edit")

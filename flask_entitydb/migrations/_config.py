@@ -196,8 +196,8 @@ def make_config(
     if must_exist:
         check_ini(config, path)
     config.set_main_option("script_location", path.replace("%", "%%"))
+    if writes_revisions:  # before the files are loaded: their ScriptDirectory runs the hooks
+        _add_format_hook(config)
     if must_exist:
         check_revision_files(config)
-    if writes_revisions:
-        _add_format_hook(config)
     return config

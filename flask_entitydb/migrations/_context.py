@@ -20,6 +20,7 @@ from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 from flask import Flask, current_app
 
+from flask_entitydb._compat.alembic import script_reused
 from flask_entitydb.errors import MigrationError
 from flask_entitydb.migrations._autogenerate import drops
 from flask_entitydb.migrations._config import EntityDBConfig
@@ -92,8 +93,16 @@ def running(app: Flask) -> Iterator[EntityDBState]:
 
 
 def script_directory(config: EntityDBConfig) -> ScriptDirectory:
-    """The revisions of ``config``'s migrations folder."""
-    return ScriptDirectory.from_config(config)
+    """The revisions of ``config``'s migrations folder: those ``make_config`` loaded."""
+    return checked_script(config)
+
+
+@contextlib.contextmanager
+def revisions_reused(config: EntityDBConfig) -> Iterator[None]:
+    """While the block runs, Alembic's commands given ``config`` use the revisions
+    ``make_config`` loaded instead of loading every revision file again."""
+    with script_reused(config, checked_script(config)):
+        yield
 
 
 def _through_env(

@@ -26,6 +26,7 @@ from flask_entitydb.migrations._context import (
     database_heads,
     head_ids,
     require_entities,
+    revisions_reused,
     running,
     script_directory,
 )
@@ -272,7 +273,7 @@ def check(
             differences.append(_changes.describe_all(operations, context.dialect)[0])
             scripts[:] = []
 
-        with cycles_sorted_later():
+        with cycles_sorted_later(), revisions_reused(config):
             command.revision(config, autogenerate=True, process_revision_directives=capture)
     return CheckResult(
         current=found,

@@ -28,6 +28,7 @@ from flask_entitydb.migrations._context import (
     quiet,
     require_entities,
     require_head,
+    revisions_reused,
     running,
     x_arguments,
 )
@@ -198,7 +199,8 @@ def revision(
             elif script.message is None:
                 script.message = _changes.summary(described[0])
 
-        with quiet(), cycles_sorted_later():
+        # the revisions make_config loaded (Alembic adds the new one to them)
+        with quiet(), cycles_sorted_later(), revisions_reused(config):
             result = command.revision(
                 config,
                 message=message,

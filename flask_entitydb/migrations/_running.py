@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from alembic import command
 from alembic.script.revision import RevisionError
@@ -22,6 +23,7 @@ from flask_entitydb.migrations._context import (
     current_flask_app,
     database_heads,
     printed_sql,
+    revisions_reused,
     running,
     x_arguments,
 )
@@ -86,6 +88,19 @@ def _migrate_database(
                 database_heads(config)  # says so when the database's revision is unknown
             raise
     return applied
+
+
+def reused(
+    alembic_command: Callable[..., object], *args: Any, **kwargs: Any
+) -> Callable[[EntityDBConfig], None]:
+    """A run of ``alembic_command(config, *args, **kwargs)`` on the revisions
+    ``make_config`` loaded (not loaded again)."""
+
+    def run(config: EntityDBConfig) -> None:
+        with revisions_reused(config):
+            alembic_command(config, *args, **kwargs)
+
+    return run
 
 
 def _sql(
@@ -155,7 +170,8 @@ def upgrade(
     def run(config: EntityDBConfig) -> None:
         if squashed:
             start_new_database(config, revision, tag)
-        command.upgrade(config, revision, tag=tag)
+        with revisions_reused(config):
+            command.upgrade(config, revision, tag=tag)
 
     return _migrate_database(
         run,
@@ -180,7 +196,7 @@ def upgrade_sql(
     """The SQL an upgrade to ``revision`` would run, without a database (``flask db
     upgrade --sql``); ``revision`` may be a ``from:to`` range."""
     return _sql(
-        lambda config: command.upgrade(config, revision, sql=True, tag=tag),
+        reused(command.upgrade, revision, sql=True, tag=tag),
         x_args=x_args,
         directory=directory,
         app=app,
@@ -215,7 +231,7 @@ def downgrade(
             downgrade_sql(span, tag=tag, x_args=x_values, directory=directory, app=app)
         )
     return _migrate_database(
-        lambda config: command.downgrade(config, revision, tag=tag),
+        reused(command.downgrade, revision, tag=tag),
         lock_timeout=lock_timeout,
         on_apply=on_apply,
         on_start=on_start,
@@ -242,7 +258,7 @@ def downgrade_sql(
             " a database the starting revision must be given."
         )
     return _sql(
-        lambda config: command.downgrade(config, revision, sql=True, tag=tag),
+        reused(command.downgrade, revision, sql=True, tag=tag),
         x_args=x_args,
         directory=directory,
         app=app,
@@ -280,7 +296,7 @@ def stamp(
         )
     targets = [revision] if isinstance(revision, str) else list(revision)
     return _migrate_database(
-        lambda config: command.stamp(config, targets, tag=tag, purge=purge),
+        reused(command.stamp, targets, tag=tag, purge=purge),
         lock_timeout=lock_timeout,
         on_apply=on_apply,
         on_lock=on_lock,
@@ -301,7 +317,7 @@ def stamp_sql(
     """The SQL of a stamp, without a database (``flask db stamp --sql``)."""
     targets = [revisions] if isinstance(revisions, str) else list(revisions)
     return _sql(
-        lambda config: command.stamp(config, targets, sql=True, tag=tag),
+        reused(command.stamp, targets, sql=True, tag=tag),
         x_args=x_args,
         directory=directory,
         app=app,

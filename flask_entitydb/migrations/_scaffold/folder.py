@@ -9,9 +9,12 @@ database, instead of the exception Alembic raises somewhere in the middle of a c
 from __future__ import annotations
 
 import configparser
+import contextlib
 import logging
 import os
 import warnings
+from collections.abc import Iterator
+from contextvars import ContextVar
 from types import TracebackType
 
 from alembic.config import Config
@@ -87,18 +90,46 @@ CHECKED_SCRIPT = "flask_entitydb.checked_script"
 
 def checked_script(config: Config) -> ScriptDirectory:
     """The revisions :func:`check_revision_files` loaded for ``config`` (loading 1,000
-    revision files takes seconds: a command that only reads them uses these), else a new
-    ``ScriptDirectory``. Not for a command that writes revision files."""
+    revision files takes seconds: a command uses these, and gives them to Alembic's
+    commands with :func:`~flask_entitydb._compat.alembic.script_reused`), else a new
+    ``ScriptDirectory``."""
     script = config.attributes.get(CHECKED_SCRIPT)
     return script if isinstance(script, ScriptDirectory) else ScriptDirectory.from_config(config)
 
 
+_kept: ContextVar[dict[str, ScriptDirectory] | None] = ContextVar(
+    "flask_entitydb_kept_revisions", default=None
+)
+
+
+@contextlib.contextmanager
+def revisions_kept() -> Iterator[None]:
+    """Inside the block, each migrations folder's revision files are loaded once: a later
+    config of the same folder gets the revisions the first one loaded, with the revisions
+    written meanwhile through them (Alembic adds the file it writes to the map). For one
+    command that writes a revision and reads the folder again (``flask db migrate`` and
+    the lint of its new revision): the first config of a folder is the one that writes
+    (its post-write hooks are the loaded revisions' too), and nothing else may change the
+    folder in the block."""
+    token = _kept.set({})
+    try:
+        yield
+    finally:
+        _kept.reset(token)
+
+
 def check_revision_files(config: Config) -> None:
-    """Load every revision file and link them, as any command will.
+    """Load every revision file and link them, as any command will (once per folder
+    inside :func:`revisions_kept`); the command gets them from :func:`checked_script`.
 
     :raises MigrationError: a file has a syntax error, fails to load, or names a
         ``down_revision`` (or ``depends_on``) that no file defines.
     """
+    kept = _kept.get()
+    folder = os.path.realpath(config.get_main_option("script_location") or ".")
+    if kept is not None and folder in kept:
+        config.attributes[CHECKED_SCRIPT] = kept[folder]
+        return
     script = ScriptDirectory.from_config(config)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -123,8 +154,11 @@ def check_revision_files(config: Config) -> None:
                 f"The revision file '{path}' failed to load: {type(error).__name__}:"
                 f" {one_line(error)}; fix it and run the command again."
             ) from None
-    del caught  # Alembic's own warnings come again when the command loads the files
+    for warning in caught:  # the files loaded: the command uses them, without a reload
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     config.attributes[CHECKED_SCRIPT] = script
+    if kept is not None:
+        kept[folder] = script
 
 
 def _missing_parent(script: ScriptDirectory, missing: str) -> str:
