@@ -45,6 +45,8 @@ def foreign_tables(app: Flask, state: EntityDBState) -> frozenset[str]:
     for other in other_states(app):
         if other.db.base.metadata is metadata:
             claimed |= other.discovery.tables
+    if not claimed:  # the usual case: one app; its own tables need not be computed
+        return frozenset()
     return frozenset(claimed - state.discovery.tables)
 
 

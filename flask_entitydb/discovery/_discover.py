@@ -4,6 +4,7 @@ entity classes into a :class:`Discovery`, and report its warnings."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import sys
 import warnings
@@ -87,7 +88,7 @@ def discover_entities(
         searched=tuple(searched),
         modules=tuple(sorted(names)),
         files=frozenset(real_file(module) for module in modules.values()),
-        tables=_claimed_tables(base, details, modules.values()),
+        claim_tables=functools.partial(_claimed_tables, base, details, list(modules.values())),
         warnings=tuple(messages),
     )
 

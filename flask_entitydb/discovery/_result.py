@@ -3,7 +3,7 @@ entity) and the warning it gives when that looks wrong."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType, ModuleType
 
@@ -60,15 +60,25 @@ class Discovery:
     """Dotted names of every entity module discovery imported, sorted."""
     files: frozenset[str] = frozenset()
     """Real absolute paths of the files of :attr:`modules`."""
-    tables: frozenset[str] = frozenset()
-    """Keys of the tables of :attr:`details` in the base's metadata: the entities'
-    tables (with their inherited tables), their association (``secondary``) tables and
-    the tables the entity modules define at module level."""
+    claim_tables: Callable[[], frozenset[str]] = field(default=frozenset, repr=False, compare=False)
+    """Computes :attr:`tables` when it is first read (it configures the mappers, which
+    an app that only starts or a ``flask db current`` need not pay for)."""
     warnings: tuple[str, ...] = ()
     """The :class:`EntityDiscoveryWarning` messages, reported by :meth:`EntityDB.init_app`."""
     shown: bool = False
     """Whether :attr:`warnings` were printed on the ``flask`` command's stderr (so an
     error of the command need not repeat them)."""
+
+    @property
+    def tables(self) -> frozenset[str]:
+        """Keys of the tables of :attr:`details` in the base's metadata: the entities'
+        tables (with their inherited tables), their association (``secondary``) tables
+        and the tables the entity modules define at module level."""
+        found: frozenset[str] | None = self.__dict__.get("_tables")
+        if found is None:
+            found = self.claim_tables()
+            object.__setattr__(self, "_tables", found)  # frozen: computed once
+        return found
 
 
 def entity_info(mapper: Mapper[DeclarativeBase], module: ModuleType, source: str) -> EntityInfo:

@@ -29,13 +29,13 @@ wrong, or where it differs between the Alembic versions flask-entitydb supports:
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import sqlalchemy as sa
 from alembic.migration import MigrationContext
-from sqlalchemy.dialects import mysql
 from sqlalchemy.sql import sqltypes
 
 from flask_entitydb.migrations._server_facts import MYSQL
@@ -79,6 +79,10 @@ def _dialect_type(type_: sa.types.TypeEngine[Any], dialect: sa.Dialect) -> Any:
 def is_mysql_boolean(type_: sa.types.TypeEngine[Any]) -> bool:
     """Whether a reflected type is how MySQL/MariaDB store a ``Boolean`` (``TINYINT(1)``,
     ``BIT(1)``)."""
+    # a type of the MySQL dialect means it is imported (other backends need not import it)
+    mysql = sys.modules.get("sqlalchemy.dialects.mysql")
+    if mysql is None:
+        return isinstance(type_, sqltypes.Boolean)
     if isinstance(type_, mysql.TINYINT):
         return getattr(type_, "display_width", None) in (None, 1)
     if isinstance(type_, mysql.BIT):

@@ -17,22 +17,17 @@ from __future__ import annotations
 
 import itertools
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from alembic.operations import ops
 from alembic.script import ScriptDirectory
 
-from flask_entitydb.migrations._lint.mysql import run_judged, weakest
-from flask_entitydb.migrations._lint.record import OnlineForms, RecordedRevision, record
-from flask_entitydb.migrations._lint.scratch import (
-    Seed,
-    replay_notice,
-    scratch_database,
-    server_message,
-    touched_tables,
-)
 from flask_entitydb.migrations._server_facts import MYSQL
+
+if TYPE_CHECKING:
+    from flask_entitydb.migrations._lint.record import RecordedRevision
+    from flask_entitydb.migrations._lint.scratch import Seed
 
 log = logging.getLogger("flask_entitydb")
 
@@ -123,6 +118,11 @@ def _operations(container: ops.OpContainer) -> list[tuple[ops.MigrateOperation, 
 def _judge(context: Any, heads: Any, steps: list[Any]) -> dict[int, str | None]:
     """The algorithm of each operation (by ``id``) of ``steps`` (upgrade and downgrade
     containers, run in this order) on tables that exist before its step."""
+    # the lint machinery (and MySQL's dialect): only when a revision is judged
+    from flask_entitydb.migrations._lint.mysql import run_judged, weakest
+    from flask_entitydb.migrations._lint.record import OnlineForms
+    from flask_entitydb.migrations._lint.scratch import scratch_database, server_message
+
     url: sa.URL = context.connection.engine.url
     mariadb = bool(getattr(context.connection.dialect, "is_mariadb", False))
     recorded, seed = _start(context, heads, steps, mariadb)
@@ -157,6 +157,9 @@ def _start(
     """Where the scratch database starts: the live database's schema of the tables the
     new operations touch when it is at the new revision's parents (as autogenerate
     requires), else every revision up to them, replayed (with a warning saying so)."""
+    from flask_entitydb.migrations._lint.record import record
+    from flask_entitydb.migrations._lint.scratch import Seed, replay_notice, touched_tables
+
     heads = tuple(heads or ())
     if set(context.get_current_heads()) == set(heads):
         operations = [op for container in steps for op in container.ops]
