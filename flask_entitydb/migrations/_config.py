@@ -13,6 +13,7 @@ import io
 import os
 import re
 import shutil
+import sysconfig
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -94,6 +95,17 @@ def _format_hook() -> dict[str, str] | None:
     """Alembic post-write hook options that format new revisions with ruff or black,
     whichever is installed (ruff first), or ``None``."""
     for tool, arguments in (("ruff", "format -q"), ("black", "-q")):
+        # the tool beside this interpreter, run directly: what 'python -m ruff' runs,
+        # without starting a Python first
+        beside = os.path.join(
+            sysconfig.get_path("scripts"), tool + (sysconfig.get_config_var("EXE") or "")
+        )
+        if os.path.isfile(beside) and os.access(beside, os.X_OK):
+            return {
+                "type": "exec",
+                "executable": beside,
+                "options": f"{arguments} REVISION_SCRIPT_FILENAME",
+            }
         if importlib.util.find_spec(tool) is not None:
             return {
                 "type": "module",
