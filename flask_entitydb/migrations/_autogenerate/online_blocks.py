@@ -85,7 +85,7 @@ def online_algorithms(context: Any, revision: Any, directives: list[Any]) -> Non
         for container in [*script.upgrade_ops_list, *script.downgrade_ops_list]
         if container.ops
     ]
-    if not steps:
+    if not steps or not _judgeable(context.connection.engine.url, steps):
         return
     try:
         algorithms = _judge(context, revision, steps)
@@ -113,6 +113,23 @@ def _operations(container: ops.OpContainer) -> list[tuple[ops.MigrateOperation, 
         existing = table is not None and (getattr(op, "schema", None), table) not in created
         found += [(item, existing) for item in inner]
     return found
+
+
+def _judgeable(url: sa.URL, steps: list[Any]) -> bool:
+    """Whether an operation of ``steps`` on an existing table takes an algorithm clause:
+    else no block could be written, and no scratch database is built (a revision that
+    only creates tables, say)."""
+    from flask_entitydb.migrations._lint.record import OnlineForms
+
+    forms = OnlineForms(url)
+    try:
+        return any(
+            existing and forms.render(op)
+            for container in steps
+            for op, existing in _operations(container)
+        )
+    except ValueError:  # an operation Alembic cannot render: _judge says so
+        return True
 
 
 def _judge(context: Any, heads: Any, steps: list[Any]) -> dict[int, str | None]:
