@@ -85,7 +85,8 @@ def online_algorithms(context: Any, revision: Any, directives: list[Any]) -> Non
         for container in [*script.upgrade_ops_list, *script.downgrade_ops_list]
         if container.ops
     ]
-    if not steps or not _judgeable(context.connection.engine.url, steps):
+    mariadb = bool(getattr(context.connection.dialect, "is_mariadb", False))
+    if not steps or not _judgeable(context.connection.engine.url, mariadb, steps):
         return
     try:
         algorithms = _judge(context, revision, steps)
@@ -96,7 +97,6 @@ def online_algorithms(context: Any, revision: Any, directives: list[Any]) -> Non
             error,
         )
         return
-    mariadb = bool(getattr(context.connection.dialect, "is_mariadb", False))
     for container in steps:
         container.ops = _marked(container.ops, algorithms, mariadb)
 
@@ -115,13 +115,13 @@ def _operations(container: ops.OpContainer) -> list[tuple[ops.MigrateOperation, 
     return found
 
 
-def _judgeable(url: sa.URL, steps: list[Any]) -> bool:
+def _judgeable(url: sa.URL, mariadb: bool, steps: list[Any]) -> bool:
     """Whether an operation of ``steps`` on an existing table takes an algorithm clause:
     else no block could be written, and no scratch database is built (a revision that
     only creates tables, say)."""
     from flask_entitydb.migrations._lint.record import OnlineForms
 
-    forms = OnlineForms(url)
+    forms = OnlineForms(url, mariadb)
     try:
         return any(
             existing and forms.render(op)
