@@ -201,6 +201,11 @@ def test_sqlite_foreign_keys_enforced(make_app: Callable[..., Flask]) -> None:
             " remove the quotes around the value",
         ),
         ("", "is empty or not a string"),
+        (  # the URL as written: not with the 'charset=utf8mb4' added to it
+            "mysql+mysqldb://root:s3cret-pw@localhost/flask?charst=utf8mb4",
+            "in 'mysql+mysqldb://root:***@localhost/flask?charst=utf8mb4' passes 'charst' to"
+            " the 'mysql+mysqldb' driver, which does not take it (did you mean 'charset'?)",
+        ),
     ],
 )
 def test_bad_connection_strings(make_app: Callable[..., Flask], value: str, message: str) -> None:

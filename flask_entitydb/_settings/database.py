@@ -77,7 +77,7 @@ def prepare_database(
         check_engine(url, merge_engine_options(dialect_defaults, layer), blame)
         connect_arg_blame.update(dict.fromkeys(layer.get("connect_args") or {}, blame))
     options = merge_engine_options(dialect_defaults, *(layer for _, layer in present))
-    check_connect_keywords(url, options, source, connect_arg_blame)
+    check_connect_keywords(url, options, source, connect_arg_blame, mask(parsed))
     check_option_files(url, tls, options.get("connect_args") or {}, source)
     return DatabaseSettings(
         url,

@@ -84,13 +84,14 @@ def check_engine(url: URL, options: Mapping[str, Any], blame: str) -> None:
 
 
 def check_connect_keywords(
-    url: URL, options: Mapping[str, Any], source: str, blame: Mapping[str, str]
+    url: URL, options: Mapping[str, Any], source: str, blame: Mapping[str, str], shown: str
 ) -> None:
     """Refuse, at start-up, keywords the driver's ``connect()`` does not take (a typo such
     as ``?SSL=true`` or ``?bogus=1``, ``charset`` for mariadb, ``ssl_mode`` for pymysql),
     which would otherwise be a ``TypeError`` at the first connection.
 
     :param blame: for each ``connect_args`` key, the setting it came from.
+    :param shown: the URL as configured, masked (the one named in the message).
     """
     driver = find_driver(url)
     if driver is None:
@@ -106,7 +107,7 @@ def check_connect_keywords(
         takes = drivers.psycopg2_knows(key) if known is None else key in known
         if takes:
             continue
-        where = blame.get(key) or (f"{source} in '{mask(url)}'")
+        where = blame.get(key) or f"{source} in '{shown}'"
         choices = [*sorted(known or ()), "ssl"]
         close = difflib.get_close_matches(key.lower(), choices, n=1, cutoff=0.75)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
