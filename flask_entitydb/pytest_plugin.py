@@ -70,6 +70,8 @@ __all__ = [
     "open_test_database",
     "pytest_addoption",
     "pytest_configure",
+    "pytest_terminal_summary",
+    "pytest_testnodedown",
 ]
 
 
@@ -166,3 +168,20 @@ def entitydb_transaction(
 def entitydb_session(entitydb_transaction: EntityDBTransaction) -> orm.scoped_session[Any]:
     """``db.session``, bound to the test's transaction (see ``entitydb_transaction``)."""
     return entitydb_transaction.db.session
+
+
+_SUMMARY = pytest.StashKey[list[str]]()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """pytest-xdist: keep the summary lines a worker sent with its results."""
+    lines = getattr(node, "workeroutput", {}).get("entitydb_summary", [])
+    node.config.stash.setdefault(_SUMMARY, []).extend(lines)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say what became of the worker databases kept between runs (reused, copied, built)."""
+    lines: list[str] = terminalreporter.config.stash.get(_SUMMARY, [])
+    for line in sorted(lines):
+        terminalreporter.write_line(line)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from flask import Flask
 
     from flask_entitydb._testing.counters import Counters
+    from flask_entitydb._testing.kept import Kept
     from flask_entitydb.state import EntityDBState
 
 # The test databases of this process's pytest session, by URL (rendered with password);
@@ -60,6 +61,11 @@ class EntityDBTestDatabase:
     open_bind: Callable[[str], EntityDBTestDatabase] | None = None
     report: Callable[[str], None] = print
     """Shows one line to the person running the tests (pytest's terminal)."""
+    summary: Callable[[str], None] = lambda line: None
+    """Keeps one line for the summary at the end of the run (from an xdist worker)."""
+    kept: Kept | None = None
+    """The worker database kept between runs that this database is, if it is one
+    (:mod:`~flask_entitydb._testing.kept`): not dropped at the end."""
     run: str = ""
     """This run's id (the same in every xdist worker)."""
     created_from: str | None = None
@@ -225,6 +231,9 @@ class EntityDBTestDatabase:
         for engine in {id(e): e for e in (self._last_engine, self._shared_engine) if e}.values():
             engine.dispose()
         self._last_engine = self._shared_engine = None
+        if self.kept is not None:
+            self._release_kept(self.kept)
+            return
         if not self.created:
             return
         if self.url.get_backend_name() == "sqlite":
@@ -238,6 +247,15 @@ class EntityDBTestDatabase:
                 drop_database(conn, self.url.database or "")
         finally:
             engine.dispose()
+
+    def _release_kept(self, kept: Kept) -> None:
+        """Keep the database for the next run: marked as clean when it is."""
+        from flask_entitydb._testing.kept import release
+
+        release(kept, self.url, self.counters)
+        self.summary(f"flask-entitydb: kept test database '{kept.name}': {kept.how}")
+        for note in kept.notes:
+            self.summary(f"flask-entitydb: kept test database {note}")
 
     def note_app(self, state: EntityDBState) -> None:
         """Learn where the app put a SQLite file given by a relative path (its instance
@@ -316,8 +334,9 @@ def _build(app: Flask, state: EntityDBState, database: EntityDBTestDatabase) -> 
 
     from flask_entitydb._engine.routes import tables_of
     from flask_entitydb._settings.masking import mask_text
+    from flask_entitydb._testing.kept import built
     from flask_entitydb._testing.templates import build_or_copy, fingerprint
-    from flask_entitydb.migrations.binds import bind_directory
+    from flask_entitydb.migrations._folders import bind_directory
 
     folder = bind_directory(state.settings.migrations_dir, database.key)
     server = database.url.get_backend_name() in ("postgresql", "mysql", "mariadb")
@@ -325,13 +344,22 @@ def _build(app: Flask, state: EntityDBState, database: EntityDBTestDatabase) -> 
         _upgrade_head(app, state, database)
         return
     engine = state.db.engine if database.key is None else bind_engines(state)[database.key]
-    if database.created_from is None and sa.inspect(engine).get_table_names():
+    fresh = database.kept is None or not database.kept.existed
+    if fresh and database.created_from is None and sa.inspect(engine).get_table_names():
         # something (a session fixture?) wrote to it already: neither replace nor copy it
         _upgrade_head(app, state, database)
         return
     print_ = fingerprint(state, folder, tables_of(state.db.metadata, database.key))
+    kept = database.kept
+    if kept is not None and kept.print_ == print_ and not database.rebuild:
+        kept.how = "reused (same migrations, left clean by the last run)"
+        return
+    created_from = database.created_from
+    if kept is not None and kept.existed and created_from is None:
+        created_from = ""  # what an earlier run left: start empty
+        kept.print_ = None
     try:
-        build_or_copy(
+        copied = build_or_copy(
             database.url,
             database.admin_url or database.url,
             base_of(database.url.database or ""),
@@ -340,8 +368,12 @@ def _build(app: Flask, state: EntityDBState, database: EntityDBTestDatabase) -> 
             rebuild=database.rebuild,
             build=lambda: _upgrade_head(app, state, database),
             release=engine.dispose,
-            created_from=database.created_from,
+            created_from=created_from,
         )
+        if kept is not None:
+            how = "copied from the schema template" if copied else "built with the migrations"
+            with engine.connect() as conn:
+                built(kept, conn, print_, how)
     except sa.exc.DBAPIError as exc:
         reason = mask_text(str(exc.orig)).strip().splitlines()[0]
         database.report(
@@ -357,10 +389,14 @@ def _build(app: Flask, state: EntityDBState, database: EntityDBTestDatabase) -> 
             admin.dispose()
         engine.dispose()
         _upgrade_head(app, state, database)
+        if kept is not None:
+            with engine.connect() as conn:
+                built(kept, conn, print_, "built with the migrations")
 
 
 def _upgrade_head(app: Flask, state: EntityDBState, database: EntityDBTestDatabase) -> None:
-    from flask_entitydb.migrations.binds import bind_directory, using_bind
+    from flask_entitydb.migrations._folders import bind_directory
+    from flask_entitydb.migrations.binds import using_bind
 
     folder = bind_directory(state.settings.migrations_dir, database.key)
     if not os.path.isdir(folder):

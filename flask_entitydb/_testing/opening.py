@@ -14,6 +14,7 @@ import pytest
 
 from flask_entitydb._testing.database import EntityDBTestDatabase
 from flask_entitydb._testing.failures import check_reachable, exit_unreachable, fail, is_unreachable
+from flask_entitydb._testing.kept import Kept, claim, kept_database_name
 from flask_entitydb._testing.options import (
     URL_SOURCE,
     bind_url_option,
@@ -47,6 +48,7 @@ def open_test_database(
     database = _open(config, tmp_path_factory, url_option(config), URL_SOURCE, None, tag)
     database.open_bind = partial(open_bind_database, config, tmp_path_factory, database, tag)
     database.report = _reporter(config)
+    database.summary = _summary(config)
     _share_run(database, config, tag)
     database.test_files = (*config.getini("python_files"), "conftest.py")
     return database
@@ -91,6 +93,7 @@ def open_bind_database(
     if raw:
         database = _open(config, tmp_path_factory, raw, bind_url_source(key), key, tag)
         database.report = main.report
+        database.summary = main.summary
         _share_run(database, config, tag)
         return database
     schema = schema_mode(config)
@@ -103,8 +106,7 @@ def open_bind_database(
         return EntityDBTestDatabase(url, schema, main.worker, key=key, report=main.report)
     admin = main.admin_url or main.url
     base = f"{admin.database or 'entitydb_test'}_{key}"
-    reuse = schema == "migrations" and not main.rebuild
-    url, template = _create_worker_database(admin, base, tag, reuse=reuse)
+    url, template, kept = _worker_database(admin, base, tag, schema, rebuild=main.rebuild)
     return EntityDBTestDatabase(
         url,
         schema,
@@ -113,9 +115,11 @@ def open_bind_database(
         created=True,
         admin_url=admin,
         report=main.report,
+        summary=main.summary,
         run=tag.run,
         rebuild=main.rebuild,
         created_from=template,
+        kept=kept,
     )
 
 
@@ -154,13 +158,21 @@ def _open(
         return EntityDBTestDatabase(
             url.set(database=worker_path), schema, worker, key=key, created=True
         )
-    check_reachable(url, worker)
     if worker is None:
+        check_reachable(url, worker)
         return EntityDBTestDatabase(url, schema, worker, key=key)
-    reuse = schema == "migrations" and not config.getoption("entitydb_rebuild")
-    made, template = _create_worker_database(url, url.database or "entitydb_test", tag, reuse=reuse)
+    rebuild = bool(config.getoption("entitydb_rebuild"))
+    base = url.database or "entitydb_test"
+    made, template, kept = _worker_database(url, base, tag, schema, rebuild=rebuild)
     return EntityDBTestDatabase(
-        made, schema, worker, key=key, created=True, admin_url=url, created_from=template
+        made,
+        schema,
+        worker,
+        key=key,
+        created=True,
+        admin_url=url,
+        created_from=template,
+        kept=kept,
     )
 
 
@@ -179,6 +191,83 @@ def _run_tag(config: pytest.Config, worker: str | None) -> RunTag:
     workerinput = getattr(config, "workerinput", None) or {}
     run = str(workerinput.get("testrunuid") or os.urandom(8).hex())
     return RunTag.for_worker(worker or MAIN_WORKER, run)
+
+
+def _summary(config: pytest.Config) -> Callable[[str], None]:
+    """Keep a line for the end-of-run summary: an xdist worker sends it to the controller
+    with its results (``workeroutput``), which writes it (``pytest_terminal_summary``)."""
+
+    def note(line: str) -> None:
+        workeroutput = getattr(config, "workeroutput", None)
+        if workeroutput is not None:
+            workeroutput.setdefault("entitydb_summary", []).append(line)
+
+    return note
+
+
+def _worker_database(
+    url: sa.URL, base: str, tag: RunTag, schema: str, *, rebuild: bool
+) -> tuple[sa.URL, str | None, Kept | None]:
+    """The database of this worker on the server of ``url``: with the migrations, the
+    worker's kept database (:mod:`~flask_entitydb._testing.kept`) unless another run holds
+    it; else one of this run, dropped at the end. Returns its URL, the template it was
+    made from (if any) and the kept database taken."""
+    if schema == "migrations":
+        taken = _take_kept(url, base, tag, rebuild=rebuild)
+        if taken is not None:
+            return taken
+    else:
+        check_reachable(url, None if tag.worker == MAIN_WORKER else tag.worker)
+    made, template = _create_worker_database(
+        url, base, tag, reuse=schema == "migrations" and not rebuild
+    )
+    return made, template, None
+
+
+def _take_kept(
+    url: sa.URL, base: str, tag: RunTag, *, rebuild: bool
+) -> tuple[sa.URL, str | None, Kept] | None:
+    """Take this worker's kept database, creating it (on PostgreSQL from the newest
+    template of ``base``) when there is none; ``None`` when another run holds it."""
+    import sqlalchemy as sa
+
+    name = kept_database_name(base, tag.worker)
+    worker = None if tag.worker == MAIN_WORKER else tag.worker
+    engine = admin_engine(url)
+    try:
+        lock = engine.connect()  # the first connection of the worker: is the server there?
+    except sa.exc.DBAPIError as exc:
+        engine.dispose()
+        exit_unreachable(url, exc, worker)
+    template = None
+    try:
+        kept = claim(engine, lock, name)
+        if kept is None:
+            return None
+        try:
+            conn = kept.lock
+            drop_stale_databases(conn, base)
+            if not kept.existed:
+                template = latest_template(conn, base) if not rebuild else None
+            if not kept.existed and template is not None:
+                try:
+                    create_worker_database(conn, name, template=template)
+                except sa.exc.DBAPIError:  # dropped or in use right now: start empty
+                    template = None
+            if not kept.existed and template is None:
+                create_worker_database(conn, name)
+        except BaseException:
+            kept.lock.close()
+            kept.engine.dispose()
+            raise
+    except sa.exc.DBAPIError as exc:
+        if is_unreachable(url, exc):
+            exit_unreachable(url, exc, worker)
+        fail(
+            f"Cannot create the test database '{name}': {exc.orig}; the test user needs"
+            " the CREATE and DROP privileges."
+        )
+    return url.set(database=name), template, kept
 
 
 def _create_worker_database(

@@ -104,7 +104,7 @@ def test_entity_tables(state: EntityDBState, patterns: tuple[str, ...]) -> tuple
 
 
 def _folder(state: EntityDBState, key: str | None) -> str:
-    from flask_entitydb.migrations.binds import bind_directory
+    from flask_entitydb.migrations._folders import bind_directory
 
     return bind_directory(state.settings.migrations_dir, key)
 

@@ -36,6 +36,8 @@ _STAMP_FORMAT = "%Y%m%d%H%M%S"
 _WORKER_NAME = re.compile(
     r"^(?P<base>.*)_(?P<stamp>\d{14})_(?P<run>[0-9a-f]{8})_(?P<worker>gw\d+|main)$"
 )
+# <name>_kept_<worker>: a worker's database kept between runs (see _testing.kept)
+_KEPT_NAME = re.compile(r"^(?P<base>.*)_kept_(?P<worker>gw\d+|main)$")
 MAIN_WORKER = "main"
 """The worker part of the names the plugin makes outside xdist."""
 # MySQL allows 64 characters in a database name, PostgreSQL 63 (it cuts longer ones)
@@ -74,7 +76,7 @@ def worker_database_name(base: str, tag: RunTag) -> str:
 
 def base_of(name: str) -> str:
     """The ``<name>`` part of a database name the plugin made (``name`` itself otherwise)."""
-    match = _WORKER_NAME.match(name)
+    match = _WORKER_NAME.match(name) or _KEPT_NAME.match(name)
     return match["base"] if match else name
 
 

@@ -21,10 +21,11 @@ from alembic.config import Config
 from flask import Flask
 
 from flask_entitydb.errors import MigrationError
+from flask_entitydb.migrations._folders import bind_directory
 from flask_entitydb.migrations._locks.locking import Notify
 from flask_entitydb.migrations._run import RUN_KEY, MigrationRun, OnApply, OnStart
 from flask_entitydb.migrations._scaffold.folder import check_env, check_ini, check_revision_files
-from flask_entitydb.migrations.binds import bind_directory, bind_name, selected_bind
+from flask_entitydb.migrations.binds import bind_name, selected_bind
 from flask_entitydb.state import get_state
 
 TEMPLATES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_scaffold", "templates")

@@ -87,7 +87,8 @@ class PendingMigrationsGuard:
 
         from flask_entitydb.errors import EntityDBError
         from flask_entitydb.migrations._failures import one_line
-        from flask_entitydb.migrations.binds import bind_directory, using_bind
+        from flask_entitydb.migrations._folders import bind_directory
+        from flask_entitydb.migrations.binds import using_bind
 
         state = get_state(self.app)
         behind = None

@@ -26,9 +26,6 @@ from flask_entitydb.errors import MigrationError
 from flask_entitydb.migrations._run import run_of
 from flask_entitydb.state import EntityDBState
 
-BINDS_FOLDER = "binds"
-"""Folder, inside the migrations folder, holding one migrations folder per other bind."""
-
 INI_OPTION = "entitydb_bind"
 """The ``[alembic]`` option of a bind's ``alembic.ini`` naming its bind."""
 
@@ -61,11 +58,6 @@ def selected_bind() -> str | None:
 def bind_name(key: str | None) -> str:
     """The bind's name in messages: its key, or ``default``."""
     return DEFAULT_NAME if key is None else key
-
-
-def bind_directory(path: str, key: str | None) -> str:
-    """The migrations folder of bind ``key`` inside the migrations folder ``path``."""
-    return path if key is None else os.path.join(path, BINDS_FOLDER, key)
 
 
 def selected_keys(state: EntityDBState, wanted: str | None) -> tuple[str | None, ...]:
