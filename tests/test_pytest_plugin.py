@@ -1117,46 +1117,157 @@ LOGGED_UPGRADE = """def upgrade() -> None:
 """
 
 
+def logged_migrations(
+    shop: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Give the shop its migrations, whose one revision writes a line to a log each time it
+    runs; return the revision file. ``migrations_run(log)`` counts the lines."""
+    add_migrations(shop, tmp_path)
+    [revision] = (shop.path / "shop" / "migrations" / "versions").glob("*.py")
+    source = revision.read_text().replace("def upgrade() -> None:\n", LOGGED_UPGRADE, 1)
+    revision.write_text("import os\n" + source)
+    monkeypatch.setenv("MIGRATION_LOG", str(tmp_path / "migration.log"))
+    shop.makeini("[pytest]\nfilterwarnings = error\n")
+    return revision
+
+
+def kept_summary(result: pytest.RunResult) -> dict[str, str]:
+    """Kept database -> what the run did with it, from the plugin's end-of-run lines."""
+    pattern = re.compile(r"flask-entitydb: kept test database '([^']+)': (.+)")
+    return dict(m.groups() for line in result.outlines if (m := pattern.fullmatch(line)))
+
+
+def database_oids(url: str, names: set[str]) -> dict[str, int]:
+    """PostgreSQL: the oid of each database (a database made again gets a new one)."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT datname, oid FROM pg_database"))
+            return {str(name): int(oid) for name, oid in rows if name in names}
+    finally:
+        engine.dispose()
+
+
+REUSED = "reused (same migrations, left clean by the last run)"
+BUILT = "built with the migrations"
+COPIED = "copied from the schema template"
+
+
 @pytest.mark.parametrize("server", SERVERS)
-def test_a_schema_is_built_once_and_copied_while_the_migrations_are_the_same(
+def test_worker_databases_are_kept_and_reused_while_the_migrations_are_the_same(
     shop: pytest.Pytester, server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url, drop = create_database(server, tmp_path)
+    base = sa.make_url(url).database or ""
+    kept = {f"{base}_kept_gw0", f"{base}_kept_gw1"}
     try:
-        add_migrations(shop, tmp_path)
-        [revision] = (shop.path / "shop" / "migrations" / "versions").glob("*.py")
-        source = revision.read_text().replace("def upgrade() -> None:\n", LOGGED_UPGRADE, 1)
-        revision.write_text("import os\n" + source)
-        log = tmp_path / "migration.log"
-        monkeypatch.setenv("MIGRATION_LOG", str(log))
-        shop.makeini("[pytest]\nfilterwarnings = error\n")
+        revision = logged_migrations(shop, tmp_path, monkeypatch)
         shop.makepyfile(test_reuse=REUSE_TESTS)
-        base = sa.make_url(url).database or ""
+        log = tmp_path / "migration.log"
 
-        def runs(*extra: str) -> int:
+        def runs(*extra: str) -> tuple[int, dict[str, str]]:
             log.write_text("")
-            run(shop, "-n", "2", f"--entitydb-url={url}", *extra).assert_outcomes(passed=8)
-            return log.read_text().count("ran")
+            result = run(shop, "-n", "2", f"--entitydb-url={url}", *extra)
+            result.assert_outcomes(passed=8)
+            return log.read_text().count("ran"), kept_summary(result)
 
         # first run: one worker builds the schema with the migrations, the other copies it
-        assert runs() == 1
-        [template] = server_databases(url, base, templates=True)
+        ran, summary = runs()
+        assert ran == 1
+        assert set(summary) == kept
+        assert sorted(summary.values()) == [BUILT, COPIED]
+        [template] = server_databases(url, base, templates=True) - kept
         assert template.startswith(f"{base}_tpl_")
-        # the migrations did not change: both workers copy it
-        assert runs() == 0
+        assert server_databases(url, base) == kept  # kept for the next run
+        # the migrations did not change: each worker uses its database as it is
+        oids = database_oids(url, kept) if server == "postgresql" else {}
+        assert runs() == (0, dict.fromkeys(kept, REUSED))
+        if server == "postgresql":  # not dropped and made again
+            assert database_oids(url, kept) == oids
         # --entitydb-rebuild: built again, once
-        assert runs("--entitydb-rebuild") == 1
-        assert server_databases(url, base, templates=True) == {template}
-        # a changed revision file: a new template, the old one dropped
+        ran, summary = runs("--entitydb-rebuild")
+        assert ran == 1
+        assert sorted(summary.values()) == [BUILT, COPIED]
+        assert runs() == (0, dict.fromkeys(kept, REUSED))
+        # a changed revision file: built again, a new template, the old one dropped
         revision.write_text(revision.read_text() + "\n# reviewed\n")
-        assert runs() == 1
-        [changed] = server_databases(url, base, templates=True)
-        assert changed != template
-        # and the worker databases are gone, the named one untouched
-        assert server_databases(url, base) == set()
+        ran, summary = runs()
+        assert ran == 1
+        assert sorted(summary.values()) == [BUILT, COPIED]
+        assert server_databases(url, base, templates=True) - kept != {template}
+        assert runs() == (0, dict.fromkeys(kept, REUSED))
+        # the database named on the command line untouched
         assert table_names(url) == set()
     finally:
         drop()
-    assert (
-        server_databases(server_url(server).render_as_string(False), base, templates=True) == set()
-    )
+    everything = server_databases(server_url(server).render_as_string(False), base, templates=True)
+    assert everything == set()
+
+
+LEFT_BEHIND_TESTS = """
+import os
+import signal
+
+import pytest
+import sqlalchemy as sa
+
+
+@pytest.mark.parametrize("n", range(4))
+def test_item(n, entitydb_transaction, client):
+    assert client.post("/items", json={"name": f"item-{n}"}).status_code == 201
+    assert client.get("/items").json == [f"item-{n}"]
+
+
+def test_zz_last(entitydb_transaction, entitydb_url):
+    end = os.environ.get("SHOP_END")
+    if end:  # committed for good, outside the test's transaction
+        engine = sa.create_engine(entitydb_url)
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO items (name) VALUES ('left behind')"))
+        engine.dispose()
+    if end == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize("server", SERVERS)
+@pytest.mark.parametrize("end", ["commit", "kill"])
+def test_rows_left_by_a_dirty_or_killed_run_are_not_seen_by_the_next_run(
+    shop: pytest.Pytester,
+    server: str,
+    end: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url, drop = create_database(server, tmp_path)
+    name = f"{sa.make_url(url).database}_kept_gw0"
+    try:
+        logged_migrations(shop, tmp_path, monkeypatch)
+        shop.makepyfile(test_left=LEFT_BEHIND_TESTS)
+        args = ("-n", "1", "--max-worker-restart=0", f"--entitydb-url={url}")
+        run(shop, *args).assert_outcomes(passed=5)
+        assert kept_summary(run(shop, *args)) == {name: REUSED}
+
+        monkeypatch.setenv("SHOP_END", end)
+        result = run(shop, *args)
+        monkeypatch.delenv("SHOP_END")
+
+        assert result.ret != 0 if end == "kill" else result.ret == 0
+        if end == "commit":
+            result.stdout.fnmatch_lines(
+                [
+                    f"flask-entitydb: kept test database '{name}' was written to outside the"
+                    " tests' transactions (its tables do not have the rows they had when"
+                    " built): the next run fills it afresh"
+                ]
+            )
+        # the row is there, but the next run does not use the database as it is
+        kept_url = sa.make_url(url).set(database=name).render_as_string(hide_password=False)
+        assert scalar(kept_url, "SELECT count(*) FROM items") == 1
+        result = run(shop, *args)
+        result.assert_outcomes(passed=5)  # test_item sees its own row only
+        assert kept_summary(result) == {name: COPIED}
+        assert scalar(kept_url, "SELECT count(*) FROM items") == 0
+        assert kept_summary(run(shop, *args)) == {name: REUSED}
+    finally:
+        drop()

@@ -193,8 +193,8 @@ def release(kept: Kept, url: sa.URL, counters: Counters | None) -> None:
             engine.dispose()
         if not clean:
             kept.notes.append(
-                f"{kept.name}: rows were written outside the tests' transactions; the next"
-                " run fills it afresh"
+                f"'{kept.name}' was written to outside the tests' transactions (its tables"
+                " do not have the rows they had when built): the next run fills it afresh"
             )
             return
         marker = f"{_MARK} {kept.print_} {kept.rows}"

@@ -73,7 +73,8 @@ def create_database(backend: str, tmp_path: Path) -> tuple[str, Callable[[], Non
     def drop() -> None:
         force = " WITH (FORCE)" if backend == "postgresql" else ""
         with engine.connect() as conn:
-            # and the schema templates the pytest plugin kept for it (<name>_tpl_<hash>)
+            # and the schema templates and worker databases the pytest plugin kept for it
+            # (<name>_tpl_<hash>, <name>_kept_<worker>)
             for made in [name, *_templates_of(conn, name)]:
                 conn.execute(sa.text(f"DROP DATABASE IF EXISTS {made}{force}"))
         engine.dispose()
@@ -83,13 +84,15 @@ def create_database(backend: str, tmp_path: Path) -> tuple[str, Callable[[], Non
 
 
 def _templates_of(conn: sa.Connection, name: str) -> list[str]:
-    """The pytest plugin's schema templates made for the database ``name``."""
+    """The pytest plugin's schema templates and kept worker databases made for the
+    database ``name`` (and its binds')."""
     if conn.dialect.name == "postgresql":
         sql = "SELECT datname FROM pg_database WHERE datname LIKE :pattern"
     else:
         sql = "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE :pattern"
-    pattern = name.replace("_", "\\_") + "\\_%tpl\\_%"
-    return [str(found) for found in conn.scalars(sa.text(sql), {"pattern": pattern})]
+    pattern = name.replace("_", "\\_") + "\\_%"
+    found = [str(found) for found in conn.scalars(sa.text(sql), {"pattern": pattern})]
+    return [made for made in found if "_tpl_" in made or "_kept_" in made]
 
 
 def fresh_database(backend: str, tmp_path: Path) -> Iterator[str]:
