@@ -1271,3 +1271,64 @@ def test_rows_left_by_a_dirty_or_killed_run_are_not_seen_by_the_next_run(
         assert kept_summary(run(shop, *args)) == {name: REUSED}
     finally:
         drop()
+
+
+CONCURRENT_KEPT_TESTS = """
+import os
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+FLAGS = Path({flags!r})
+
+
+def test_item(entitydb_transaction, client, entitydb_url):
+    run_name = os.environ["CONCURRENT_RUN"]
+    (FLAGS / run_name).write_text(sa.make_url(entitydb_url).database)
+    assert client.post("/items", json={{"name": run_name}}).status_code == 201
+    if run_name == "A":  # hold the kept database until the second run has ended
+        deadline = time.monotonic() + 300
+        while not (FLAGS / "B-done").exists():
+            assert time.monotonic() < deadline, "the second run did not end"
+            time.sleep(0.1)
+    assert client.get("/items").json == [run_name]
+"""
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_a_second_run_at_the_same_time_does_not_take_the_kept_databases(
+    shop: pytest.Pytester, server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, drop = create_database(server, tmp_path)
+    base = sa.make_url(url).database or ""
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    try:
+        logged_migrations(shop, tmp_path, monkeypatch)
+        shop.makepyfile(test_concurrent=CONCURRENT_KEPT_TESTS.format(flags=str(flags)))
+        command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "1"]
+        command += [f"--entitydb-url={url}", f"--basetemp={tmp_path / 'A'}"]
+        first = subprocess.Popen(
+            command, cwd=shop.path, env={**os.environ, "CONCURRENT_RUN": "A"},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 300
+        while not (flags / "A").exists() and first.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        monkeypatch.setenv("CONCURRENT_RUN", "B")
+
+        second = run(shop, "-n", "1", f"--entitydb-url={url}")
+
+        (flags / "B-done").write_text("")
+        output = first.communicate(timeout=300)[0]
+        assert first.returncode == 0, output
+        second.assert_outcomes(passed=1)
+        assert (flags / "A").read_text() == f"{base}_kept_gw0"
+        assert re.fullmatch(rf"{base}_\d{{14}}_[0-9a-f]{{8}}_gw0", (flags / "B").read_text())
+        assert kept_summary(second) == {}  # it used and dropped a database of its own
+        assert f"flask-entitydb: kept test database '{base}_kept_gw0': {BUILT}" in output
+        assert server_databases(url, base) == {f"{base}_kept_gw0"}
+    finally:
+        drop()

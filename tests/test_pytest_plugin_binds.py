@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -206,12 +205,24 @@ def test_a_bind_gets_its_own_test_database_per_worker_joined_in_the_transaction(
     assert table_names(real_main) == set()
     assert table_names(real_stats) == set()
     if backend != "sqlite":
-        base = f"{sa.make_url(database_url).database}_stats"
+        main = sa.make_url(database_url).database
+        base = f"{main}_stats"
         for worker, name in stats.items():
-            assert re.fullmatch(rf"{base}_\d{{14}}_[0-9a-f]{{8}}_{worker}", name), name
-        # the plugin dropped the bind databases it made
-        assert server_databases(database_url, base) == set()
+            assert name == f"{base}_kept_{worker}"
+        # kept for the next run, like the main database's
+        assert server_databases(database_url, base) == {f"{base}_kept_gw0", f"{base}_kept_gw1"}
         assert table_names(database_url) == set()
+        # which uses each of them as it is
+        again = run(shop, *args)
+        again.assert_outcomes(passed=5)
+        reused = [line for line in again.outlines if line.endswith("left clean by the last run)")]
+        assert sorted(reused) == [
+            f"flask-entitydb: kept test database '{name}': reused (same migrations, left clean"
+            " by the last run)"
+            for name in sorted(
+                f"{prefix}_kept_{worker}" for prefix in (main, base) for worker in ("gw0", "gw1")
+            )
+        ]
 
 
 def test_an_app_whose_bind_is_not_a_test_database_is_refused(

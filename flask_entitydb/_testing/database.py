@@ -168,6 +168,23 @@ class EntityDBTestDatabase:
         for bind in self.binds.values():
             bind.counters = None
 
+    def recount_kept(self) -> None:
+        """After ``check_migrations`` (which migrated the schema down and up again, and
+        wrote to the migration journal): count the rows of the kept databases again, as
+        the state to find at the end of the session."""
+        from flask_entitydb._testing.kept import row_counts
+
+        for database in (self, *self.binds.values()):
+            kept = database.kept
+            if kept is None or kept.print_ is None:
+                continue
+            engine = admin_engine(database.url)
+            try:
+                with engine.connect() as conn:
+                    kept.rows = row_counts(conn)
+            finally:
+                engine.dispose()
+
     def _rebuild_if_emptied(self, app: Flask, state: EntityDBState) -> None:
         """Build the schema again where the app dropped entities' tables (its own
         ``drop_all()``) while the version table still says head."""

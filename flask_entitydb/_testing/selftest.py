@@ -64,6 +64,7 @@ def check_migrations(app: Flask) -> None:
             failures = [_round_trip(app, state, database, bind) for bind in keys]
         database.prepared[key] = "migrations"
         database.schema_changed()
+        database.recount_kept()
     details = "\n".join(line for lines in failures for line in lines)
     if details:
         fail(f"check_migrations: the migrations do not match the entities.\n{details}")
