@@ -7,8 +7,11 @@ worker's database (``entitydb_database``) and bringing its schema to head
 
 - ``cold``: ``--entitydb-rebuild``, as a first run (or a changed revision file): one worker
   runs the 200 revisions and keeps a template, the other waits for it and copies it;
-- ``warm``: the second run, nothing changed: both workers copy the kept template
-  (PostgreSQL ``CREATE DATABASE ... TEMPLATE``, MariaDB ``SHOW CREATE TABLE`` + rows).
+- ``warm``: the second run, nothing changed: each worker uses the database it kept from the
+  previous run as it is (no migration, no drop, no copy; see ``flask_entitydb._testing.kept``).
+
+Each run's end-of-run lines must say what became of the kept databases (``built``/``copied``
+for a cold run, ``reused`` for a warm one), else the benchmark stops.
 
 The app has one table; revision 1 creates it, each later one adds a column. Run from the
 repository root::
@@ -155,7 +158,9 @@ def admin(url: str, sql: str) -> list[str]:
         engine.dispose()
 
 
-def run_session(folder: Path, url: str, *extra: str) -> list[float]:
+def run_session(folder: Path, url: str, *extra: str, reuse: bool | None = None) -> list[float]:
+    """Per-worker start-up times of one ``pytest -n 2`` run; ``reuse``: whether every kept
+    database must have been reused (``None``: not checked)."""
     times = folder / "times"
     times.mkdir(exist_ok=True)
     for old in times.iterdir():
@@ -166,6 +171,10 @@ def run_session(folder: Path, url: str, *extra: str) -> list[float]:
     done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(done.stdout[-3000:] + done.stderr[-3000:])
+    kept = done.stdout.count("kept test database")
+    reused = done.stdout.count(": reused (")
+    if reuse is not None and (kept != 2 or (reused == kept) != reuse):
+        raise SystemExit(f"unexpected use of the kept databases:\n{done.stdout[-3000:]}")
     return [float(path.read_text()) for path in times.iterdir()]
 
 
@@ -181,8 +190,8 @@ def bench(backend: str, revisions: int, rounds: int) -> list[list[object]]:
             write_project(folder, revisions)
             run_session(folder, url)  # warm-up: imports, the first template
             for number in range(rounds):
-                samples["cold"] += run_session(folder, url, "--entitydb-rebuild")
-                samples["warm"] += run_session(folder, url)
+                samples["cold"] += run_session(folder, url, "--entitydb-rebuild", reuse=False)
+                samples["warm"] += run_session(folder, url, reuse=True)
                 say(f"{backend}: round {number + 1}/{rounds}, load {loadavg()}")
     finally:
         force = " WITH (FORCE)" if backend == "postgresql" else ""
