@@ -21,7 +21,10 @@ from a template: a database you name is never dropped.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
@@ -45,21 +48,67 @@ _LOCK_WAIT = 600
 
 def fingerprint(state: EntityDBState, folder: str, tables: list[sa.Table]) -> str:
     """A hash of every file of the migrations ``folder`` (revisions, ``env.py``,
-    ``alembic.ini``) and of the entities' ``tables``."""
+    ``alembic.ini``) and of the entities' ``tables``.
+
+    A file's own hash is taken from a small cache in the temporary folder while its size
+    and modification time are those recorded (:func:`_file_hashes`), so a warm start-up
+    with hundreds of revisions reads none of them."""
     digest = hashlib.sha256()
+    paths = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        for name in sorted(files):
-            if name.endswith((".pyc", ".pyo")):
-                continue
-            path = os.path.join(root, name)
-            digest.update(os.path.relpath(path, folder).encode())
-            with open(path, "rb") as file:
-                digest.update(hashlib.sha256(file.read()).digest())
+        paths += [os.path.join(root, n) for n in sorted(files) if not n.endswith((".pyc", ".pyo"))]
+    hashes = _file_hashes(folder, paths)
+    for path in paths:
+        digest.update(os.path.relpath(path, folder).encode())
+        digest.update(bytes.fromhex(hashes[path]))
     for table in sorted(tables, key=lambda t: t.fullname):
         digest.update(repr(table).encode())
     digest.update(state.db.engine.dialect.name.encode())
     return digest.hexdigest()[:12]
+
+
+_RACY_NS = 2_000_000_000
+"""A file changed less than this before its hash was cached may change again within the
+same modification time: its cached hash is not trusted."""
+
+
+def _file_hashes(folder: str, paths: list[str]) -> dict[str, str]:
+    """Path -> sha256 of its bytes, from the cache of ``folder`` where the file's size and
+    modification time match (and are older than the cache by :data:`_RACY_NS`), else read;
+    the cache is written again when a file was read."""
+    key = hashlib.sha256(os.path.realpath(folder).encode()).hexdigest()[:16]
+    cache_path = os.path.join(tempfile.gettempdir(), f"flask-entitydb-{key}.file-hashes.json")
+    try:
+        with open(cache_path, encoding="utf-8") as file:
+            cached = json.load(file)
+        written, entries = int(cached["written"]), dict(cached["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        written, entries = 0, {}
+    hashes: dict[str, str] = {}
+    fresh: dict[str, list[object]] = {}
+    read = False
+    for path in paths:
+        stat = os.stat(path)
+        entry = entries.get(path)
+        if (
+            isinstance(entry, list)
+            and entry[:2] == [stat.st_size, stat.st_mtime_ns]
+            and stat.st_mtime_ns < written - _RACY_NS
+        ):
+            hashes[path] = str(entry[2])
+        else:
+            with open(path, "rb") as file:
+                hashes[path] = hashlib.sha256(file.read()).hexdigest()
+            read = True
+        fresh[path] = [stat.st_size, stat.st_mtime_ns, hashes[path]]
+    if read or set(entries) != set(fresh):
+        with suppress(OSError):
+            temporary = f"{cache_path}.{os.getpid()}"
+            with open(temporary, "w", encoding="utf-8") as file:
+                json.dump({"written": time.time_ns(), "files": fresh}, file)
+            os.replace(temporary, cache_path)
+    return hashes
 
 
 def template_name(base: str, print_: str) -> str:
