@@ -142,3 +142,35 @@ def test_migrate_judges_on_the_live_tables_without_replaying(
     (path,) = [p for p in package.revision_files() if "retype" in p.name]
     text = path.read_text()
     assert "alter_column(" in text and "online_ddl" not in text.split("def downgrade")[0]
+
+
+@pytest.mark.mysql
+@pytest.mark.parametrize("backend", ["mysql"])
+def test_migrate_and_the_lint_of_its_revision_share_one_scratch_database(
+    package: AppPackage, backend: str
+) -> None:
+    """The lint of the revision ``migrate`` writes takes the server's verdicts migrate
+    got for the same statements on the same tables: one scratch database for both, and
+    the lint says what ``flask db lint`` on its own scratch database says."""
+    package.write_entity("user", USER_ENTITY + "    b: Mapped[int | None]\n")
+    ok(package.cli("init"))
+    ok(package.cli("migrate", "-m", "users"))
+    ok(package.cli("upgrade"))
+    changed = (
+        "    a: Mapped[int | None]\n"
+        "    b: Mapped[str | None] = mapped_column(sa.String(20))\n"
+    )
+    package.write_entity("user", USER_ENTITY + changed)
+    databases = COUNTS.databases
+    migrated = package.cli("migrate", "-m", "change")
+    ok(migrated)
+    assert COUNTS.databases == databases + 1, migrated.output
+    (path,) = [p for p in package.revision_files() if "change" in p.name]
+    assert 'online_ddl(op, "' in path.read_text()  # the new column: judged online
+    alone = package.cli("lint")  # the revision not applied, on a scratch database of its own
+    assert alone.exit_code == 1, alone.output  # the retyped column copies the table
+    assert COUNTS.databases == databases + 2
+    lines = [line for line in alone.output.splitlines() if line.strip()]
+    assert any("mysql-table-copy" in line for line in lines), alone.output
+    for line in lines:
+        assert line in migrated.output, (line, migrated.output)

@@ -109,9 +109,11 @@ def migrate_command(directory: str | None, allow_drop: bool, verbose: bool, **op
     a terminal, and never while an '<name>_entity.py' file of the project was not discovered.
     """
     # imports Alembic: only when the command runs
+    from flask_entitydb.migrations._lint.memo import verdicts_kept
     from flask_entitydb.migrations._scaffold.folder import revisions_kept
 
-    with revisions_kept():  # the revision files are loaded once, for both
+    # the revision files are loaded once, and the server's verdicts kept, for both
+    with revisions_kept(), verdicts_kept():
         with alembic_log_lines(not verbose):
             new = migrations.migrate(
                 allow_drop=drop_permission(allow_drop), directory=folder(directory), **options

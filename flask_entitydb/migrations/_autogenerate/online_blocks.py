@@ -136,6 +136,7 @@ def _judge(context: Any, heads: Any, steps: list[Any]) -> dict[int, str | None]:
     """The algorithm of each operation (by ``id``) of ``steps`` (upgrade and downgrade
     containers, run in this order) on tables that exist before its step."""
     # the lint machinery (and MySQL's dialect): only when a revision is judged
+    from flask_entitydb.migrations._lint.memo import Recording, keep, recorder
     from flask_entitydb.migrations._lint.mysql import run_judged, weakest
     from flask_entitydb.migrations._lint.record import OnlineForms
     from flask_entitydb.migrations._lint.scratch import scratch_database, server_message
@@ -145,11 +146,14 @@ def _judge(context: Any, heads: Any, steps: list[Any]) -> dict[int, str | None]:
     recorded, seed = _start(context, heads, steps, mariadb)
     forms = OnlineForms(url, mariadb)
     algorithms: dict[int, str | None] = {}
+    # kept for the lint of the written revision, which runs the same statements
+    record = recorder(url, seed.tables) if seed is not None else None
     try:
         with (
             scratch_database(url, seed, replays=len(recorded)) as engine,
-            engine.connect() as connection,
+            engine.connect() as scratch,
         ):
+            connection = scratch if record is None else Recording(scratch, record)
             for revision in recorded:
                 for item in revision.operations:
                     run_judged(connection, item.statements, {})
@@ -161,6 +165,7 @@ def _judge(context: Any, heads: Any, steps: list[Any]) -> dict[int, str | None]:
                     verdicts = run_judged(connection, statements, online)
                     if online:
                         algorithms[id(op)] = weakest(verdicts)
+            keep(record, scratch.dialect)
     except sa.exc.DBAPIError as error:
         raise _NotJudged(f"the server check failed ({server_message(error, url)})") from None
     except ValueError as error:  # an operation Alembic cannot run (a plugin's)

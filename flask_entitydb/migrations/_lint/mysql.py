@@ -18,6 +18,7 @@ new operations the same way (:func:`run_judged`,
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -25,10 +26,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from flask_entitydb.migrations._connections import closed_after
+from flask_entitydb.migrations._lint.memo import Diverged, Replaying, StatementRunner, recorded
 from flask_entitydb.migrations._lint.record import Recorded, RecordedRevision
 from flask_entitydb.migrations._lint.scratch import Seed, scratch_database, server_message
 from flask_entitydb.migrations._server_facts import MYSQL, NOT_SUPPORTED, error_code
 from flask_entitydb.migrations.online import ALGORITHMS, algorithms_of, known_to
+
+log = logging.getLogger("flask_entitydb")
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,7 @@ def weakest(verdicts: list[Verdict]) -> str | None:
 
 
 def run_judged(
-    connection: sa.Connection,
+    connection: StatementRunner,
     statements: list[str],
     online: dict[str, list[str]],
     algorithms: Sequence[str] = ALGORITHMS,
@@ -126,7 +130,7 @@ def run_judged(
     return verdicts
 
 
-def _run(connection: sa.Connection, statement: str) -> None:
+def _run(connection: StatementRunner, statement: str) -> None:
     connection.exec_driver_sql(statement.replace("%", "%%"))
     connection.commit()
 
@@ -144,30 +148,44 @@ def server_verdicts(
     error; an operation whose statements then fail on the scratch database (its table or
     column came from the part that was not read) is not judged, and the others are.
     """
-    found = ServerVerdicts()
+    replays = sum(1 for r in revisions if r.script.revision not in linted)
+    record = recorded(url, seed.tables) if seed is not None and not replays else None
+    if record is not None:  # migrate just ran these statements on the same tables
+        try:
+            return _verdicts(Replaying(record), revisions, linted, url)
+        except Diverged as statement:
+            log.debug("scratch database: no recorded verdict for %s", statement)
     try:
-        replays = sum(1 for r in revisions if r.script.revision not in linted)
         with (
             scratch_database(url, seed, replays=replays) as engine,
             engine.connect() as connection,
         ):
-            found.mariadb = bool(getattr(connection.dialect, "is_mariadb", False))
-            for revision in revisions:
-                for item in revision.operations:
-                    try:
-                        _judged(connection, item, linted, found)
-                    except sa.exc.DBAPIError as error:
-                        connection.rollback()
-                        found.failed.add(id(item))
-                        if item.revision in linted:
-                            found.notes.append(_not_judged(item, server_message(error, url)))
+            return _verdicts(connection, revisions, linted, url)
     except sa.exc.DBAPIError as error:
+        found = ServerVerdicts()
         note = (
             f"the server check stopped ({server_message(error, url)}); 'alter-column-type'"
             " is judged by rule instead"
         )
         found.failed = {id(i) for r in revisions for i in r.operations}
         found.notes = [note]
+        return found
+
+
+def _verdicts(
+    connection: StatementRunner, revisions: list[RecordedRevision], linted: set[str], url: URL
+) -> ServerVerdicts:
+    found = ServerVerdicts()
+    found.mariadb = bool(getattr(connection.dialect, "is_mariadb", False))
+    for revision in revisions:
+        for item in revision.operations:
+            try:
+                _judged(connection, item, linted, found)
+            except sa.exc.DBAPIError as error:
+                connection.rollback()
+                found.failed.add(id(item))
+                if item.revision in linted:
+                    found.notes.append(_not_judged(item, server_message(error, url)))
     return found
 
 
@@ -179,7 +197,7 @@ def _not_judged(item: Recorded, message: str) -> str:
 
 
 def _judged(
-    connection: sa.Connection, item: Recorded, linted: set[str], found: ServerVerdicts
+    connection: StatementRunner, item: Recorded, linted: set[str], found: ServerVerdicts
 ) -> None:
     """Run one operation on the scratch database; when it is linted, add to ``found``
     whether it copies its table, else the algorithm it runs with."""
@@ -203,7 +221,9 @@ def _judged(
         found.online.append(OnlineRun(item, algorithm))
 
 
-def _try_online(connection: sa.Connection, statement: str, forms: list[tuple[str, str]]) -> Verdict:
+def _try_online(
+    connection: StatementRunner, statement: str, forms: list[tuple[str, str]]
+) -> Verdict:
     reason = ""
     for algorithm, form in forms:
         try:

@@ -48,6 +48,7 @@ class ScratchCounts:
 
     replayed_revisions: int = 0
     copied_tables: int = 0
+    databases: int = 0
 
 
 COUNTS = ScratchCounts()
@@ -63,6 +64,7 @@ def scratch_database(url: URL, seed: Seed | None = None, replays: int = 0) -> It
         :data:`COUNTS`, and named if the work takes more than a second).
     """
     COUNTS.replayed_revisions += replays
+    COUNTS.databases += 1
     step = "judging the operations on a scratch database"
     if replays:
         step = f"replaying {replays} revision(s) into a scratch database and judging"
