@@ -153,3 +153,33 @@ def test_repair_checksums_reads_the_version_table_env_py_uses(sqlite_package: Ap
     assert repaired == "Accepted the edited file(s) of 'r2': their checksums are recorded now.\n"
     assert "was edited" not in package.cli("check").output
     assert "alembic_version" not in package.tables()
+
+
+def test_an_upgrade_reads_the_journal_once_not_per_revision(package: AppPackage) -> None:
+    """The run reads each revision's latest row from one read of the journal (the lock is
+    held: only the run writes it); the rows are those a read per revision gives."""
+    write_slow_revisions(package, 0, third=True)
+    for rev, down in (("r2", "r1"), ("r3", "r2"), ("r4", "r3")):
+        table = f"op.create_table('t{rev}', sa.Column('id', sa.Integer, primary_key=True))"
+        package.write_revision(rev, down, table, f"op.drop_table('t{rev}')")
+    ok(package.cli("upgrade", "r2"))
+    ok(package.cli("downgrade", "r1"))
+    reads: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "flask_entitydb_journal" in (
+            statement
+        ):
+            reads.append(statement)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", seen)
+    try:
+        ok(package.cli("upgrade"))  # r2 (its third row), r3, r4
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", seen)
+    assert len(reads) <= 2, reads  # the applied checksums, the latest rows
+    assert journal_rows(package.url) == [
+        ("r1", 1, "applied"),
+        ("r2", 1, "applied"), ("r2", 2, "applied"), ("r2", 3, "applied"),
+        ("r3", 1, "applied"), ("r4", 1, "applied"),
+    ]  # fmt: skip

@@ -59,6 +59,20 @@ def last_entry(connection: sa.Connection, table: sa.Table, revision: str) -> Ent
     return None if row is None else entry_of(row)
 
 
+def latest_rows(connection: sa.Connection, table: sa.Table) -> dict[str, Entry]:
+    """The latest row of every revision in the journal, read in one query that returns
+    one row per revision (the server picks them)."""
+    newest = (
+        sa.select(table.c.revision, sa.func.max(table.c.seq).label("seq"))
+        .group_by(table.c.revision)
+        .subquery()
+    )
+    query = sa.select(table).join(
+        newest, sa.and_(table.c.revision == newest.c.revision, table.c.seq == newest.c.seq)
+    )
+    return {entry.revision: entry for entry in map(entry_of, connection.execute(query))}
+
+
 def last_entries(connection: sa.Connection, table: sa.Table) -> dict[str, Entry]:
     """The latest row of every revision in the journal."""
     latest: dict[str, Entry] = {}

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from flask_entitydb.errors import LockLostError, MigrationError
 from flask_entitydb.migrations._failures import one_line
-from flask_entitydb.migrations._journal.entries import Entry, entry_of, last_entry
+from flask_entitydb.migrations._journal.entries import Entry, entry_of, last_entry, latest_rows
 from flask_entitydb.migrations._journal.table import (
     APPLIED,
     ERROR_LENGTH,
@@ -103,6 +103,10 @@ class Journal:
         self._migrating = migrating if self.backend == "sqlite" else None
         self.current: Entry | None = None
         """The row of the revision running now."""
+        self._latest: dict[str, Entry] | None = None
+        """The latest row of each revision: read once, at the run's first revision (the
+        migration lock is held: only this run writes the journal), then kept with this
+        run's own writes; dropped after a failure (a rollback may undo rows)."""
         self._marked = False
         """The row of the revision running now says ``committed_part``."""
         self._committed = False
@@ -178,10 +182,19 @@ class Journal:
         self._engine.dispose()
 
     def last(self, revision: str) -> Entry | None:
-        """The latest row of ``revision``, read now."""
-        if self._migrating is not None and self._migrating.in_transaction():
-            return last_entry(self._migrating, self.table, revision)
-        return self._on_own(lambda connection: last_entry(connection, self.table, revision))
+        """The latest row of ``revision`` (the journal is read at the run's first call)."""
+        if self._latest is None:
+            if self._migrating is not None and self._migrating.in_transaction():
+                self._latest = latest_rows(self._migrating, self.table)
+            else:
+                self._latest = self._on_own(lambda c: latest_rows(c, self.table))
+        return self._latest.get(revision)
+
+    def _kept(self, entry: Entry, **changes: object) -> None:
+        """This run wrote ``changes`` to the row of ``entry``: keep them in the rows read."""
+        kept = None if self._latest is None else self._latest.get(entry.revision)
+        if kept is not None and kept.seq == entry.seq:
+            self._latest[entry.revision] = _with(kept, **changes)  # type: ignore[index]
 
     # -- before a revision -------------------------------------------------------------
 
@@ -230,6 +243,8 @@ class Journal:
         except sa.exc.IntegrityError:
             raise MigrationError(fence_line(revision, doc)) from None
         self.current = Entry(**row)  # type: ignore[arg-type]
+        if self._latest is not None:
+            self._latest[revision] = self.current
         self.started.append((revision, seq))
         self._marked = False
         self._committed = False
@@ -253,11 +268,14 @@ class Journal:
             values["finished_at"] = utcnow()
         if error is not None:
             values["error"] = error[:ERROR_LENGTH]
-        return self._write(
+        written = self._write(
             t.update()
             .where(t.c.revision == entry.revision, t.c.seq == entry.seq, t.c.state == RUNNING)
             .values(**values)
         )
+        if written:
+            self._kept(entry, **values)
+        return written
 
     # -- while it runs -----------------------------------------------------------------
 
@@ -282,6 +300,7 @@ class Journal:
             .where(t.c.revision == self.current.revision, t.c.seq == self.current.seq)
             .values(committed_part=True)
         )
+        self._kept(self.current, committed_part=True)
         self.current = _with(self.current, committed_part=True)
 
     def before_statement(self, statement: str) -> None:
@@ -370,10 +389,12 @@ class Journal:
             )
             .values(state=APPLIED, finished_at=utcnow())
         )
+        self._kept(self.current, state=APPLIED)
         self.current = None
 
     def stamped(self, connection: sa.Connection, revision: str, checksum: str) -> None:
         """Record a stamp of ``revision`` (``applied``, direction ``stamp``)."""
+        self._latest = None  # its row is the latest now: read again
         last = last_entry(connection, self.table, revision)
         connection.execute(
             self.table.insert().values(
@@ -404,6 +425,7 @@ class Journal:
         the revision was committed before it either, the row's ``committed_part``, marked
         before the statement ran, is taken back."""
         current, self.current = self.current, None
+        self._latest = None  # a rollback may undo this run's rows: read them again
         if current is None:
             return False
         if current.committed_part and not self._committed and self._refused(error):
