@@ -157,8 +157,7 @@ def test_migrate_and_the_lint_of_its_revision_share_one_scratch_database(
     ok(package.cli("migrate", "-m", "users"))
     ok(package.cli("upgrade"))
     changed = (
-        "    a: Mapped[int | None]\n"
-        "    b: Mapped[str | None] = mapped_column(sa.String(20))\n"
+        "    a: Mapped[int | None]\n    b: Mapped[str | None] = mapped_column(sa.String(20))\n"
     )
     package.write_entity("user", USER_ENTITY + changed)
     databases = COUNTS.databases
