@@ -53,13 +53,18 @@ def _near_url_key(names: Iterable[str]) -> str | None:
     return None
 
 
+def did_you_mean(name: str, choices: Iterable[str], *, cutoff: float) -> str:
+    """`` (did you mean 'x'?)`` for the choice closest to ``name``, or ``""``."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=cutoff)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
 def check_config_keys(config: Mapping[str, object]) -> None:
     """Raise :class:`ConfigurationError` for an ``ENTITYDB_`` key flask-entitydb does not
     read, or a near miss of ``DB_CONNECTION_STRING`` while that key is not set."""
     for key in config:
         if key.startswith("ENTITYDB_") and key not in KNOWN_KEYS:
-            close = difflib.get_close_matches(key, sorted(KNOWN_KEYS), n=1, cutoff=0.8)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(key, sorted(KNOWN_KEYS), cutoff=0.8)
             raise ConfigurationError(
                 f"The app config sets '{key}', which flask-entitydb does not read{hint};"
                 " fix its name or remove it (docs/configuration.md lists the keys)."

@@ -4,7 +4,6 @@ start-up with the setting to blame."""
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -15,6 +14,7 @@ from sqlalchemy.exc import ArgumentError
 
 from flask_entitydb._settings import drivers
 from flask_entitydb._settings.drivers import find_driver
+from flask_entitydb._settings.keys import did_you_mean
 from flask_entitydb._settings.masking import mask
 from flask_entitydb.errors import ConfigurationError
 
@@ -109,8 +109,7 @@ def check_connect_keywords(
             continue
         where = blame.get(key) or f"{source} in '{shown}'"
         choices = [*sorted(known or ()), "ssl"]
-        close = difflib.get_close_matches(key.lower(), choices, n=1, cutoff=0.75)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        hint = did_you_mean(key.lower(), choices, cutoff=0.75)
         if key.lower().startswith("ssl"):
             hint += "; for TLS use 'ssl=true' (and 'ssl_ca=') in the URL"
         raise ConfigurationError(
