@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -34,11 +35,14 @@ class Checkpoint:
 
     def __init__(self) -> None:
         self.lock: RunLock | None = None
+        self.verified: Callable[[], bool] = lambda: False
+        """Whether the step's journal update already proved the lock held (then
+        :meth:`RunLock.check` is not asked again)."""
 
     def __call__(
         self, *, ctx: MigrationContext, step: MigrationInfo, heads: set[str], run_args: Any
     ) -> None:
-        if self.lock is not None:
+        if self.lock is not None and not self.verified():
             self.lock.check(ctx=ctx, step=step, heads=heads, run_args=run_args)
 
 

@@ -205,7 +205,10 @@ def _migrate_online(
     progress = Progress(config)
     checkpoint = Checkpoint()
     journal_hook = JournalHook()
-    opts = {**opts, "on_version_apply": [checkpoint, journal_hook, progress, *theirs]}
+    # the journal's update first: on MySQL/MariaDB it proves the lock held (the checkpoint
+    # then asks nothing); a lost lock still raises before the transaction commits
+    checkpoint.verified = lambda: journal_hook.lock_verified
+    opts = {**opts, "on_version_apply": [journal_hook, checkpoint, progress, *theirs]}
     with (
         _enum_plugin_quiet(backend),
         closed_after(_engine_of(config, state, key)) as connection,
@@ -227,6 +230,7 @@ def _migrate_online(
             journal_hook.journal = journal
             if journal is not None and lock is not None:
                 journal.fence = lock.fence
+                journal.lock_held = lock.held_condition()
             progress.start()
             try:
                 with context.begin_transaction():

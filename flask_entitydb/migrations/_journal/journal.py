@@ -8,6 +8,12 @@ middle (MySQL's DDL, PostgreSQL's ``autocommit_block()``) and a run killed at an
 only the ``applied`` update is made on the migrating connection, in the transaction that
 moves the version table, so the two agree.
 
+On MySQL/MariaDB the ``running`` row is committed just before the revision's first
+statement rather than before its Python code starts: when that statement is a schema
+change the row is written already marked ``committed_part`` (one write, not two), and a
+revision that runs no statement gets its one row with its outcome. A run that dies before
+the first statement has changed nothing and leaves no row.
+
 SQLite is the exception: there the rows of a revision are written on the migrating
 connection, in the revision's own transaction. SQLite allows one writer, and the migrating
 transaction's read lock would keep a second connection from ever committing; and nothing
@@ -103,6 +109,11 @@ class Journal:
         self._migrating = migrating if self.backend == "sqlite" else None
         self.current: Entry | None = None
         """The row of the revision running now."""
+        self._written = False
+        """The row of the revision running now is in the table (MySQL/MariaDB write it at
+        the revision's first statement)."""
+        self._defer = self.backend in {"mysql", "mariadb"}
+        self._doc: str | None = None
         self._latest: dict[str, Entry] | None = None
         """The latest row of each revision: read once, at the run's first revision (the
         migration lock is held: only this run writes the journal), then kept with this
@@ -124,6 +135,9 @@ class Journal:
         self.fence: Callable[[], str | None] | None = None
         """Why the run lost its migration lock, if it did (the lock's ``fence``): asked
         before each statement that commits implicitly."""
+        self.lock_held: sa.ColumnElement[bool] | None = None
+        """A condition true only while the migrating connection holds the migration lock
+        (the lock's ``held_condition()``), added to the ``applied`` update."""
 
     # -- the journal's connection ------------------------------------------------------
 
@@ -238,18 +252,38 @@ class Journal:
             "error": None,
             "checksum": checksum,
         }
-        try:
-            self._write(self.table.insert().values(**row))
-        except sa.exc.IntegrityError:
-            raise MigrationError(fence_line(revision, doc)) from None
         self.current = Entry(**row)  # type: ignore[arg-type]
-        if self._latest is not None:
-            self._latest[revision] = self.current
-        self.started.append((revision, seq))
+        self._doc = doc
+        self._written = False
         self._marked = False
         self._committed = False
         self._writes_pending = False
         self._ddl = None
+        if not self._defer:
+            self._insert_current()
+
+    def _insert_current(self, connection: sa.Connection | None = None, **changes: object) -> None:
+        """Write the row of the revision running now, with ``changes`` (on ``connection``
+        if given, else as :meth:`_write` does).
+
+        :raises MigrationError: another run inserted the same row first (the fence).
+        """
+        assert self.current is not None
+        entry = _with(self.current, **changes)
+        statement = self.table.insert().values(**entry.__dict__)
+        try:
+            if connection is not None:
+                connection.execute(statement)
+            else:
+                self._write(statement)
+        except sa.exc.IntegrityError:
+            self.current = None
+            raise MigrationError(fence_line(entry.revision, self._doc)) from None
+        self.current = entry
+        self._written = True
+        if self._latest is not None:
+            self._latest[entry.revision] = entry
+        self.started.append((entry.revision, entry.seq))
 
     def _set(
         self,
@@ -294,6 +328,9 @@ class Journal:
         if self.current is None or self._marked:
             return
         self._marked = True
+        if not self._written:
+            self._insert_current(committed_part=True)
+            return
         t = self.table
         self._write(
             t.update()
@@ -317,6 +354,8 @@ class Journal:
             return
         verb = _verb(statement)
         if verb in _TRANSACTIONAL_STATEMENTS:
+            if not self._written:
+                self._insert_current()
             if verb not in _READS:
                 self._writes_pending = True
             return
@@ -374,23 +413,29 @@ class Journal:
 
     # -- after it ----------------------------------------------------------------------
 
-    def applied(self, connection: sa.Connection) -> None:
+    def applied(self, connection: sa.Connection) -> bool:
         """Mark the revision running now ``applied``, on the migrating connection, in the
-        transaction that updates the version table."""
+        transaction that updates the version table. Whether that update also proved the
+        migration lock still held (:attr:`lock_held`: the row is only updated while it
+        is, so the lock needs no query of its own)."""
         if self.current is None:
-            return
+            return False
+        if not self._written:  # it ran no statement: its one row, with the version's update
+            self._insert_current(connection, state=APPLIED, finished_at=utcnow())
+            self.current = None
+            return False
         t = self.table
-        connection.execute(
-            t.update()
-            .where(
-                t.c.revision == self.current.revision,
-                t.c.seq == self.current.seq,
-                t.c.run_id == self.identity.run_id,
-            )
-            .values(state=APPLIED, finished_at=utcnow())
+        update = t.update().where(
+            t.c.revision == self.current.revision,
+            t.c.seq == self.current.seq,
+            t.c.run_id == self.identity.run_id,
         )
+        if self.lock_held is not None:
+            update = update.where(self.lock_held)
+        written = connection.execute(update.values(state=APPLIED, finished_at=utcnow())).rowcount
         self._kept(self.current, state=APPLIED)
         self.current = None
+        return self.lock_held is not None and written == 1
 
     def stamped(self, connection: sa.Connection, revision: str, checksum: str) -> None:
         """Record a stamp of ``revision`` (``applied``, direction ``stamp``)."""
@@ -431,6 +476,20 @@ class Journal:
         if current.committed_part and not self._committed and self._refused(error):
             current = _with(current, committed_part=False)
         self._ddl = None
+        if not self._written:  # it failed before its first statement: nothing ran
+            self.current = current
+            try:
+                self._insert_current(
+                    state=ROLLED_BACK, finished_at=utcnow(), error=one_line(error)[:ERROR_LENGTH]
+                )
+            except (sa.exc.DBAPIError, MigrationError):
+                log.warning(
+                    "The migration journal could not record the failure of '%s'.",
+                    current.revision,
+                )
+            self.current = None
+            self.failure_committed_part = False
+            return False
         try:
             self._set(
                 current,

@@ -87,15 +87,18 @@ class JournalHook:
 
     def __init__(self) -> None:
         self.journal: Journal | None = None
+        self.lock_verified = False
+        """Whether the last step's ``applied`` update proved the migration lock held."""
 
     def __call__(
         self, *, ctx: MigrationContext, step: MigrationInfo, heads: set[str], run_args: Any
     ) -> None:
+        self.lock_verified = False
         connection = ctx.connection
         if self.journal is None or connection is None:
             return
         if not step.is_stamp:
-            self.journal.applied(connection)
+            self.lock_verified = self.journal.applied(connection)
             return
         if not step.is_upgrade:
             return

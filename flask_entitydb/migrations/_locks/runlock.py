@@ -27,9 +27,11 @@ pooler (PgBouncer)         connection the pooler lends (seen as a server port ot
 After each revision, before its version-table update is committed, :meth:`RunLock.check`
 verifies the lock is still held (``IS_USED_LOCK() = CONNECTION_ID()``, the lease's
 renewal, ``pg_locks`` of the session); a lost lock stops the run with
-:class:`~flask_entitydb.errors.LockLostError`. Under every lock the migration journal
-(:mod:`.._journal`) is the last fence: a revision's row is inserted before it runs, on a
-primary key only one run can take.
+:class:`~flask_entitydb.errors.LockLostError`. On MySQL/MariaDB the condition rides on the
+journal's ``applied`` update (:meth:`RunLock.held_condition`): one statement, not two.
+Under every lock the migration journal (:mod:`.._journal`) is the last fence: a
+revision's row is inserted before it runs (MySQL/MariaDB: before its first statement), on
+a primary key only one run can take.
 """
 
 from __future__ import annotations
@@ -107,6 +109,12 @@ class RunLock:
         session lock cannot be lost without its connection, which the statement needs."""
         return None
 
+    def held_condition(self) -> sa.ColumnElement[bool] | None:
+        """An SQL condition true only on the migrating connection while it holds the
+        lock, for a statement that runs there anyway (the journal's ``applied`` update):
+        when that statement matched its row, :meth:`check` need not ask again."""
+        return None
+
 
 class _SQLiteLock(RunLock):
     def __init__(self, path: str) -> None:
@@ -122,6 +130,9 @@ class _MySQLSessionLock(RunLock):
             f"GET_LOCK('{name}') on the connection that runs the revisions (a single"
             " MySQL/MariaDB server: its session locks exclude every client)"
         )
+
+    def held_condition(self) -> sa.ColumnElement[bool] | None:
+        return sa.func.IS_USED_LOCK(self.name) == sa.func.CONNECTION_ID()
 
     def check(self, **_: Any) -> None:
         try:
