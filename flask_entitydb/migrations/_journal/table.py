@@ -16,18 +16,16 @@ from __future__ import annotations
 import datetime
 import getpass
 import hashlib
-import io
 import os
-import re
 import secrets
 import socket
-import tokenize
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
 from flask_entitydb._version import __version__
+from flask_entitydb.migrations._journal.hashed_text import hashed_text
 
 RUNNING = "running"
 APPLIED = "applied"
@@ -123,26 +121,9 @@ def run_identity(url: sa.URL) -> RunIdentity:
     )
 
 
-_BLANK_OR_COMMENT = re.compile(r"^\s*(#.*)?$")
-
-
 def checksum(path: str) -> str:
     """The SHA-256 of a revision file, ignoring comments, blank lines and trailing
     whitespace (so reformatting or commenting an applied revision is not an edit)."""
     with open(path, "rb") as source:
         data = source.read()
-    try:
-        text = _without_comments(data.decode("utf-8"))
-    except (UnicodeDecodeError, tokenize.TokenError, SyntaxError):
-        text = data.decode("utf-8", "replace")
-    lines = [line.rstrip() for line in text.splitlines() if not _BLANK_OR_COMMENT.match(line)]
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
-
-
-def _without_comments(text: str) -> str:
-    tokens = [
-        token
-        for token in tokenize.generate_tokens(io.StringIO(text).readline)
-        if token.type != tokenize.COMMENT
-    ]
-    return tokenize.untokenize(tokens)
+    return hashlib.sha256(hashed_text(data).encode()).hexdigest()
