@@ -86,6 +86,7 @@ EDGE_CASES = {
     "mismatched brackets": "x = (1]  # c\ny = [2)\n",
     "bad dedent": "if x:\n        a = 1  # c\n    b = 2\n",
     "unexpected indent": "x = 1\n    y = 2  # c\n",
+    "comment at no indentation level": "if a:\n        b()\n    # c\n  \n        d()\n",
     "indented first line": "  x = 1  # c\n",
     "dedent to an outer level": "if a:\n    if b:\n        c()\n# c\n  # odd\nd()\n",
     "CRLF": "x = 1  # c\r\nif x:\r\n    y = 2\r\n",
@@ -123,6 +124,7 @@ def test_the_edge_cases_take_the_fast_path_only_where_tokenize_keeps_the_text() 
         "string continued by backslash-newline",
         "unexpected indent",
         "dedent to an outer level",
+        "comment at no indentation level",
         "no trailing newline",
         "empty",
     } <= fast
