@@ -10,8 +10,10 @@ comments are cut out. For such a file untokenize gives back the text with each c
 turned into spaces, which the line filter below makes the same string. The fast path gives up
 (``None``) on anything where untokenize would change more than the comments or tokenize would
 raise: a backslash, tab, form feed, carriage return or other control or non-ASCII character
-outside a string, an unterminated string, unbalanced brackets, an indentation no outer level
-matches; and on Python 3.12 and later, whose C tokenizer splits f-strings, an f-string.
+outside a string, an unterminated string, a bracket closed that is not open or left open, an
+indentation no outer level matches; and on Python 3.12 and later (a C tokenizer that splits
+f-strings; an untokenize that may put a space between two strings) an f-string or two strings
+side by side. The fallback is then the tokenize definition itself.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ _CLOSING = {"(": ")", "[": "]", "{": "}"}
 _F_PREFIX = re.compile(r"[fF][rRbB]?$|[rR][fF]$")
 
 _BLANK_OR_COMMENT = re.compile(r"^\s*(#.*)?$")
+
+_NEW_TOKENIZER = sys.version_info >= (3, 12)
 
 
 def hashed_text(data: bytes) -> str:
@@ -127,9 +131,6 @@ def fast_without_comments(text: str) -> str | None:
         return None
     pieces.append(source[copied:])
     return "".join(pieces)
-
-
-_NEW_TOKENIZER = sys.version_info >= (3, 12)
 
 
 def _tokenize_without_comments(text: str) -> str:
