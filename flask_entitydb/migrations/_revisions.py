@@ -13,6 +13,7 @@ from alembic import command
 from alembic.operations import ops
 from alembic.runtime.migration import MigrationContext
 from alembic.script import Script
+from alembic.util import CommandError
 from flask import Flask
 
 from flask_entitydb.errors import MigrationError
@@ -179,7 +180,6 @@ def revision(
         refused: list[str] = []
         if autogenerate:
             require_entities(state)
-            require_head(config)
 
         def directives(context: MigrationContext, rev: Any, scripts: list[Any]) -> None:
             if not autogenerate or not scripts:
@@ -201,19 +201,28 @@ def revision(
 
         # the revisions make_config loaded (Alembic adds the new one to them)
         with quiet(), cycles_sorted_later(), revisions_reused(config):
-            result = command.revision(
-                config,
-                message=message,
-                autogenerate=autogenerate,
-                sql=sql,
-                head=head,
-                splice=splice,
-                branch_label=_labels(branch_label),
-                version_path=version_path,
-                rev_id=rev_id,
-                depends_on=cast("str | None", _labels(depends_on)),
-                process_revision_directives=directives,
-            )
+            try:
+                result = command.revision(
+                    config,
+                    message=message,
+                    autogenerate=autogenerate,
+                    sql=sql,
+                    head=head,
+                    splice=splice,
+                    branch_label=_labels(branch_label),
+                    version_path=version_path,
+                    rev_id=rev_id,
+                    depends_on=cast("str | None", _labels(depends_on)),
+                    process_revision_directives=directives,
+                )
+            except CommandError:
+                if autogenerate:
+                    # Alembic's autogenerate refuses a database behind head ("Target
+                    # database is not up to date") or at an unknown revision before it
+                    # writes anything: say which, and what to do (checked here, on
+                    # failure, rather than in a second run of env.py on every migrate)
+                    require_head(config)
+                raise
     if refused:
         raise MigrationError(refused[0])
     script = _single(result)

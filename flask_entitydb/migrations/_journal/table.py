@@ -22,7 +22,6 @@ import socket
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 
 from flask_entitydb._version import __version__
 from flask_entitydb.migrations._journal.hashed_text import hashed_text
@@ -40,9 +39,24 @@ or a person said so with ``flask db repair``."""
 
 ERROR_LENGTH = 2000
 
-# MySQL/MariaDB's DATETIME keeps whole seconds unless given a fraction: microseconds, as
-# SQLite and PostgreSQL keep them, so 'history -v' can say a revision took 0.12 s
-_TIMESTAMP = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+class _Timestamp(sa.types.TypeDecorator[datetime.datetime]):
+    """``DATETIME(6)`` on MySQL/MariaDB, whose ``DATETIME`` keeps whole seconds unless
+    given a fraction: microseconds, as SQLite and PostgreSQL keep them, so ``history -v``
+    can say a revision took 0.12 s. (The MySQL dialect is imported only where it is the
+    database's: an app on SQLite or PostgreSQL does not load it for this column.)"""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[datetime.datetime]:
+        if dialect.name in ("mysql", "mariadb"):
+            from sqlalchemy.dialects import mysql
+
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(sa.DateTime())
+
+
+_TIMESTAMP = _Timestamp()
 
 
 def journal_table(name: str) -> sa.Table:
