@@ -106,14 +106,17 @@ def revisions_reused(config: EntityDBConfig) -> Iterator[None]:
 
 
 def _through_env(
-    config: EntityDBConfig, script: ScriptDirectory, read: Callable[[MigrationContext], _T]
+    config: EntityDBConfig,
+    script: ScriptDirectory,
+    read: Callable[[MigrationContext, tuple[str, ...]], _T],
 ) -> _T | None:
     """``read`` of the migration context ``env.py`` configures (its options, such as the
-    version table, apply); ``None`` when ``env.py`` configured none."""
+    version table, apply) and of the revisions the database is at, as Alembic read them
+    before it calls ``fn``; ``None`` when ``env.py`` configured none."""
     found: list[_T] = []
 
     def run(rev: Any, context: MigrationContext) -> list[Any]:
-        found.append(read(context))
+        found.append(read(context, tuple(rev)))
         return []
 
     with EnvironmentContext(config, script, fn=run, dont_mutate=True):
@@ -124,7 +127,7 @@ def _through_env(
 def read_heads(config: EntityDBConfig, script: ScriptDirectory) -> tuple[str, ...]:
     """The revisions the database is at, read through ``env.py`` (so its options, such as
     the version table, apply), as they are: unknown revisions included."""
-    heads = _through_env(config, script, lambda context: tuple(context.get_current_heads()))
+    heads = _through_env(config, script, lambda context, heads: heads)
     return heads or ()
 
 
@@ -132,7 +135,9 @@ def version_table(config: EntityDBConfig, script: ScriptDirectory) -> tuple[str,
     """The version table ``env.py`` gives ``run_migrations()`` (``version_table``,
     ``version_table_schema``): its name and schema."""
     found = _through_env(
-        config, script, lambda context: (context.version_table, context.version_table_schema)
+        config,
+        script,
+        lambda context, heads: (context.version_table, context.version_table_schema),
     )
     return found or ("alembic_version", None)
 
