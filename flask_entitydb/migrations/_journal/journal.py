@@ -101,6 +101,16 @@ class Journal:
         migrating: sa.Connection | None = None,
     ) -> None:
         self.table = journal_table(table_name)
+        t = self.table
+        # the statements of every revision, built once (values as parameters)
+        self._insert = t.insert()
+        self._mark_update = (
+            t.update()
+            .where(t.c.revision == sa.bindparam("the_revision"), t.c.seq == sa.bindparam("the_seq"))
+            .values(committed_part=True)
+        )
+        self._applied_update: sa.Update | None = None
+        """Built at the first ``applied`` (it holds the lock's condition, set by then)."""
         self.identity = identity
         self.backend = engine.dialect.name
         self.galera = galera
@@ -173,11 +183,11 @@ class Journal:
             return result
         raise AssertionError("unreachable")
 
-    def _write(self, statement: sa.Executable) -> int:
+    def _write(self, statement: sa.Executable, parameters: dict[str, object] | None = None) -> int:
         if self._migrating is not None and self._migrating.in_transaction():
             # SQLite: in the revision's transaction (see the module's docstring)
-            return self._migrating.execute(statement).rowcount
-        return self._on_own(lambda connection: connection.execute(statement).rowcount)
+            return self._migrating.execute(statement, parameters).rowcount
+        return self._on_own(lambda connection: connection.execute(statement, parameters).rowcount)
 
     def open(self, connection: sa.Connection) -> None:
         """Create the table if it is missing, on ``connection`` (the migrating one, before
@@ -270,12 +280,11 @@ class Journal:
         """
         assert self.current is not None
         entry = _with(self.current, **changes)
-        statement = self.table.insert().values(**entry.__dict__)
         try:
             if connection is not None:
-                connection.execute(statement)
+                connection.execute(self._insert, entry.__dict__)
             else:
-                self._write(statement)
+                self._write(self._insert, entry.__dict__)
         except sa.exc.IntegrityError:
             self.current = None
             raise MigrationError(fence_line(entry.revision, self._doc)) from None
@@ -331,11 +340,8 @@ class Journal:
         if not self._written:
             self._insert_current(committed_part=True)
             return
-        t = self.table
         self._write(
-            t.update()
-            .where(t.c.revision == self.current.revision, t.c.seq == self.current.seq)
-            .values(committed_part=True)
+            self._mark_update, {"the_revision": self.current.revision, "the_seq": self.current.seq}
         )
         self._kept(self.current, committed_part=True)
         self.current = _with(self.current, committed_part=True)
@@ -424,15 +430,24 @@ class Journal:
             self._insert_current(connection, state=APPLIED, finished_at=utcnow())
             self.current = None
             return False
-        t = self.table
-        update = t.update().where(
-            t.c.revision == self.current.revision,
-            t.c.seq == self.current.seq,
-            t.c.run_id == self.identity.run_id,
-        )
-        if self.lock_held is not None:
-            update = update.where(self.lock_held)
-        written = connection.execute(update.values(state=APPLIED, finished_at=utcnow())).rowcount
+        if self._applied_update is None:
+            t = self.table
+            update = t.update().where(
+                t.c.revision == sa.bindparam("the_revision"),
+                t.c.seq == sa.bindparam("the_seq"),
+                t.c.run_id == self.identity.run_id,
+            )
+            if self.lock_held is not None:
+                update = update.where(self.lock_held)
+            self._applied_update = update.values(state=APPLIED)
+        written = connection.execute(
+            self._applied_update,
+            {
+                "the_revision": self.current.revision,
+                "the_seq": self.current.seq,
+                "finished_at": utcnow(),
+            },
+        ).rowcount
         self._kept(self.current, state=APPLIED)
         self.current = None
         return self.lock_held is not None and written == 1
