@@ -47,8 +47,9 @@ from flask_entitydb.migrations._failures import (
     reported_here,
     version_table_state,
 )
-from flask_entitydb.migrations._journal.journal import Journal, Stopped
+from flask_entitydb.migrations._journal.journal import Journal
 from flask_entitydb.migrations._journal.run import journaled
+from flask_entitydb.migrations._journal.verdicts import Stopped
 from flask_entitydb.migrations._journal.watch import JournalHook
 from flask_entitydb.migrations._locks.discard import discarded_on_failure
 from flask_entitydb.migrations._locks.hold import lock_if_needed

@@ -108,3 +108,8 @@ def last_applied(connection: sa.Connection, table: sa.Table) -> dict[str, Entry]
 def table_exists(connection: sa.Connection, name: str) -> bool:
     """Whether the journal table ``name`` exists yet."""
     return sa.inspect(connection).has_table(name)
+
+
+def with_changes(entry: Entry, **changes: object) -> Entry:
+    """``entry`` with ``changes`` to its fields (the row as this run rewrote it)."""
+    return Entry(**{**entry.__dict__, **changes})

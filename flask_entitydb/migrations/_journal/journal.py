@@ -5,21 +5,15 @@ failure.
 The rows are written on a connection of the journal's own (a private pool, same
 settings), each write committed at once, so they survive a revision that commits in the
 middle (MySQL's DDL, PostgreSQL's ``autocommit_block()``) and a run killed at any point;
-only the ``applied`` update is made on the migrating connection, in the transaction that
-moves the version table, so the two agree.
+only ``applied`` is written on the migrating connection, in the transaction that moves
+the version table, so the two agree. On MySQL/MariaDB the ``running`` row is written at
+the revision's first statement (already ``committed_part`` when that is a schema change;
+a run that dies before it changed nothing and leaves no row).
 
-On MySQL/MariaDB the ``running`` row is committed just before the revision's first
-statement rather than before its Python code starts: when that statement is a schema
-change the row is written already marked ``committed_part`` (one write, not two), and a
-revision that runs no statement gets its one row with its outcome. A run that dies before
-the first statement has changed nothing and leaves no row.
-
-SQLite is the exception: there the rows of a revision are written on the migrating
-connection, in the revision's own transaction. SQLite allows one writer, and the migrating
-transaction's read lock would keep a second connection from ever committing; and nothing
-needs the separate commit there, because ``run_migrations()`` runs each SQLite revision,
-DDL included, in one transaction (committed whole, with its version-table update, or not
-at all), so no run can be gone with part of a revision committed.
+On SQLite the rows are written on the migrating connection, in the revision's own
+transaction: SQLite allows one writer (the migrating transaction's lock would keep a
+second connection from committing), and ``run_migrations()`` runs each SQLite revision,
+DDL included, in one transaction, so no run can be gone with part of a revision committed.
 """
 
 from __future__ import annotations
@@ -32,7 +26,19 @@ import sqlalchemy as sa
 
 from flask_entitydb.errors import LockLostError, MigrationError
 from flask_entitydb.migrations._failures import one_line
-from flask_entitydb.migrations._journal.entries import Entry, entry_of, last_entry, latest_rows
+from flask_entitydb.migrations._journal.entries import (
+    Entry,
+    entry_of,
+    last_entry,
+    latest_rows,
+    with_changes,
+)
+from flask_entitydb.migrations._journal.statements import (
+    READS,
+    TRANSACTIONAL_STATEMENTS,
+    refused_schema_change,
+    verb_of,
+)
 from flask_entitydb.migrations._journal.table import (
     APPLIED,
     ERROR_LENGTH,
@@ -45,43 +51,13 @@ from flask_entitydb.migrations._journal.table import (
     journal_table,
     utcnow,
 )
-from flask_entitydb.migrations._journal.verdicts import fence_line, retry_line, stop_line
+from flask_entitydb.migrations._journal.verdicts import Stopped, fence_line, retry_line, stop_line
 from flask_entitydb.migrations._locks.discard import rollback_or_discard
 from flask_entitydb.migrations._locks.lease import private_engine
-from flask_entitydb.migrations._server_facts import error_code
 
 log = logging.getLogger("flask_entitydb")
 
 _T = TypeVar("_T")
-
-_TRANSACTIONAL_STATEMENTS = frozenset(
-    {"SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "SET", "SHOW", "WITH", "DO", "VALUES"}
-)
-"""MySQL statements that do not commit the transaction implicitly (anything else may)."""
-
-_READS = frozenset({"SELECT", "SET", "SHOW", "DO", "VALUES"})
-"""Of those, the ones that leave nothing for a later implicit commit to commit."""
-
-_DDL = frozenset({"CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE"})
-"""MySQL statements that change the schema and, refused by the server, change nothing
-(a stored procedure's ``CALL``, ``COMMIT``, ``LOCK TABLES`` are not among them)."""
-
-_CLIENT_ERRORS = range(2000, 3000)
-"""MySQL/MariaDB error numbers of the client library (a lost connection: the statement
-may have run on the server); the server's own errors are the others."""
-
-
-class Stopped(Exception):
-    """A revision the journal says must not run again before a person has looked; its
-    message is finished once the run was rolled back (:meth:`line`)."""
-
-    def __init__(self, template: str) -> None:
-        super().__init__(template)
-        self.template = template
-
-    def line(self, version_state: str) -> str:
-        """The one-line error, with what the version table holds after the rollback."""
-        return self.template.replace("{version_state}", version_state)
 
 
 class Journal:
@@ -109,8 +85,7 @@ class Journal:
             .where(t.c.revision == sa.bindparam("the_revision"), t.c.seq == sa.bindparam("the_seq"))
             .values(committed_part=True)
         )
-        self._applied_update: sa.Update | None = None
-        """Built at the first ``applied`` (it holds the lock's condition, set by then)."""
+        self._applied_update: sa.Update | None = None  # at the first applied: lock_held
         self.identity = identity
         self.backend = engine.dialect.name
         self.galera = galera
@@ -120,8 +95,7 @@ class Journal:
         self.current: Entry | None = None
         """The row of the revision running now."""
         self._written = False
-        """The row of the revision running now is in the table (MySQL/MariaDB write it at
-        the revision's first statement)."""
+        """The row of the revision running now is in the table (see the module)."""
         self._defer = self.backend in {"mysql", "mariadb"}
         self._doc: str | None = None
         self._latest: dict[str, Entry] | None = None
@@ -135,8 +109,8 @@ class Journal:
         self._writes_pending = False
         """MySQL: the revision ran writes that the next implicit commit commits."""
         self._ddl: str | None = None
-        """MySQL: the statement that commits implicitly running now (its row already says
-        ``committed_part``: were the run to die in it, nobody could tell what it did)."""
+        """MySQL: the statement that commits implicitly running now (its row says
+        ``committed_part``)."""
         self.started: list[tuple[str, int]] = []
         self.committed_in_run = False
         """Whether a revision of this run committed mid-way."""
@@ -146,8 +120,7 @@ class Journal:
         """Why the run lost its migration lock, if it did (the lock's ``fence``): asked
         before each statement that commits implicitly."""
         self.lock_held: sa.ColumnElement[bool] | None = None
-        """A condition true only while the migrating connection holds the migration lock
-        (the lock's ``held_condition()``), added to the ``applied`` update."""
+        """The lock's ``held_condition()``, added to the ``applied`` update."""
 
     # -- the journal's connection ------------------------------------------------------
 
@@ -218,7 +191,7 @@ class Journal:
         """This run wrote ``changes`` to the row of ``entry``: keep them in the rows read."""
         kept = None if self._latest is None else self._latest.get(entry.revision)
         if kept is not None and kept.seq == entry.seq:
-            self._latest[entry.revision] = _with(kept, **changes)  # type: ignore[index]
+            self._latest[entry.revision] = with_changes(kept, **changes)  # type: ignore[index]
 
     # -- before a revision -------------------------------------------------------------
 
@@ -279,7 +252,7 @@ class Journal:
         :raises MigrationError: another run inserted the same row first (the fence).
         """
         assert self.current is not None
-        entry = _with(self.current, **changes)
+        entry = with_changes(self.current, **changes)
         try:
             if connection is not None:
                 connection.execute(self._insert, entry.__dict__)
@@ -344,7 +317,7 @@ class Journal:
             self._mark_update, {"the_revision": self.current.revision, "the_seq": self.current.seq}
         )
         self._kept(self.current, committed_part=True)
-        self.current = _with(self.current, committed_part=True)
+        self.current = with_changes(self.current, committed_part=True)
 
     def before_statement(self, statement: str) -> None:
         """MySQL/MariaDB: a statement of the revision is about to run.
@@ -358,11 +331,11 @@ class Journal:
         """
         if self.current is None or self.backend not in {"mysql", "mariadb"}:
             return
-        verb = _verb(statement)
-        if verb in _TRANSACTIONAL_STATEMENTS:
+        verb = verb_of(statement)
+        if verb in TRANSACTIONAL_STATEMENTS:
             if not self._written:
                 self._insert_current()
-            if verb not in _READS:
+            if verb not in READS:
                 self._writes_pending = True
             return
         if self._ddl is not None:
@@ -396,26 +369,6 @@ class Journal:
         self._ddl = None
         self._committed = True
         self.committed_in_run = True
-
-    def _refused(self, error: BaseException) -> bool:
-        """Whether ``error`` is the server refusing the statement that commits implicitly
-        running now, a statement that then changed nothing."""
-        statement = self._ddl
-        if statement is None or _verb(statement) not in _DDL:
-            return False
-        if _verb(statement) == "DROP" and "," in statement:
-            return False  # MariaDB drops the tables it can of 'DROP TABLE a, b'
-        cause: BaseException | None = error
-        while cause is not None:
-            if isinstance(cause, sa.exc.DBAPIError) and cause.statement == statement:
-                code = error_code(cause)
-                return (
-                    code is not None
-                    and code not in _CLIENT_ERRORS
-                    and not cause.connection_invalidated
-                )
-            cause = cause.__cause__ or cause.__context__
-        return False
 
     # -- after it ----------------------------------------------------------------------
 
@@ -488,8 +441,9 @@ class Journal:
         self._latest = None  # a rollback may undo this run's rows: read them again
         if current is None:
             return False
-        if current.committed_part and not self._committed and self._refused(error):
-            current = _with(current, committed_part=False)
+        refused = refused_schema_change(self._ddl, error)
+        if current.committed_part and not self._committed and refused:
+            current = with_changes(current, committed_part=False)
         self._ddl = None
         if not self._written:  # it failed before its first statement: nothing ran
             self.current = current
@@ -544,14 +498,3 @@ class Journal:
             return None if row is None else entry_of(row)
 
         return self._on_own(read)
-
-
-def _verb(statement: str) -> str:
-    """The first word of a statement, upper case (empty for none)."""
-    words = statement.lstrip(" \t\r\n(").split(None, 1)
-    return words[0].upper() if words else ""
-
-
-def _with(entry: Entry, **changes: object) -> Entry:
-    data = {**entry.__dict__, **changes}
-    return Entry(**data)

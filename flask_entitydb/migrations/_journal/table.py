@@ -39,6 +39,7 @@ or a person said so with ``flask db repair``."""
 
 ERROR_LENGTH = 2000
 
+
 class _Timestamp(sa.types.TypeDecorator[datetime.datetime]):
     """``DATETIME(6)`` on MySQL/MariaDB, whose ``DATETIME`` keeps whole seconds unless
     given a fraction: microseconds, as SQLite and PostgreSQL keep them, so ``history -v``

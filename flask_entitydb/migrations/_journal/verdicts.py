@@ -67,3 +67,16 @@ def fence_line(revision: str, doc: str | None) -> str:
         " migration lock did not keep it out; the journal did): nothing of it ran here; check"
         " 'flask db current -v', then run the command again."
     )
+
+
+class Stopped(Exception):
+    """A revision the journal says must not run again before a person has looked; its
+    message is finished once the run was rolled back (:meth:`line`)."""
+
+    def __init__(self, template: str) -> None:
+        super().__init__(template)
+        self.template = template
+
+    def line(self, version_state: str) -> str:
+        """The one-line error, with what the version table holds after the rollback."""
+        return self.template.replace("{version_state}", version_state)
