@@ -16,10 +16,8 @@ from flask_entitydb.errors import MigrationError
 from flask_entitydb.migrations._config import make_config
 from flask_entitydb.migrations._context import PathArg, current_flask_app, database_heads, running
 from flask_entitydb.migrations._lint.judge import judge
-from flask_entitydb.migrations._lint.mysql import server_is_mariadb
 from flask_entitydb.migrations._lint.record import record
 from flask_entitydb.migrations._lint.results import LintResult
-from flask_entitydb.migrations._lint.scratch import Seed, touched_tables
 from flask_entitydb.migrations._scaffold.folder import checked_script
 from flask_entitydb.migrations._server_facts import MYSQL
 from flask_entitydb.migrations.binds import bind_database, bind_engine, bind_name, selected_bind
@@ -111,8 +109,10 @@ def lint(
             found = _heads_if_readable(app, directory, script)
         applied = _applied(script, found) if found is not None else None
         seed = None
-        mariadb = server_is_mariadb(engine)
+        mariadb = _is_mariadb(engine)
         if applied == before:  # the database is at the revision before the linted ones
+            from flask_entitydb.migrations._lint.scratch import Seed, touched_tables
+
             recorded = record(chosen, url, mariadb)
             operations = [item.operation for r in recorded for item in r.operations]
             seed = Seed(engine, touched_tables(operations))
@@ -133,3 +133,13 @@ def lint(
             at_previous=at_previous,
         )
         return replace(result, bind=bind_name(key))
+
+
+def _is_mariadb(engine: sa.Engine) -> bool:
+    """Whether ``engine`` is to a MariaDB server (the MySQL judge is imported for MySQL
+    and MariaDB databases only)."""
+    if engine.dialect.name not in MYSQL:
+        return False
+    from flask_entitydb.migrations._lint.mysql import server_is_mariadb
+
+    return server_is_mariadb(engine)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from alembic.script import Script
@@ -17,16 +18,13 @@ from flask_entitydb._settings.masking import mask_text
 from flask_entitydb.migrations._connections import closed_after
 from flask_entitydb.migrations._lint.data import DEFAULT_MAX_ROWS, data_findings
 from flask_entitydb.migrations._lint.live import failing_on_data
-from flask_entitydb.migrations._lint.mysql import server_verdicts
-from flask_entitydb.migrations._lint.postgresql import judged_type_change, type_rewrites
-from flask_entitydb.migrations._lint.rebuild import online_verdicts
 from flask_entitydb.migrations._lint.record import Recorded, RecordedRevision, revision_allows
 from flask_entitydb.migrations._lint.results import LintFinding, LintResult, OnlineVerdict
 from flask_entitydb.migrations._lint.rules import RULES, check_generic, describe
-from flask_entitydb.migrations._lint.scratch import Seed, replay_notice
-from flask_entitydb.migrations._lint.squawk import squawk_findings
-from flask_entitydb.migrations._locks.runlock import galera_status
 from flask_entitydb.migrations._server_facts import MYSQL
+
+if TYPE_CHECKING:
+    from flask_entitydb.migrations._lint.scratch import Seed
 
 _DDL = ("ALTER ", "CREATE INDEX", "CREATE UNIQUE INDEX", "DROP ", "RENAME ")
 
@@ -107,6 +105,8 @@ class _Judgement:
         """Say in one line that a scratch database replayed the earlier revisions."""
         replays = sum(1 for r in self.recorded if r.script.revision not in self.linted)
         if self.seed is None and replays:
+            from flask_entitydb.migrations._lint.scratch import replay_notice
+
             self.notes.append(replay_notice(replays, self.replay_reason))
 
     def add(self, item: Recorded, rule: str, detail: str = "") -> None:
@@ -135,6 +135,10 @@ class _Judgement:
     def check_on_mysql(self) -> None:
         """Table copies (the server on a scratch database) and, on MariaDB, the operations
         that run NOCOPY or rebuild the table; Galera; the lock timeout."""
+        # each backend's judges are imported for that backend only
+        from flask_entitydb.migrations._lint.mysql import server_verdicts
+        from flask_entitydb.migrations._lint.rebuild import online_verdicts
+
         self.note_replay()
         verdicts = server_verdicts(self.url, self.recorded, self.linted, self.seed)
         self.judged = {id(item) for item in self.items} - verdicts.failed
@@ -153,6 +157,9 @@ class _Judgement:
 
     def check_on_postgresql(self) -> None:
         """Type changes that rewrite (the server on a scratch database), squawk."""
+        from flask_entitydb.migrations._lint.postgresql import judged_type_change, type_rewrites
+        from flask_entitydb.migrations._lint.squawk import squawk_findings
+
         if any(judged_type_change(item) for item in self.items):
             self.note_replay()
             rewrites, self.judged, notes = type_rewrites(
@@ -253,6 +260,8 @@ def _galera_note(engine: sa.Engine, items: Sequence[Recorded]) -> str | None:
     )
     if not tables:
         return None
+    from flask_entitydb.migrations._locks.runlock import galera_status
+
     try:
         with closed_after(engine) as connection:
             status = galera_status(connection)
