@@ -84,6 +84,35 @@ def test_a_schema_change_revision_costs_four_statements_mysql(
     assert committed == 1 + 7  # every upgrade of a schema change: it commits implicitly
 
 
+def test_a_schema_change_revision_costs_four_statements_sqlite(
+    sqlite_package: AppPackage, statements: list[str]
+) -> None:
+    """On SQLite a revision runs in a transaction of its own that also holds its journal
+    row, written once with its outcome (nobody can see a ``running`` row there): BEGIN,
+    the CREATE TABLE, the version table, the row. Before, 5: a ``running`` row, then its
+    ``applied`` update."""
+    package = sqlite_package
+    write_slow_revisions(package, 0)
+    ok(package.cli("upgrade"))
+    _tables(package, 0, 7)
+    app = package.create_app()
+    with app.app_context():
+        statements.clear()
+        migrations.upgrade(revision="t0")
+        one = len(statements)
+        migrations.downgrade(revision="r2")
+        statements.clear()
+        migrations.upgrade(revision="t6")
+        seven = len(statements)
+    assert seven - one == 4 * 6, statements
+    rows = journal_rows(package.url)
+    assert [r for r in rows if r[0] == "t0"] == [
+        ("t0", 1, "applied"),
+        ("t0", 2, "applied"),  # the downgrade
+        ("t0", 3, "applied"),
+    ]
+
+
 @pytest.mark.parametrize("backend", SERVERS)
 def test_a_revision_without_statements_gets_one_row(package: AppPackage) -> None:
     write_slow_revisions(package, 0)

@@ -11,9 +11,9 @@ the revision's first statement (already ``committed_part`` when that is a schema
 a run that dies before it changed nothing and leaves no row).
 
 On SQLite the rows are written on the migrating connection, in the revision's own
-transaction: SQLite allows one writer (the migrating transaction's lock would keep a
-second connection from committing), and ``run_migrations()`` runs each SQLite revision,
-DDL included, in one transaction, so no run can be gone with part of a revision committed.
+transaction: SQLite allows one writer (a second connection could not commit), and
+``run_migrations()`` runs each SQLite revision, DDL included, in one transaction, so no
+run can be gone with part of it committed (its one row is written with its outcome).
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ class Journal:
         """The row of the revision running now."""
         self._written = False
         """The row of the revision running now is in the table (see the module)."""
-        self._defer = self.backend in {"mysql", "mariadb"}
+        self._defer = self.backend in {"mysql", "mariadb", "sqlite"}
         self._doc: str | None = None
         self._latest: dict[str, Entry] | None = None
         """The latest row of each revision: read once, at the run's first revision (the
