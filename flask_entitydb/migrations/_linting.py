@@ -19,7 +19,7 @@ from flask_entitydb.migrations._lint.judge import judge
 from flask_entitydb.migrations._lint.record import record
 from flask_entitydb.migrations._lint.results import LintResult
 from flask_entitydb.migrations._scaffold.folder import checked_script
-from flask_entitydb.migrations._server_facts import MYSQL
+from flask_entitydb.migrations._server_facts import MYSQL, server_is_mariadb
 from flask_entitydb.migrations.binds import bind_database, bind_engine, bind_name, selected_bind
 
 
@@ -109,7 +109,7 @@ def lint(
             found = _heads_if_readable(app, directory, script)
         applied = _applied(script, found) if found is not None else None
         seed = None
-        mariadb = _is_mariadb(engine)
+        mariadb = server_is_mariadb(engine)
         if applied == before:  # the database is at the revision before the linted ones
             from flask_entitydb.migrations._lint.scratch import Seed, touched_tables
 
@@ -133,13 +133,3 @@ def lint(
             at_previous=at_previous,
         )
         return replace(result, bind=bind_name(key))
-
-
-def _is_mariadb(engine: sa.Engine) -> bool:
-    """Whether ``engine`` is to a MariaDB server (the MySQL judge is imported for MySQL
-    and MariaDB databases only)."""
-    if engine.dialect.name not in MYSQL:
-        return False
-    from flask_entitydb.migrations._lint.mysql import server_is_mariadb
-
-    return server_is_mariadb(engine)

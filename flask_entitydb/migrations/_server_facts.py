@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from flask_entitydb.migrations._connections import closed_after
+
 MYSQL = ("mysql", "mariadb")
 """The backend names of MySQL and MariaDB, which speak the same DDL (in this order where a
 type variant is written for each)."""
@@ -35,3 +37,15 @@ def error_code(error: BaseException) -> int | None:
         return None
     args = getattr(error.orig, "args", ())
     return args[0] if args and isinstance(args[0], int) else None
+
+
+def server_is_mariadb(engine: sa.Engine) -> bool:
+    """Whether the MySQL-family server of ``engine`` is MariaDB (``False`` when it cannot
+    be reached: its operations are then rendered without ``NOCOPY``)."""
+    if engine.dialect.name not in MYSQL:
+        return False
+    try:
+        with closed_after(engine) as connection:
+            return bool(getattr(connection.dialect, "is_mariadb", False))
+    except sa.exc.DBAPIError:
+        return False

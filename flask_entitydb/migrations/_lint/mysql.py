@@ -25,11 +25,10 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from flask_entitydb.migrations._connections import closed_after
 from flask_entitydb.migrations._lint.memo import Diverged, Replaying, StatementRunner, recorded
 from flask_entitydb.migrations._lint.record import Recorded, RecordedRevision
 from flask_entitydb.migrations._lint.scratch import Seed, scratch_database, server_message
-from flask_entitydb.migrations._server_facts import MYSQL, NOT_SUPPORTED, error_code
+from flask_entitydb.migrations._server_facts import NOT_SUPPORTED, error_code
 from flask_entitydb.migrations.online import ALGORITHMS, algorithms_of, known_to
 
 log = logging.getLogger("flask_entitydb")
@@ -78,18 +77,6 @@ class Verdict:
     """The strongest algorithm tried that the server accepted; ``None``: it refused all."""
     reason: str = ""
     """The server's reason for refusing the last algorithm tried, when it refused all."""
-
-
-def server_is_mariadb(engine: sa.Engine) -> bool:
-    """Whether the MySQL-family server of ``engine`` is MariaDB (``False`` when it cannot
-    be reached: its operations are then rendered without ``NOCOPY``)."""
-    if engine.dialect.name not in MYSQL:
-        return False
-    try:
-        with closed_after(engine) as connection:
-            return bool(getattr(connection.dialect, "is_mariadb", False))
-    except sa.exc.DBAPIError:
-        return False
 
 
 def weakest(verdicts: list[Verdict]) -> str | None:
