@@ -14,7 +14,7 @@ from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import orm
 
 from flask_entitydb._engine.routes import mark_bind_keys, tables_of
-from flask_entitydb._engine.session import forced_primary, install_routing, make_flask_sqlalchemy
+from flask_entitydb._engine.session import forced_primary, make_flask_sqlalchemy
 from flask_entitydb._engine.setup import setup_engines
 from flask_entitydb._settings.binds import with_entity_binds
 from flask_entitydb._settings.load import load_settings
@@ -166,6 +166,8 @@ class EntityDB(FlaskSQLAlchemyNames):
         )
         register_app(app)
         if routes.router is not None:
+            from flask_entitydb._engine.replica_reads import install_routing
+
             install_routing(app, self._sqlalchemy.session, routes.router)
         app.shell_context_processor(_shell_context)
         if settings.pending_migrations != "ignore":

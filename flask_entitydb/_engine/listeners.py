@@ -116,56 +116,51 @@ def _enable_sqlite_foreign_keys(dbapi_connection: Any, connection_record: Any) -
         cursor.close()
 
 
-_CERTIFICATE_NAME = re.compile(
+# the patterns of driver messages, compiled (and cached by re) on the first failure to
+# connect: a start-up that connects never needs them
+_CERTIFICATE_NAME = (
     r"does not match host name|hostname mismatch|ip address mismatch|doesn't match"
-    r"|validation of ssl server certificate failed|certificate is not valid for",
-    re.IGNORECASE,
+    r"|validation of ssl server certificate failed|certificate is not valid for"
 )
-_CERTIFICATE_CHAIN = re.compile(
+_CERTIFICATE_CHAIN = (
     r"self[- ]signed certificate|unable to get local issuer|certificate verify failed"
-    r"|unknown ca|certificate chain|root certificate file",
-    re.IGNORECASE,
+    r"|unknown ca|certificate chain|root certificate file"
 )
-_NO_TLS_ON_SERVER = re.compile(
+_NO_TLS_ON_SERVER = (
     r"server does not support (it|ssl)|ssl is required, but|server doesn't support ssl"
-    r"|ssl connection is required|does not support ssl",
-    re.IGNORECASE,
+    r"|ssl connection is required|does not support ssl"
 )
-_UNKNOWN_DATABASE = re.compile(
-    r"unknown database|database \S+ does not exist|\(1049,", re.IGNORECASE
-)
+_UNKNOWN_DATABASE = r"unknown database|database \S+ does not exist|\(1049,"
 
 
 def is_unknown_database(reason: str) -> bool:
     """Whether the driver message ``reason`` says the server runs but has no such database."""
-    return _UNKNOWN_DATABASE.search(reason) is not None
+    return re.search(_UNKNOWN_DATABASE, reason, re.IGNORECASE) is not None
 
 
 # libpq refusing a value of the connection string (before any network traffic)
-_BAD_OPTION_VALUE = re.compile(
-    r"invalid (integer|sslmode|\w+) value|bad value for|invalid connection option", re.I
-)
+_BAD_OPTION_VALUE = r"invalid (integer|sslmode|\w+) value|bad value for|invalid connection option"
 
 
 def connect_error_hint(reason: str, url: URL) -> str:
     """What to do about a failure to connect to ``url`` whose driver message is ``reason``."""
-    if _NO_TLS_ON_SERVER.search(reason):
+    if re.search(_NO_TLS_ON_SERVER, reason, re.IGNORECASE):
         return (
             "the server does not offer TLS: enable TLS on the server (or, on a trusted"
             " network, set 'ssl=false')"
         )
-    if _CERTIFICATE_NAME.search(reason):
+    if re.search(_CERTIFICATE_NAME, reason, re.IGNORECASE):
         return (
             f"the server's TLS certificate does not name the host '{url.host}': connect with"
             " a host name the certificate lists"
         )
-    if _CERTIFICATE_CHAIN.search(reason):
+    if re.search(_CERTIFICATE_CHAIN, reason, re.IGNORECASE):
         return (
             "the server's TLS certificate is not signed by a CA this machine trusts: give its"
             " CA with 'ssl_ca=/path/to/ca.pem' (or 'ssl=true&ssl_verify=false' to encrypt"
             " without verifying)"
         )
-    if _UNKNOWN_DATABASE.search(reason):
+    if re.search(_UNKNOWN_DATABASE, reason, re.IGNORECASE):
         name = (url.database or "").split("#")[0]
         return (
             f"the database '{name}' does not exist on the server: create it first"
@@ -173,7 +168,7 @@ def connect_error_hint(reason: str, url: URL) -> str:
         )
     if "access denied" in reason.lower() or "authentication failed" in reason.lower():
         return "check the user name and password"
-    if _BAD_OPTION_VALUE.search(reason):
+    if re.search(_BAD_OPTION_VALUE, reason, re.IGNORECASE):
         return (
             "the driver refused the value of a connection option: fix it in the URL or in"
             " connect_args of the engine options"

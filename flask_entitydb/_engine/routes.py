@@ -1,5 +1,5 @@
-"""Which bind each table and statement belongs to, and one app's :class:`Routes`: the
-primary engine of each bind and the read replica router.
+"""Which bind each table and statement belongs to, whether a statement writes, and one
+app's :class:`Routes`: the primary engine of each bind and the read replica router.
 
 An entity's bind is its ``__bind_key__``, copied to its table's ``info`` by
 :func:`mark_bind_keys`, where the session's routing and the migrations read it.
@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import orm
+from sqlalchemy.schema import ExecutableDDLElement
 
-from flask_entitydb._engine.routing import Router
+from flask_entitydb._compat.sqlalchemy import locks_rows
 from flask_entitydb.errors import ConfigurationError
+
+if TYPE_CHECKING:  # the replica machinery loads only for apps that have replicas
+    from flask_entitydb._engine.routing import Router
 
 BIND_KEY_INFO = "bind_key"
 """The key of a table's ``info`` (or its metadata's ``info``, as in Flask-SQLAlchemy)
@@ -35,6 +39,20 @@ def table_bind_key(table: Any) -> str | None:
 def tables_of(metadata: sa.MetaData, key: str | None) -> list[sa.Table]:
     """The tables of ``metadata`` that belong to bind ``key``, in dependency order."""
     return [table for table in metadata.sorted_tables if table_bind_key(table) == key]
+
+
+def writes(clause: Any) -> bool:
+    """Whether ``clause`` is not a plain read: DML, DDL, or a ``SELECT`` that locks rows
+    (``FOR UPDATE``/``FOR SHARE``); such a statement never goes to a replica. (A
+    ``text()`` cannot be told apart: the replica's read-only session refuses it, see
+    :func:`refuse_writes`.)"""
+    if clause is None:
+        return False
+    if clause.is_dml:
+        return True
+    if clause.is_select:
+        return locks_rows(clause)
+    return isinstance(clause, ExecutableDDLElement)
 
 
 def mark_bind_keys(base: type[orm.DeclarativeBase]) -> dict[str, str]:

@@ -13,7 +13,7 @@ Where no position can be read, the client reads from the primary for
 A replica that cannot be reached, does not receive from its primary, or is more than
 ``ENTITYDB_REPLICA_MAX_LAG`` behind by position (:mod:`~flask_entitydb._engine.positions`)
 is skipped for a back-off period, with one WARNING line; a read that fails on a replica is
-run again on the primary (:class:`~flask_entitydb._engine.session.ReplicaReads`), so no
+run again on the primary (:class:`~flask_entitydb._engine.replica_reads.ReplicaReads`), so no
 request fails because a replica did.
 """
 
@@ -25,13 +25,10 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import sqlalchemy as sa
 from flask import has_request_context, request
-from sqlalchemy.schema import ExecutableDDLElement
 
-from flask_entitydb._compat.sqlalchemy import locks_rows
 from flask_entitydb._engine.cookie import COOKIE_NAME, LastWriteCookie
 from flask_entitydb._engine.positions import (
     PrimarySamples,
@@ -61,20 +58,6 @@ REPLICA_FAILURES = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.Disco
 _WRITE_REFUSED = re.compile(r"read[- ]only transaction", re.IGNORECASE)
 """How MySQL/MariaDB (1792) and PostgreSQL (25006) refuse a write in a read-only
 session, in every driver's message."""
-
-
-def writes(clause: Any) -> bool:
-    """Whether ``clause`` is not a plain read: DML, DDL, or a ``SELECT`` that locks rows
-    (``FOR UPDATE``/``FOR SHARE``); such a statement never goes to a replica. (A
-    ``text()`` cannot be told apart: the replica's read-only session refuses it, see
-    :func:`refuse_writes`.)"""
-    if clause is None:
-        return False
-    if clause.is_dml:
-        return True
-    if clause.is_select:
-        return locks_rows(clause)
-    return isinstance(clause, ExecutableDDLElement)
 
 
 def refuse_writes(engine: sa.Engine) -> None:

@@ -18,7 +18,6 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_entitydb._engine.listeners import install_listeners
 from flask_entitydb._engine.liveness import install_liveness, liveness_engine_options
 from flask_entitydb._engine.routes import Routes
-from flask_entitydb._engine.routing import ReplicaSet, Router, make_replica
 from flask_entitydb._settings.model import DatabaseSettings, Settings
 
 
@@ -69,6 +68,9 @@ def setup_engines(app: Flask, sqlalchemy: SQLAlchemy, settings: Settings) -> Rou
         primaries = {key: engines[key] for key in settings.bind_keys}
     router = None
     if settings.has_replicas:
+        # the replica machinery loads only for apps that have replicas
+        from flask_entitydb._engine.routing import ReplicaSet, Router, make_replica
+
         sets = {
             key: ReplicaSet(
                 key=key,

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
         replace_env_file,
         revision,
     )
+    from flask_entitydb.migrations._run import DEFAULT_LOCK_TIMEOUT
     from flask_entitydb.migrations._running import (
         OnApply,
         OnStart,
@@ -68,7 +69,7 @@ if TYPE_CHECKING:
     )
     from flask_entitydb.migrations._squash.command import squash
     from flask_entitydb.migrations._squash.result import SquashResult
-    from flask_entitydb.migrations.environment import DEFAULT_LOCK_TIMEOUT, run_migrations
+    from flask_entitydb.migrations.environment import run_migrations
     from flask_entitydb.migrations.online import online_ddl
     from flask_entitydb.migrations.results import (
         AppliedRevision,
@@ -89,7 +90,7 @@ _EXPORTS = {
     "RepairResult": "results",
     "repair": "_repairing",
     "StartedRevision": "results",
-    "DEFAULT_LOCK_TIMEOUT": "environment",
+    "DEFAULT_LOCK_TIMEOUT": "_run",
     "run_migrations": "environment",
     "LintFinding": "_lint.results",
     "LintResult": "_lint.results",

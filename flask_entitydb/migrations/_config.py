@@ -15,6 +15,7 @@ import re
 import shutil
 import sysconfig
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from alembic.config import Config
@@ -22,11 +23,13 @@ from flask import Flask
 
 from flask_entitydb.errors import MigrationError
 from flask_entitydb.migrations._folders import bind_directory
-from flask_entitydb.migrations._locks.locking import Notify
 from flask_entitydb.migrations._run import RUN_KEY, MigrationRun, OnApply, OnStart
 from flask_entitydb.migrations._scaffold.folder import check_env, check_ini, check_revision_files
 from flask_entitydb.migrations.binds import bind_name, selected_bind
 from flask_entitydb.state import get_state
+
+if TYPE_CHECKING:  # the lock code loads only for the runs that take it
+    from flask_entitydb.migrations._locks.locking import Notify
 
 TEMPLATES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_scaffold", "templates")
 """Folder of flask-entitydb's Alembic templates."""

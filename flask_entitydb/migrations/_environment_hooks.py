@@ -18,7 +18,7 @@ from flask_entitydb.migrations._autogenerate.cycles import deferred_foreign_keys
 from flask_entitydb.migrations._autogenerate.online_blocks import online_algorithms
 from flask_entitydb.migrations._autogenerate.portable import portable_types, render_item
 from flask_entitydb.migrations._autogenerate.safe_forms import concurrent_indexes
-from flask_entitydb.migrations._locks.lease import LEASE_TABLE
+from flask_entitydb.migrations._locks import LEASE_TABLE
 
 VERSION_TABLE = "alembic_version"
 """Alembic's default version table."""

@@ -30,11 +30,6 @@ from flask_entitydb.migrations._context import (
     running,
     script_directory,
 )
-from flask_entitydb.migrations._journal.report import (
-    edited_applied_revisions,
-    journal_entries,
-    journal_lines,
-)
 from flask_entitydb.migrations.binds import bind_engine, selected_bind
 from flask_entitydb.migrations.results import CheckResult, RevisionInfo
 from flask_entitydb.state import EntityDBState
@@ -219,6 +214,9 @@ def current(
 def _with_journal(state: EntityDBState, infos: list[RevisionInfo]) -> list[RevisionInfo]:
     """``infos`` with what the journal says of each: every attempt, when, by whom, how
     long and how it ended."""
+    # the journal's code loads only when asked for (current -v, history --journal)
+    from flask_entitydb.migrations._journal.report import journal_entries, journal_lines
+
     entries = journal_entries(
         bind_engine(state, selected_bind()), state.settings.migration_journal_table
     )
@@ -234,6 +232,8 @@ def _edited(
     state: EntityDBState, script: ScriptDirectory, found: tuple[str, ...]
 ) -> tuple[str, ...]:
     """The lines naming applied revisions edited since (``check``)."""
+    from flask_entitydb.migrations._journal.report import edited_applied_revisions
+
     edited = edited_applied_revisions(
         bind_engine(state, selected_bind()), state.settings.migration_journal_table, script, found
     )

@@ -35,8 +35,8 @@ from flask_entitydb.migrations._journal.table import (
     utcnow,
 )
 from flask_entitydb.migrations._locks.runlock import run_lock
+from flask_entitydb.migrations._run import DEFAULT_LOCK_TIMEOUT
 from flask_entitydb.migrations.binds import bind_engine, selected_bind
-from flask_entitydb.migrations.environment import DEFAULT_LOCK_TIMEOUT
 from flask_entitydb.migrations.results import RepairResult
 
 _UNFINISHED = (RUNNING, INTERRUPTED, FAILED)

@@ -28,10 +28,10 @@ from flask_entitydb.migrations._context import (
     x_arguments,
 )
 from flask_entitydb.migrations._locks.locking import Notify
-from flask_entitydb.migrations._run import OnApply, OnStart
+from flask_entitydb.migrations._run import DEFAULT_LOCK_TIMEOUT, OnApply, OnStart
 from flask_entitydb.migrations._scaffold import envfile
 from flask_entitydb.migrations._squash.start import start_new_database
-from flask_entitydb.migrations.environment import DEFAULT_LOCK_TIMEOUT, loading_app_for_alembic
+from flask_entitydb.migrations.environment import loading_app_for_alembic
 from flask_entitydb.migrations.results import AppliedRevision
 
 log = logging.getLogger("flask_entitydb")

@@ -24,12 +24,10 @@ import click
 import sqlalchemy as sa
 from alembic import context
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
 from flask import Flask, current_app, has_app_context
 
 from flask_entitydb._settings.model import DatabaseSettings, Settings
-from flask_entitydb.errors import EntityDBError, MigrationError
 from flask_entitydb.migrations._autogenerate.compare import enable_postgresql_enums
 from flask_entitydb.migrations._autogenerate.online_blocks import (
     register_renderer as register_online_ddl,
@@ -40,35 +38,23 @@ from flask_entitydb.migrations._autogenerate.safe_forms import (
 )
 from flask_entitydb.migrations._connections import closed_after
 from flask_entitydb.migrations._environment_hooks import as_list, hook_options
-from flask_entitydb.migrations._failures import (
-    database_error,
-    filtered,
-    one_line,
-    reported_here,
-    version_table_state,
-)
-from flask_entitydb.migrations._journal.journal import Journal
-from flask_entitydb.migrations._journal.run import journaled
-from flask_entitydb.migrations._journal.verdicts import Stopped
-from flask_entitydb.migrations._journal.watch import JournalHook
+from flask_entitydb.migrations._failures import database_error, filtered, reported_here
 from flask_entitydb.migrations._locks.discard import discarded_on_failure
-from flask_entitydb.migrations._locks.hold import lock_if_needed
-from flask_entitydb.migrations._locks.runlock import RunLock
 from flask_entitydb.migrations._locks.timeouts import (
     lock_timeout_sql,
     migration_lock_timeout,
     session_setting,
 )
-from flask_entitydb.migrations._progress import Checkpoint, Progress, revision_failure
-from flask_entitydb.migrations._run import run_of
+from flask_entitydb.migrations._run import (
+    VersionHooks,
+    changes_database,
+    run_of,
+)
 from flask_entitydb.migrations._server_facts import MYSQL
 from flask_entitydb.migrations.binds import bind_database, bind_engine, bind_metadata, config_bind
 from flask_entitydb.state import EntityDBState, get_state
 
 log = logging.getLogger("flask_entitydb")
-
-DEFAULT_LOCK_TIMEOUT = 60.0
-"""Seconds ``upgrade``, ``downgrade`` and ``stamp`` wait for the migration lock."""
 
 
 def run_migrations(**configure_options: Any) -> None:
@@ -201,15 +187,11 @@ def _migrate_online(
     opts: dict[str, Any],
     theirs: list[Any],
 ) -> None:
-    """Run the command on the database, holding the migration lock when it changes it."""
+    """Run the command on the database; a run that changes it (``upgrade``, ``downgrade``,
+    ``stamp``) goes through :func:`._applying.apply`, with the lock and the journal."""
     settings = state.settings
-    progress = Progress(config)
-    checkpoint = Checkpoint()
-    journal_hook = JournalHook()
-    # the journal's update first: on MySQL/MariaDB it proves the lock held (the checkpoint
-    # then asks nothing); a lost lock still raises before the transaction commits
-    checkpoint.verified = lambda: journal_hook.lock_verified
-    opts = {**opts, "on_version_apply": [journal_hook, checkpoint, progress, *theirs]}
+    hooks = VersionHooks(theirs)
+    opts = {**opts, "on_version_apply": [hooks]}
     with (
         _enum_plugin_quiet(backend),
         closed_after(_engine_of(config, state, key)) as connection,
@@ -220,48 +202,20 @@ def _migrate_online(
     ):
         context.configure(connection=connection, **opts)
         migration = context.get_context()
-        progress.watch(migration)
-        with (
-            lock_if_needed(
-                config, connection, migration, settings, default_timeout=DEFAULT_LOCK_TIMEOUT
-            ) as lock,
-            _journal_if_locked(state, lock, connection, migration) as journal,
-        ):
-            checkpoint.lock = lock
-            journal_hook.journal = journal
-            if journal is not None and lock is not None:
-                journal.fence = lock.fence
-                journal.lock_held = lock.held_condition()
-            progress.start()
-            try:
-                with context.begin_transaction():
-                    context.run_migrations()
-            except Stopped as stop:
-                where = version_table_state(migration)
-                _after_rollback(journal, "the run stopped before a revision")
-                raise MigrationError(stop.line(where)) from None
-            except EntityDBError as error:
-                _after_rollback(journal, str(error), migration)
-                raise
-            except Exception as error:
-                cause = _rollback_failure_cause(error)
-                if cause is not None:
-                    _after_rollback(journal, str(cause), migration)
-                    raise cause from None
-                lost = lock.lost() if lock is not None else None
-                committed = journal.failure_committed_part if journal is not None else None
-                failure = revision_failure(
-                    error,
-                    config,
-                    opts,
-                    committed_part=committed,
-                    run_committed=journal is not None and journal.committed_in_run,
-                    lost_lock=lost,
-                )
-                _after_rollback(journal, one_line(error), migration)
-                if failure is None:
-                    raise
-                raise failure from error
+        if changes_database(migration):
+            # imported here: the lock, the journal and the progress hooks are the bulk of
+            # the package's migration code, and commands that only read never need them
+            from flask_entitydb.migrations._applying import apply
+
+            apply(config, state, connection, migration, hooks, opts)
+            return
+        try:
+            with context.begin_transaction():
+                context.run_migrations()
+        except Exception as error:
+            from flask_entitydb.migrations._applying import raise_failure
+
+            raise_failure(error, config, opts, migration)
 
 
 def _engine_of(config: Config, state: EntityDBState, key: str | None) -> sa.Engine:
@@ -270,50 +224,6 @@ def _engine_of(config: Config, state: EntityDBState, key: str | None) -> sa.Engi
     if run is not None and run.engine is not None:
         return run.engine
     return bind_engine(state, key)
-
-
-def _journal_if_locked(
-    state: EntityDBState,
-    lock: RunLock | None,
-    connection: sa.Connection,
-    migration: MigrationContext,
-) -> contextlib.AbstractContextManager[Journal | None]:
-    """The run's journal, for a run that holds the lock (it changes the database)."""
-    if lock is None:
-        return contextlib.nullcontext()
-    return journaled(
-        connection.engine,
-        state.settings.migration_journal_table,
-        galera=lock.galera,
-        script=context.script,
-        connection=connection,
-        migration=migration,
-    )
-
-
-def _rollback_failure_cause(error: Exception) -> EntityDBError | None:
-    """The error a run stopped with, when rolling it back then failed too (a Galera node
-    answers the rollback of a transaction it aborted for another node's schema change
-    with a deadlock error): the stop is what the user needs to read."""
-    if not isinstance(error, sa.exc.DBAPIError) or error.statement is not None:
-        return None
-    cause = error.__context__  # the driver's error; the stop is the one before it
-    while cause is not None and not isinstance(cause, EntityDBError):
-        cause = cause.__context__
-    return cause
-
-
-def _after_rollback(
-    journal: Journal | None, why: str, migration: MigrationContext | None = None
-) -> None:
-    """The run failed: roll it back (if Alembic has not), then tell the journal."""
-    if migration is not None and migration.connection is not None:
-        connection = migration.connection
-        if not connection.closed and not connection.invalidated and connection.in_transaction():
-            with contextlib.suppress(sa.exc.DBAPIError):
-                connection.rollback()
-    if journal is not None:
-        journal.after_rollback(why)
 
 
 # -- what each backend needs while migrating -----------------------------------------------

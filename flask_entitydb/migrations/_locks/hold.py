@@ -18,7 +18,7 @@ from flask_entitydb._settings.model import Settings
 from flask_entitydb.errors import MigrationError
 from flask_entitydb.migrations._locks.locking import LockNotice, Notify
 from flask_entitydb.migrations._locks.runlock import RunLock, run_lock
-from flask_entitydb.migrations._run import run_of
+from flask_entitydb.migrations._run import changes_database, run_of
 
 log = logging.getLogger("flask_entitydb")
 
@@ -38,7 +38,7 @@ def lock_if_needed(
     :param default_timeout: seconds to wait when neither the API nor ``-x lock_timeout``
         says.
     """
-    if not _needs_lock(config, migration):
+    if not changes_database(migration):
         yield None
         return
     with run_lock(
@@ -49,12 +49,6 @@ def lock_if_needed(
         notify=_lock_notices(config),
     ) as lock:
         yield lock
-
-
-def _needs_lock(config: Config, migration: MigrationContext) -> bool:
-    """Whether this run changes the database (``upgrade``, ``downgrade``, ``stamp``, from
-    ``flask db``, the Python API, Alembic's ``command`` module or its command line)."""
-    return "destination_rev" in migration.opts or bool(migration.opts.get("purge"))
 
 
 def _lock_timeout(config: Config, default: float) -> float:

@@ -21,7 +21,8 @@ inserted on a primary key is replicated and certified like any write, so exactly
   :meth:`Lease.fence` (one primary-key read), so a holder paused past its lease and resumed
   after a takeover commits nothing more.
 
-The table (:data:`LEASE_TABLE`) is created on first use and left out of autogenerate.
+The table (:data:`~flask_entitydb.migrations._locks.LEASE_TABLE`) is created on first use
+and left out of autogenerate.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from flask_entitydb.errors import LockLostError
+from flask_entitydb.migrations._locks import LEASE_TABLE
 from flask_entitydb.migrations._locks.discard import discard, rollback_or_discard
 from flask_entitydb.migrations._locks.locking import LockNotice, timeout_error
 from flask_entitydb.migrations._server_facts import (
@@ -47,7 +49,6 @@ from flask_entitydb.migrations._server_facts import (
     error_code,
 )
 
-LEASE_TABLE = "flask_entitydb_lock"
 """The table holding one lease row per lock name."""
 
 DEFAULT_LEASE_SECONDS = 15.0

@@ -43,7 +43,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from flask_entitydb.errors import LockLostError, MigrationError
-from flask_entitydb.migrations._locks.lease import LEASE_TABLE, Lease
+from flask_entitydb.migrations._locks import LEASE_TABLE
+from flask_entitydb.migrations._locks.lease import Lease
 from flask_entitydb.migrations._locks.locking import (
     LockNotice,
     Notify,
