@@ -121,7 +121,7 @@ def test_bind_url_from_the_environment(
     with app.app_context():
         assert db.engines["analytics"].url.database == str(tmp_path / "a.db")
         assert db.state().settings.bind("analytics").primary.url_source == (
-            "DB_CONNECTION_STRING_ANALYTICS (environment)"
+            "DB_CONNECTION_STRING_ANALYTICS in the environment"
         )
 
 

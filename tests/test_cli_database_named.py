@@ -42,7 +42,7 @@ def test_each_database_command_names_the_database(
     result = package.cli(*args)
     assert result.exit_code == 0, result.output
     assert _database_lines(result.stderr) == [
-        f"Database: {package.url} (DB_CONNECTION_STRING (app config))"
+        f"Database: {package.url} (DB_CONNECTION_STRING in the app config)"
     ]
     assert "Database: " not in result.stdout  # stdout stays what scripts parse
 
@@ -70,7 +70,8 @@ def test_the_password_is_masked_and_named_when_the_command_fails(
     result = package.cli("current")
     assert result.exit_code == 1  # the wrong password
     assert _database_lines(result.stderr) == [
-        "Database: mysql+mysqldb://root:***@127.0.0.1:3306/test (DB_CONNECTION_STRING (app config))"
+        "Database: mysql+mysqldb://root:***@127.0.0.1:3306/test"
+        " (DB_CONNECTION_STRING in the app config)"
     ]
     assert "s3cr3tPW" not in result.output
 
@@ -145,6 +146,6 @@ def test_the_database_is_named_as_configured(
     assert result.exit_code == 1  # nothing listens on port 9
     assert _database_lines(result.stderr) == [
         "Database: mysql+mysqldb://root:***@127.0.0.1:9/app?ssl=true"
-        " (DB_CONNECTION_STRING (app config))"
+        " (DB_CONNECTION_STRING in the app config)"
     ]
     assert "s3cr3tPW" not in result.output

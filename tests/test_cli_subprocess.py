@@ -47,7 +47,7 @@ def test_workflow_through_the_flask_command(package: AppPackage) -> None:
     assert result.returncode == 0, result.stderr
     # Flask-Migrate's streams: Alembic's log lines on stderr, the new file on stdout
     database = result.stderr.splitlines()[0]  # the database it compared with, named first
-    assert database.startswith("Database: ") and database.endswith("(environment))")
+    assert database.startswith("Database: ") and database.endswith("in the environment)")
     assert without_database_line(result.stderr).startswith("INFO  [alembic.autogenerate.compare")
     assert "] Detected added column 'users.email'\n" in result.stderr
     assert result.stdout.startswith("Generating ") and result.stdout.endswith("...  done\n")

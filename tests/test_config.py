@@ -56,7 +56,7 @@ def test_app_config_wins_over_environment(
     app = make_app(DB_CONNECTION_STRING=f"sqlite:///{tmp_path}/config.db")
     db = EntityDB(app)
     assert db.state(app).settings.url.database == f"{tmp_path}/config.db"
-    assert db.state(app).settings.url_source == "DB_CONNECTION_STRING (app config)"
+    assert db.state(app).settings.url_source == "DB_CONNECTION_STRING in the app config"
 
 
 def test_environment_used_when_config_missing(
@@ -66,7 +66,7 @@ def test_environment_used_when_config_missing(
     app = make_app()
     db = EntityDB(app)
     assert db.state(app).settings.url.database == f"{tmp_path}/env.db"
-    assert db.state(app).settings.url_source == "DB_CONNECTION_STRING (environment)"
+    assert db.state(app).settings.url_source == "DB_CONNECTION_STRING in the environment"
 
 
 def test_sqlalchemy_database_uri_honoured(make_app: Callable[..., Flask], tmp_path: Path) -> None:
@@ -213,7 +213,7 @@ def test_bad_connection_strings(make_app: Callable[..., Flask], value: str, mess
     with pytest.raises(ConfigurationError) as info:
         EntityDB(app)
     text = str(info.value)
-    assert text.startswith("DB_CONNECTION_STRING (app config) ")
+    assert text.startswith("DB_CONNECTION_STRING in the app config ")
     assert message in text
     assert "s3cret-pw" not in text
     assert "\n" not in text
@@ -341,7 +341,7 @@ def test_every_config_key_read_is_known_and_documented() -> None:
     [
         (
             "app.config['DB_CONNECTION_STRING'] = 'mysql+mysqldb://root:hunter2@h/x?ssl=maybe'",
-            "Error: DB_CONNECTION_STRING (app config) has 'ssl=maybe' in"
+            "Error: DB_CONNECTION_STRING in the app config has 'ssl=maybe' in"
             " 'mysql+mysqldb://root:***@h/x?ssl=maybe'; use 'ssl=true' or 'ssl=false'.",
         ),
         (

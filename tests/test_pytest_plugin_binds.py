@@ -244,7 +244,7 @@ def test_an_app_whose_bind_is_not_a_test_database_is_refused(
     result.stdout.fnmatch_lines(
         [
             "*The 'app' fixture's bind 'stats' uses 'sqlite:///*real_stats.sqlite3'"
-            " (DB_CONNECTION_STRING_STATS (environment)), not a test database of this run;"
+            " (DB_CONNECTION_STRING_STATS in the environment), not a test database of this run;"
             " a test would write there. Build the app with app.config[[]'ENTITYDB_BINDS'[]] ="
             " entitydb_binds (the 'entitydb_binds' fixture: a test database per bind)"
             " before EntityDB.init_app."

@@ -30,7 +30,7 @@ def test_replicas_from_the_environment_are_prepared_like_the_primary(
         ENTITYDB_REPLICAS=[],
     )
     assert replicas[0].url == EntityDB(alone).state(alone).settings.url  # as if it were primary
-    assert replicas[1].url_source == "DB_REPLICA_CONNECTION_STRINGS (environment) #2"
+    assert replicas[1].url_source == "URL #2 of DB_REPLICA_CONNECTION_STRINGS in the environment"
     with app.app_context():
         assert db.engine.url.host == "primary.example"  # the primary stays the engine
 

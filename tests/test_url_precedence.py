@@ -93,7 +93,7 @@ def test_both_config_keys_naming_the_same_database_is_fine(
     url = f"sqlite:///{tmp_path}/same.db"
     app = make_app(DB_CONNECTION_STRING=url, SQLALCHEMY_DATABASE_URI=sa.make_url(url))
     db = EntityDB(app)
-    assert db.state(app).settings.url_source == "DB_CONNECTION_STRING (app config)"
+    assert db.state(app).settings.url_source == "DB_CONNECTION_STRING in the app config"
 
 
 def test_legacy_key_wins_over_the_environment(

@@ -28,7 +28,7 @@ def bind_env_name(key: str, prefix: str = "DB_CONNECTION_STRING") -> str:
 
 
 def _replica_urls(value: Any, source: str) -> list[tuple[str | URL, str]]:
-    """Replica URLs from a config list, or a comma-separated string (environment)."""
+    """Replica URLs from a config list, or a comma-separated string (the environment)."""
     if isinstance(value, (str, URL)):
         parts: list[Any] = (
             [part.strip() for part in str(value).split(",")] if isinstance(value, str) else [value]
@@ -43,7 +43,7 @@ def _replica_urls(value: Any, source: str) -> list[tuple[str | URL, str]]:
         )
     if len(parts) == 1:
         return [(parts[0], source)]
-    return [(part, f"{source} #{number}") for number, part in enumerate(parts, 1)]
+    return [(part, f"URL #{number} of {source}") for number, part in enumerate(parts, 1)]
 
 
 def _replicas(
@@ -82,7 +82,7 @@ def default_replicas(
         return _replicas(primary, configured, "'ENTITYDB_REPLICAS'", layers, liveness)
     from_env = os.environ.get("DB_REPLICA_CONNECTION_STRINGS")
     if from_env is not None and from_env.strip():
-        source = "DB_REPLICA_CONNECTION_STRINGS (environment)"
+        source = "DB_REPLICA_CONNECTION_STRINGS in the environment"
         return _replicas(primary, from_env, source, layers, liveness)
     return ()
 
@@ -154,7 +154,7 @@ def read_bind(
     if raw is None:
         env = bind_env_name(key)
         raw = os.environ.get(env)
-        source = f"{env} (environment)"
+        source = f"{env} in the environment"
         if raw is None:
             reason = f"entity {needed_by} has __bind_key__ = '{key}'" if needed_by else where
             raise ConfigurationError(
@@ -168,7 +168,7 @@ def read_bind(
         env = bind_env_name(key, "DB_REPLICA_CONNECTION_STRINGS")
         from_env = os.environ.get(env)
         if from_env is not None and from_env.strip():
-            replicas, replicas_source = from_env, f"{env} (environment)"
+            replicas, replicas_source = from_env, f"{env} in the environment"
     return BindSettings(
         key, primary, _replicas(primary, replicas, replicas_source, bind_layers, liveness)
     )

@@ -118,7 +118,7 @@ def _raw_url(app: Flask) -> tuple[str | URL, str]:
         )
     from_env = os.environ.get("DB_CONNECTION_STRING")
     for value, source in (
-        (configured, "DB_CONNECTION_STRING (app config)"),
+        (configured, "DB_CONNECTION_STRING in the app config"),
         (legacy, "SQLALCHEMY_DATABASE_URI"),
     ):
         if value is not None:
@@ -131,7 +131,7 @@ def _raw_url(app: Flask) -> tuple[str | URL, str]:
                 )
             return value, source
     if from_env is not None:
-        return from_env, "DB_CONNECTION_STRING (environment)"
+        return from_env, "DB_CONNECTION_STRING in the environment"
     check_environment(os.environ)
     name = app.config.get("ENTITYDB_SQLITE_FILE", "entitydb.sqlite3")
     if not isinstance(name, str) or not name.strip():

@@ -36,7 +36,7 @@ def database_error(
 
     :param shown: the URL as configured, masked (else ``url``, as prepared, is named).
     """
-    where = f"'{shown or mask(url)}' (from {source})"
+    where = f"'{shown or mask(url)}' ({source})"
     if error.statement is None or isinstance(error, sa.exc.InterfaceError):
         reason = one_line(error)
         return MigrationError(

@@ -45,8 +45,8 @@ PASSWORD_CHARS = string.ascii_letters + string.digits + "!$%&*+,;=~-_.@:/?#[]() 
 def _package_strings() -> list[str]:
     """Every string literal of the package's source, lower case: the fixed text of its
     messages. Hypothesis also draws strings from the code under test, so it may draw a
-    "password" such as 'environm', which every message naming 'DB_CONNECTION_STRING
-    (environment)' contains without leaking anything."""
+    "password" such as 'environm', which every message naming 'DB_CONNECTION_STRING in
+    the environment' contains without leaking anything."""
     import flask_entitydb
 
     found = []
@@ -503,7 +503,7 @@ STARTUP_CASES = [
                 "DB_CONNECTION_STRING": "postgresql+psycopg://app:{pw}@127.0.0.1/x?ssl=true",
                 key: {"connect_args": {"sslmode": mode}},
             },
-            f"'{key}' sets 'connect_args' 'sslmode' while DB_CONNECTION_STRING (app config)"
+            f"'{key}' sets 'connect_args' 'sslmode' while DB_CONNECTION_STRING in the app config"
             " has 'ssl='",
             id=f"{key}-sslmode-{mode}",
         )
