@@ -23,7 +23,7 @@ from flask_entitydb.migrations._journal.journal import Journal
 from flask_entitydb.migrations._journal.run import journaled
 from flask_entitydb.migrations._journal.verdicts import Stopped
 from flask_entitydb.migrations._journal.watch import JournalHook
-from flask_entitydb.migrations._locks.hold import lock_if_needed
+from flask_entitydb.migrations._locks.hold import held_lock
 from flask_entitydb.migrations._locks.runlock import RunLock
 from flask_entitydb.migrations._progress import Checkpoint, Progress, revision_failure
 from flask_entitydb.migrations._run import DEFAULT_LOCK_TIMEOUT, VersionHooks
@@ -49,14 +49,19 @@ def apply(
     hooks.ours = [journal_hook, checkpoint, progress]
     progress.watch(migration)
     with (
-        lock_if_needed(
-            config, connection, migration, state.settings, default_timeout=DEFAULT_LOCK_TIMEOUT
-        ) as lock,
-        _journal_if_locked(state, lock, connection, migration) as journal,
+        held_lock(config, connection, state.settings, default_timeout=DEFAULT_LOCK_TIMEOUT) as lock,
+        journaled(
+            connection.engine,
+            state.settings.migration_journal_table,
+            galera=lock.galera,
+            script=context.script,
+            connection=connection,
+            migration=migration,
+        ) as journal,
     ):
         checkpoint.lock = lock
         journal_hook.journal = journal
-        if journal is not None and lock is not None:
+        if journal is not None:
             journal.fence = lock.fence
             journal.lock_held = lock.held_condition()
         progress.start()
@@ -104,25 +109,6 @@ def raise_failure(
     if failure is None:
         raise error
     raise failure from error
-
-
-def _journal_if_locked(
-    state: EntityDBState,
-    lock: RunLock | None,
-    connection: sa.Connection,
-    migration: MigrationContext,
-) -> contextlib.AbstractContextManager[Journal | None]:
-    """The run's journal, for a run that holds the lock (it changes the database)."""
-    if lock is None:
-        return contextlib.nullcontext()
-    return journaled(
-        connection.engine,
-        state.settings.migration_journal_table,
-        galera=lock.galera,
-        script=context.script,
-        connection=connection,
-        migration=migration,
-    )
 
 
 def _rollback_failure_cause(error: Exception) -> EntityDBError | None:

@@ -1,4 +1,4 @@
-"""Whether and how a migration run holds the migration lock: taken by ``run_migrations()``
+"""How a migration run holds the migration lock: taken by ``run_migrations()``
 on its migrating connection for the runs that change the database, with the timeout and
 the notices the caller asked for.
 """
@@ -12,35 +12,30 @@ from collections.abc import Iterator
 import sqlalchemy as sa
 from alembic import context
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 
 from flask_entitydb._settings.model import Settings
 from flask_entitydb.errors import MigrationError
 from flask_entitydb.migrations._locks.locking import LockNotice, Notify
 from flask_entitydb.migrations._locks.runlock import RunLock, run_lock
-from flask_entitydb.migrations._run import changes_database, run_of
+from flask_entitydb.migrations._run import run_of
 
 log = logging.getLogger("flask_entitydb")
 
 
 @contextlib.contextmanager
-def lock_if_needed(
+def held_lock(
     config: Config,
     connection: sa.Connection,
-    migration: MigrationContext,
     settings: Settings,
     *,
     default_timeout: float,
-) -> Iterator[RunLock | None]:
-    """Hold the migration lock on ``connection`` while the block runs, when this run
-    needs it (``None`` when it does not).
+) -> Iterator[RunLock]:
+    """Hold the migration lock on ``connection`` while the block runs (a run that changes
+    the database).
 
     :param default_timeout: seconds to wait when neither the API nor ``-x lock_timeout``
         says.
     """
-    if not changes_database(migration):
-        yield None
-        return
     with run_lock(
         connection,
         timeout=_lock_timeout(config, default_timeout),
