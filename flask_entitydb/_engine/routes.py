@@ -45,7 +45,7 @@ def writes(clause: Any) -> bool:
     """Whether ``clause`` is not a plain read: DML, DDL, or a ``SELECT`` that locks rows
     (``FOR UPDATE``/``FOR SHARE``); such a statement never goes to a replica. (A
     ``text()`` cannot be told apart: the replica's read-only session refuses it, see
-    :func:`refuse_writes`.)"""
+    :func:`~flask_entitydb._engine.routing.refuse_writes`.)"""
     if clause is None:
         return False
     if clause.is_dml:
